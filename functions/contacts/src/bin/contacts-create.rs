@@ -1,0 +1,9 @@
+//! Lambda `contacts-create`: see `hub_shared::ops::create`.
+
+use hub_contacts::Contact;
+use hub_shared::{http, ops};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    http::run_business("contacts-create", ops::create::<Contact>).await
+}

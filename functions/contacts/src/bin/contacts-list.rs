@@ -1,0 +1,9 @@
+//! Lambda `contacts-list`: see `hub_shared::ops::list`.
+
+use hub_contacts::Contact;
+use hub_shared::{http, ops};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    http::run_business("contacts-list", ops::list::<Contact>).await
+}

@@ -1,0 +1,9 @@
+//! Lambda `contacts-replace`: see `hub_shared::ops::replace`.
+
+use hub_contacts::Contact;
+use hub_shared::{http, ops};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    http::run_business("contacts-replace", ops::replace::<Contact>).await
+}

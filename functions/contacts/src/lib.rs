@@ -1,0 +1,314 @@
+//! Contacts: patients, providers, vendors, staff. The entity's fields and rules; the
+//! operations are the shared generic ones (`hub_shared::ops`), wired in `src/bin/`.
+
+use chrono::{NaiveDate, Utc};
+use hub_shared::auth::Tenant;
+use hub_shared::choice_enum;
+use hub_shared::domain::{Choice, Fields, Timestamp, text};
+use hub_shared::error::{AppError, AppResult};
+use hub_shared::store::{Entity, IndexEntry, ListSpec, Meta, Record, Unique};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use std::collections::HashMap;
+
+mod blank;
+
+choice_enum! {
+    pub enum ContactType {
+        Patient = "patient",
+        Provider = "provider",
+        Vendor = "vendor",
+        Staff = "staff",
+        Other = "other",
+    }
+}
+
+choice_enum! {
+    pub enum Title { Mr = "mr", Mrs = "mrs", Ms = "ms", Dr = "dr", Prof = "prof" }
+}
+
+choice_enum! {
+    pub enum CommunicationPreference { Email = "email", Phone = "phone", Sms = "sms", Mail = "mail" }
+}
+
+/// A contact, as the seed's model defines it. Blank strings are `""`, as the original API
+/// returned them; nullable values are `null`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Contact {
+    pub contact_type: ContactType,
+    #[serde(with = "blank")]
+    pub title: Option<Title>,
+    pub first_name: String,
+    pub last_name: String,
+    pub email: String,
+    pub phone: String,
+    pub mobile: String,
+    pub date_of_birth: Option<NaiveDate>,
+    pub address_line1: String,
+    pub address_line2: String,
+    pub city: String,
+    pub state: String,
+    pub postal_code: String,
+    pub country: String,
+    pub medical_record_number: String,
+    pub insurance_number: String,
+    pub company: String,
+    pub job_title: String,
+    pub preferred_language: String,
+    pub communication_preference: CommunicationPreference,
+    pub emergency_contact_name: String,
+    pub emergency_contact_phone: String,
+    pub emergency_contact_relationship: String,
+    pub consent_given: bool,
+    pub consent_date: Option<Timestamp>,
+    pub data_retention_until: Option<NaiveDate>,
+}
+
+/// Computed fields: returned, never stored, ignored when sent back.
+const COMPUTED: &[&str] = &["full_name", "display_name"];
+
+/// The separator between a search term and its kind; control characters are refused in every
+/// one-line field, so it can never occur inside a term.
+const SEP: char = '\u{1f}';
+
+/// What a search entry indexes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SearchKind {
+    /// "last first": a last-name prefix.
+    LastFirst,
+    /// "first last": a first-name prefix.
+    FirstLast,
+    /// The e-mail, matched exactly.
+    Email,
+    /// The medical record number, matched exactly.
+    RecordNumber,
+}
+
+impl SearchKind {
+    fn code(self) -> char {
+        match self {
+            Self::LastFirst => 'L',
+            Self::FirstLast => 'F',
+            Self::Email => 'E',
+            Self::RecordNumber => 'M',
+        }
+    }
+
+    fn from_code(code: char) -> Option<Self> {
+        match code {
+            'L' => Some(Self::LastFirst),
+            'F' => Some(Self::FirstLast),
+            'E' => Some(Self::Email),
+            'M' => Some(Self::RecordNumber),
+            _ => None,
+        }
+    }
+}
+
+fn search_sort(term: &str, kind: SearchKind) -> String {
+    format!("{term}{SEP}{}", kind.code())
+}
+
+impl Contact {
+    pub fn full_name(&self) -> String {
+        format!("{} {}", self.first_name, self.last_name)
+    }
+
+    /// As the original: the stored title code (`dr`), not its label.
+    pub fn display_name(&self) -> String {
+        match self.title {
+            Some(title) => format!("{} {}", title.as_str(), self.full_name()),
+            None => self.full_name(),
+        }
+    }
+
+    fn email_key(&self) -> Option<String> {
+        (!self.email.is_empty()).then(|| self.email.to_lowercase())
+    }
+
+    fn record_number_key(&self) -> Option<String> {
+        (!self.medical_record_number.is_empty()).then(|| self.medical_record_number.to_lowercase())
+    }
+
+    fn last_first(&self) -> String {
+        text::fold(&format!("{} {}", self.last_name, self.first_name))
+    }
+
+    fn first_last(&self) -> String {
+        text::fold(&format!("{} {}", self.first_name, self.last_name))
+    }
+
+    /// Whether `query` (folded) names this contact's e-mail or record number exactly.
+    fn exact_hit(&self, query: &str) -> bool {
+        self.email_key().as_deref() == Some(query) || self.record_number_key().as_deref() == Some(query)
+    }
+
+    /// Whether the search entry `sort` is the one entry this contact is listed under for
+    /// `query`. Each contact can have several entries matching one prefix (a first and a last
+    /// name both starting with it, or a record number equal to it); exactly one is accepted,
+    /// by precedence exact match > last name > first name, so no contact is listed twice.
+    fn accepts_search_entry(&self, sort: &str, query: &str) -> bool {
+        let Some((term, rest)) = sort.split_once(SEP) else { return false };
+        match rest.chars().next().and_then(SearchKind::from_code) {
+            Some(SearchKind::Email | SearchKind::RecordNumber) => term == query,
+            Some(SearchKind::LastFirst) => !self.exact_hit(query),
+            Some(SearchKind::FirstLast) => !self.exact_hit(query) && !self.last_first().starts_with(query),
+            None => false,
+        }
+    }
+}
+
+impl Entity for Contact {
+    const KIND: &'static str = "CONTACT";
+    const NAME: &'static str = "contact";
+    const PATH: &'static str = "/api/business/contacts";
+    const FILTERS: &'static [&'static str] = &["contact_type", "search"];
+
+    fn from_json(input: &Map<String, Value>) -> AppResult<Self> {
+        let mut f = Fields::new(input);
+        f.ignore(Meta::FIELDS);
+        f.ignore(COMPUTED);
+        let contact = Contact {
+            contact_type: f.choice("contact_type", ContactType::Patient),
+            title: f.optional_choice("title"),
+            first_name: f.required_text("first_name", 100),
+            last_name: f.required_text("last_name", 100),
+            email: f.email("email").map(|e| e.as_str().to_string()).unwrap_or_default(),
+            phone: f.phone("phone", 20),
+            mobile: f.phone("mobile", 20),
+            date_of_birth: f.date("date_of_birth"),
+            address_line1: f.text("address_line1", 255),
+            address_line2: f.text("address_line2", 255),
+            city: f.text("city", 100),
+            state: f.text("state", 100),
+            postal_code: f.text("postal_code", 20),
+            country: f.text_or("country", 100, "France"),
+            medical_record_number: f.text("medical_record_number", 50),
+            insurance_number: f.text("insurance_number", 50),
+            company: f.text("company", 200),
+            job_title: f.text("job_title", 100),
+            preferred_language: f.text_or("preferred_language", 10, "fr"),
+            communication_preference: f.choice("communication_preference", CommunicationPreference::Email),
+            emergency_contact_name: f.text("emergency_contact_name", 200),
+            emergency_contact_phone: f.phone("emergency_contact_phone", 20),
+            emergency_contact_relationship: f.text("emergency_contact_relationship", 100),
+            consent_given: f.boolean("consent_given", false),
+            consent_date: f.timestamp("consent_date"),
+            data_retention_until: f.date("data_retention_until"),
+        };
+        let today = Utc::now().date_naive();
+        if let Some(born) = contact.date_of_birth {
+            if born > today {
+                f.error("date_of_birth", "invalid_value", "must not be in the future");
+            } else if born < NaiveDate::from_ymd_opt(1900, 1, 1).unwrap_or(NaiveDate::MIN) {
+                f.error("date_of_birth", "invalid_value", "must be on or after 1900-01-01");
+            }
+        }
+        if let Some(given) = contact.consent_date
+            && given.as_datetime() > Utc::now() + chrono::Duration::minutes(5)
+        {
+            f.error("consent_date", "invalid_value", "must not be in the future");
+        }
+        if !is_language_tag(&contact.preferred_language) {
+            f.error("preferred_language", "invalid_format", "must be a language code such as fr, en, de or fr-CA");
+        }
+        f.finish()?;
+        Ok(contact)
+    }
+
+    /// RGPD: consent carries the moment it was given. Withdrawing clears it; giving it again
+    /// stamps a new moment unless the client states when consent was collected.
+    fn reconcile(&mut self, previous: Option<&Self>, now: Timestamp) {
+        if !self.consent_given {
+            self.consent_date = None;
+            return;
+        }
+        let previously_given = previous.filter(|p| p.consent_given).and_then(|p| p.consent_date);
+        if self.consent_date.is_none() {
+            self.consent_date = Some(previously_given.unwrap_or(now));
+        }
+    }
+
+    fn unique_values(&self) -> Vec<Unique> {
+        let mut values = Vec::new();
+        if let Some(email) = self.email_key() {
+            values.push(Unique { field: "email", value: email });
+        }
+        if let Some(number) = self.record_number_key() {
+            values.push(Unique { field: "medical_record_number", value: number });
+        }
+        values
+    }
+
+    fn index_entries(&self, meta: &Meta) -> Vec<IndexEntry> {
+        let created = meta.created_at.to_key();
+        let mut entries = vec![
+            IndexEntry::new("ALL", created.clone()),
+            IndexEntry::new(format!("TYPE#{}", self.contact_type.as_str()), created),
+            IndexEntry::new("SEARCH", search_sort(&self.last_first(), SearchKind::LastFirst)),
+            IndexEntry::new("SEARCH", search_sort(&self.first_last(), SearchKind::FirstLast)),
+        ];
+        if let Some(email) = self.email_key() {
+            entries.push(IndexEntry::new("SEARCH", search_sort(&email, SearchKind::Email)));
+        }
+        if let Some(number) = self.record_number_key() {
+            entries.push(IndexEntry::new("SEARCH", search_sort(&number, SearchKind::RecordNumber)));
+        }
+        // Identical names ("Jean Jean") give one entry, not two writes of the same item.
+        entries.dedup();
+        entries
+    }
+
+    fn computed(&self) -> Map<String, Value> {
+        let mut out = Map::new();
+        out.insert("full_name".into(), Value::String(self.full_name()));
+        out.insert("display_name".into(), Value::String(self.display_name()));
+        out
+    }
+
+    /// Lists: newest first by default and by `contact_type`; `search` lists matches in
+    /// alphabetical order of the matched name (exact e-mail or record number hits first among
+    /// equals), and combines with `contact_type`.
+    fn list_spec(params: &HashMap<String, String>, _tenant: &Tenant) -> AppResult<ListSpec<Self>> {
+        let contact_type = match params.get("contact_type") {
+            None => None,
+            Some(raw) => Some(ContactType::parse(raw).ok_or_else(|| {
+                AppError::invalid_param("contact_type", format!("must be one of: {}", ContactType::ALL.join(", ")))
+            })?),
+        };
+        let Some(raw_query) = params.get("search") else {
+            return Ok(match contact_type {
+                Some(t) => ListSpec::all(format!("TYPE#{}", t.as_str()), true),
+                None => ListSpec::all("ALL", true),
+            });
+        };
+        if raw_query.chars().count() > 254 {
+            return Err(AppError::invalid_param("search", "must be at most 254 characters"));
+        }
+        let query = if raw_query.contains('@') { raw_query.trim().to_lowercase() } else { text::fold(raw_query) };
+        if query.is_empty() || query.contains(SEP) || query.chars().any(char::is_control) {
+            return Err(AppError::invalid_param("search", "must be a name prefix, an e-mail or a record number"));
+        }
+        // An address can only be an e-mail entry: its exact key is the whole prefix.
+        let sort_prefix = if query.contains('@') { format!("{}#", search_sort(&query, SearchKind::Email)) } else { query.clone() };
+        let fingerprint = format!("SEARCH|{query}|{}", contact_type.map(|t| t.as_str()).unwrap_or(""));
+        let accept = Box::new(move |record: &Record<Contact>, sort: &str| {
+            contact_type.is_none_or(|t| record.data.contact_type == t) && record.data.accepts_search_entry(sort, &query)
+        });
+        Ok(ListSpec { index: "SEARCH".into(), sort_prefix: Some(sort_prefix), newest_first: false, fingerprint, accept: Some(accept) })
+    }
+}
+
+/// `fr`, `en`, `de`, `fr-CA`, `pt-BR`: a primary language subtag with an optional region.
+fn is_language_tag(value: &str) -> bool {
+    let mut parts = value.split('-');
+    let primary_ok = parts.next().is_some_and(|p| (2..=3).contains(&p.len()) && p.chars().all(|c| c.is_ascii_alphabetic()));
+    let region_ok = match parts.next() {
+        None => true,
+        Some(r) => r.len() == 2 && r.chars().all(|c| c.is_ascii_alphabetic()),
+    };
+    primary_ok && region_ok && parts.next().is_none()
+}
+
+#[cfg(test)]
+mod tests;

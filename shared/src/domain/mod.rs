@@ -1,0 +1,13 @@
+//! Domain building blocks shared by every entity: validated newtypes, choice enums, timestamps,
+//! and `Fields`, the one way a request body becomes a domain value.
+
+mod choice;
+mod email;
+mod fields;
+pub mod text;
+mod time;
+
+pub use choice::Choice;
+pub use email::Email;
+pub use fields::Fields;
+pub use time::Timestamp;

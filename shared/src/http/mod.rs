@@ -1,0 +1,17 @@
+//! The HTTP adapter: the one place that turns an API Gateway (HTTP API, payload v2) event into a
+//! handler call and the handler's result into a response.
+//!
+//! It assigns the request id, answers CORS, verifies the caller, parses bodies within a size
+//! limit, and renders every `AppError` as an RFC 9457 problem. Handlers only ever return values
+//! or `AppError`s; none formats an error or a header by hand.
+
+mod cors;
+mod problem;
+mod reply;
+mod request;
+mod runtime;
+
+pub use problem::problem_response;
+pub use reply::Reply;
+pub use request::ApiRequest;
+pub use runtime::{Services, handle, handle_public, run_business, run_public};

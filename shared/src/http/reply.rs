@@ -1,0 +1,40 @@
+use http::{HeaderName, HeaderValue, StatusCode};
+use serde_json::Value;
+
+/// A successful answer: status, JSON body, extra headers.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub body: Option<Value>,
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+}
+
+impl Reply {
+    pub fn ok(body: Value) -> Self {
+        Self { status: StatusCode::OK, body: Some(body), headers: Vec::new() }
+    }
+
+    /// 201 with the new resource's `Location`.
+    pub fn created(body: Value, location: &str) -> Self {
+        Self::ok(body).with_status(StatusCode::CREATED).with_header(http::header::LOCATION, location)
+    }
+
+    pub fn with_status(mut self, status: StatusCode) -> Self {
+        self.status = status;
+        self
+    }
+
+    /// Adds a header; a value that is not a valid header value is dropped rather than failing
+    /// the response (values come from our own ids and versions).
+    pub fn with_header(mut self, name: HeaderName, value: &str) -> Self {
+        if let Ok(value) = HeaderValue::from_str(value) {
+            self.headers.push((name, value));
+        }
+        self
+    }
+
+    /// `ETag` carrying the record version, for `If-Match` on the next write.
+    pub fn with_version(self, version: u64) -> Self {
+        self.with_header(http::header::ETAG, &format!("\"{version}\""))
+    }
+}

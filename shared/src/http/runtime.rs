@@ -1,0 +1,160 @@
+use super::cors;
+use super::problem::problem_response;
+use super::reply::Reply;
+use super::request::ApiRequest;
+use crate::auth::{Authenticator, Tenant};
+use crate::config::{AuthConfig, Env, HttpConfig, StoreConfig};
+use crate::error::{AppError, AppResult};
+use crate::store::Store;
+use crate::telemetry;
+use http::{HeaderValue, Method, StatusCode};
+use lambda_http::{Body, Request, Response, service_fn};
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Instant;
+use tracing::Instrument;
+
+/// What a business function builds once per container and shares across invocations.
+pub struct Services {
+    pub http: HttpConfig,
+    pub auth: Authenticator,
+    pub store: Store,
+}
+
+impl Services {
+    /// From the environment; the SDK reads region, credentials and endpoint the standard way.
+    /// No network call happens here: credentials and keys are fetched on first use.
+    pub async fn from_env() -> Result<Self, lambda_http::Error> {
+        let env = Env::from_process();
+        let http = HttpConfig::from_env(&env)?;
+        let auth = Authenticator::new(AuthConfig::from_env(&env)?)?;
+        let store_config = StoreConfig::from_env(&env)?;
+        let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        let store = Store::new(aws_sdk_dynamodb::Client::new(&sdk), &store_config);
+        Ok(Self { http, auth, store })
+    }
+}
+
+/// Runs a business function: every request is authenticated and scoped to the caller's
+/// organization before `handler` sees it.
+pub async fn run_business<F, Fut>(function: &'static str, handler: F) -> Result<(), lambda_http::Error>
+where
+    F: Fn(Arc<Services>, Tenant, ApiRequest) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = AppResult<Reply>> + Send + 'static,
+{
+    telemetry::init(function);
+    let services = Arc::new(Services::from_env().await?);
+    let handler = Arc::new(handler);
+    lambda_http::run(service_fn(move |event: Request| {
+        let services = Arc::clone(&services);
+        let handler = Arc::clone(&handler);
+        async move { Ok::<_, std::convert::Infallible>(handle(&services, function, handler.as_ref(), event).await) }
+    }))
+    .await
+}
+
+/// Runs a function that needs no caller (health).
+pub async fn run_public<F, Fut>(function: &'static str, handler: F) -> Result<(), lambda_http::Error>
+where
+    F: Fn(ApiRequest) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = AppResult<Reply>> + Send + 'static,
+{
+    telemetry::init(function);
+    let http = Arc::new(HttpConfig::from_env(&Env::from_process())?);
+    let handler = Arc::new(handler);
+    lambda_http::run(service_fn(move |event: Request| {
+        let http = Arc::clone(&http);
+        let handler = Arc::clone(&handler);
+        async move { Ok::<_, std::convert::Infallible>(handle_public(&http, function, handler.as_ref(), event).await) }
+    }))
+    .await
+}
+
+/// One invocation of a business function. Public so tests can drive a function with real
+/// API Gateway events without a runtime.
+pub async fn handle<F, Fut>(services: &Arc<Services>, function: &'static str, handler: &F, event: Request) -> Response<Body>
+where
+    F: Fn(Arc<Services>, Tenant, ApiRequest) -> Fut,
+    Fut: Future<Output = AppResult<Reply>>,
+{
+    let request = ApiRequest::from_event(event, services.http.max_body_bytes);
+    let span = telemetry::request_span(function, &request.request_id);
+    async {
+        let started = Instant::now();
+        let origin = cors::allowed_origin(&request.headers, &services.http.cors_allowed_origins).cloned();
+        if request.method == Method::OPTIONS {
+            return preflight(origin.as_ref());
+        }
+        let request_id = request.request_id.clone();
+        let result = async {
+            let header = request.header("authorization").map(str::to_owned);
+            let user = services.auth.authenticate(header.as_deref()).await.map_err(AppError::from)?;
+            tracing::Span::current().record("user_id", tracing::field::display(user.user_id));
+            let tenant = Tenant::new(user)?;
+            tracing::Span::current().record("org_id", tracing::field::display(tenant.org));
+            handler(Arc::clone(services), tenant, request).await
+        }
+        .await;
+        finish(result, &request_id, origin.as_ref(), started)
+    }
+    .instrument(span)
+    .await
+}
+
+/// One invocation of a public function.
+pub async fn handle_public<F, Fut>(http: &HttpConfig, function: &'static str, handler: &F, event: Request) -> Response<Body>
+where
+    F: Fn(ApiRequest) -> Fut,
+    Fut: Future<Output = AppResult<Reply>>,
+{
+    let request = ApiRequest::from_event(event, http.max_body_bytes);
+    let span = telemetry::request_span(function, &request.request_id);
+    async {
+        let started = Instant::now();
+        let origin = cors::allowed_origin(&request.headers, &http.cors_allowed_origins).cloned();
+        if request.method == Method::OPTIONS {
+            return preflight(origin.as_ref());
+        }
+        let request_id = request.request_id.clone();
+        let result = handler(request).await;
+        finish(result, &request_id, origin.as_ref(), started)
+    }
+    .instrument(span)
+    .await
+}
+
+fn preflight(origin: Option<&HeaderValue>) -> Response<Body> {
+    let mut response = Response::new(Body::Empty);
+    *response.status_mut() = StatusCode::NO_CONTENT;
+    cors::apply_preflight(response.headers_mut(), origin);
+    response
+}
+
+fn finish(result: AppResult<Reply>, request_id: &str, origin: Option<&HeaderValue>, started: Instant) -> Response<Body> {
+    let (status, body, content_type, headers) = match result {
+        Ok(reply) => (reply.status, reply.body, "application/json", reply.headers),
+        Err(err) => {
+            let (status, body) = problem_response(&err, request_id);
+            (status, Some(body), "application/problem+json", Vec::new())
+        }
+    };
+    tracing::info!(status = status.as_u16(), latency_ms = started.elapsed().as_millis() as u64, "request done");
+    let mut response = Response::new(match body {
+        Some(value) => Body::Text(value.to_string()),
+        None => Body::Empty,
+    });
+    *response.status_mut() = status;
+    if !matches!(response.body(), Body::Empty) {
+        response.headers_mut().insert(http::header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    }
+    let response_headers_mut = response.headers_mut();
+    for (name, value) in headers {
+        response_headers_mut.insert(name, value);
+    }
+    if let Ok(id) = HeaderValue::from_str(request_id) {
+        response_headers_mut.insert("x-request-id", id);
+    }
+    response_headers_mut.insert(http::header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    cors::apply(response_headers_mut, origin);
+    response
+}

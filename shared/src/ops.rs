@@ -1,0 +1,256 @@
+//! The generic operations every entity gets: list, create, get, replace, patch, soft delete,
+//! restore, bulk delete. A function binary names one of these with its entity type, e.g.
+//! `run_business("contacts-get", ops::get::<Contact>)`; entities never copy handler bodies.
+
+use crate::auth::{Permission, Tenant};
+use crate::error::{AppError, AppResult, FieldError};
+use crate::http::{ApiRequest, Reply, Services};
+use crate::store::{BulkOutcome, Entity, Meta, Record, Store};
+use serde_json::{Map, Value, json};
+use std::collections::HashMap;
+use std::sync::Arc;
+use uuid::Uuid;
+
+pub const DEFAULT_PAGE_SIZE: usize = 20;
+pub const MAX_PAGE_SIZE: usize = 100;
+pub const MAX_BULK_IDS: usize = 100;
+
+fn record_reply<E: Entity>(record: &Record<E>) -> Reply {
+    Reply::ok(record.to_json()).with_version(record.meta.version)
+}
+
+fn location<E: Entity>(id: Uuid) -> String {
+    format!("{}/{id}", E::PATH)
+}
+
+/// `GET /{id}`. Admins may add `include_deleted=true` to read a record in the trash.
+pub async fn get<E: Entity>(services: Arc<Services>, tenant: Tenant, request: ApiRequest) -> AppResult<Reply> {
+    tenant.require(Permission::Read)?;
+    let id = request.path_id(E::NAME)?;
+    let include_deleted = request.flag("include_deleted")?;
+    if include_deleted {
+        tenant.require(Permission::Administer)?;
+    }
+    let record = services
+        .store
+        .get::<E>(tenant.org, id)
+        .await?
+        .filter(|r| include_deleted || !r.meta.is_deleted)
+        .ok_or(AppError::NotFound { resource: E::NAME })?;
+    Ok(record_reply(&record))
+}
+
+/// `GET /`: `page_size` (1-100, default 20), `cursor`, the entity's filters, and for admins
+/// `deleted=true` (the trash, which takes no other filter).
+pub async fn list<E: Entity>(services: Arc<Services>, tenant: Tenant, request: ApiRequest) -> AppResult<Reply> {
+    tenant.require(Permission::Read)?;
+    let page_size = page_size(&request)?;
+    let deleted = request.flag("deleted")?;
+    let mut filters = HashMap::new();
+    for (name, value) in &request.query {
+        match name.as_str() {
+            "page_size" | "cursor" | "deleted" => {}
+            other if E::FILTERS.contains(&other) => {
+                filters.insert(other.to_string(), value.clone());
+            }
+            other => {
+                return Err(AppError::BadRequest {
+                    code: "UNKNOWN_PARAMETER",
+                    detail: format!("`{other}` is not a parameter of this list"),
+                    errors: vec![FieldError::new(
+                        other,
+                        "unknown_parameter",
+                        format!("accepted: page_size, cursor, deleted, {}", E::FILTERS.join(", ")),
+                    )],
+                });
+            }
+        }
+    }
+    let spec = if deleted {
+        tenant.require(Permission::Administer)?;
+        if !filters.is_empty() {
+            return Err(AppError::invalid_param("deleted", "the trash cannot be combined with other filters"));
+        }
+        Store::deleted_spec::<E>()
+    } else {
+        E::list_spec(&filters, &tenant)?
+    };
+    let page = services.store.list::<E>(tenant.org, &spec, page_size, request.query("cursor")).await?;
+    let items: Vec<Value> = page.items.iter().map(Record::to_json).collect();
+    Ok(Reply::ok(json!({ "items": items, "next_cursor": page.next_cursor })))
+}
+
+fn page_size(request: &ApiRequest) -> AppResult<usize> {
+    match request.query("page_size") {
+        None => Ok(DEFAULT_PAGE_SIZE),
+        Some(raw) => match raw.parse::<usize>() {
+            Ok(n) if (1..=MAX_PAGE_SIZE).contains(&n) => Ok(n),
+            _ => Err(AppError::invalid_param("page_size", format!("must be an integer from 1 to {MAX_PAGE_SIZE}"))),
+        },
+    }
+}
+
+/// `POST /`: 201 with the full record. A retried request with the same `Idempotency-Key`
+/// gets the first one's record instead of a duplicate.
+pub async fn create<E: Entity>(services: Arc<Services>, tenant: Tenant, request: ApiRequest) -> AppResult<Reply> {
+    tenant.require(Permission::Write)?;
+    let body = request.json_object()?;
+    let data = E::from_json(&body)?;
+    let idempotency = request.idempotency_key()?;
+    let created = services.store.create(&tenant, data, idempotency.as_ref()).await?;
+    let reply = Reply::created(created.record.to_json(), &location::<E>(created.record.meta.id))
+        .with_version(created.record.meta.version);
+    Ok(if created.replayed { reply.with_header(http::HeaderName::from_static("idempotent-replayed"), "true") } else { reply })
+}
+
+/// The live record a write applies to, checked against the version the client expects.
+async fn current_for_write<E: Entity>(
+    services: &Services,
+    tenant: &Tenant,
+    request: &ApiRequest,
+    body: Option<&Map<String, Value>>,
+) -> AppResult<Record<E>> {
+    let id = request.path_id(E::NAME)?;
+    let expected = request.expected_version(body)?;
+    let current = services.store.get_live::<E>(tenant.org, id).await?;
+    match expected {
+        Some(version) if version != current.meta.version => Err(AppError::conflict(
+            "VERSION_CONFLICT",
+            format!("the {} is at version {}, not {version}; reload it and retry", E::NAME, current.meta.version),
+        )),
+        _ => Ok(current),
+    }
+}
+
+/// `PUT /{id}`: replaces every writable field; omitted optional fields take their defaults.
+pub async fn replace<E: Entity>(services: Arc<Services>, tenant: Tenant, request: ApiRequest) -> AppResult<Reply> {
+    tenant.require(Permission::Write)?;
+    let body = request.json_object()?;
+    let data = E::from_json(&body)?;
+    let current = current_for_write::<E>(&services, &tenant, &request, Some(&body)).await?;
+    let updated = services.store.update(&tenant, &current, data).await?;
+    Ok(record_reply(&updated))
+}
+
+/// `PATCH /{id}`: JSON merge patch (RFC 7396) over the current fields; `null` resets a field
+/// to its default. The merged whole is validated exactly as a `PUT`.
+pub async fn patch<E: Entity>(services: Arc<Services>, tenant: Tenant, request: ApiRequest) -> AppResult<Reply> {
+    tenant.require(Permission::Write)?;
+    let body = request.json_object()?;
+    let current = current_for_write::<E>(&services, &tenant, &request, Some(&body)).await?;
+    let mut merged = match serde_json::to_value(&current.data) {
+        Ok(Value::Object(map)) => map,
+        _ => return Err(AppError::internal("an entity did not serialize to an object")),
+    };
+    for (name, value) in body {
+        if !Meta::FIELDS.contains(&name.as_str()) {
+            merged.insert(name, value);
+        }
+    }
+    let data = E::from_json(&merged)?;
+    let updated = services.store.update(&tenant, &current, data).await?;
+    Ok(record_reply(&updated))
+}
+
+/// `DELETE /{id}`: soft delete. The record leaves every list and can be restored by an admin.
+pub async fn delete<E: Entity>(services: Arc<Services>, tenant: Tenant, request: ApiRequest) -> AppResult<Reply> {
+    tenant.require(Permission::Write)?;
+    let current = current_for_write::<E>(&services, &tenant, &request, None).await?;
+    let deleted = services.store.soft_delete(&tenant, &current).await?;
+    let message = format!("{} deleted successfully", capitalized(E::NAME));
+    Ok(Reply::ok(json!({
+        "success": true,
+        "message": message,
+        "id": deleted.meta.id,
+        "version": deleted.meta.version,
+    }))
+    .with_version(deleted.meta.version))
+}
+
+/// `POST /{id}/restore` (admins): brings a soft-deleted record back, with its list entries and
+/// unique values (409 if one was taken meanwhile).
+pub async fn restore<E: Entity>(services: Arc<Services>, tenant: Tenant, request: ApiRequest) -> AppResult<Reply> {
+    tenant.require(Permission::Administer)?;
+    let id = request.path_id(E::NAME)?;
+    let current = services.store.get::<E>(tenant.org, id).await?.ok_or(AppError::NotFound { resource: E::NAME })?;
+    if !current.meta.is_deleted {
+        return Err(AppError::conflict("NOT_DELETED", format!("the {} is not deleted", E::NAME)));
+    }
+    let restored = services.store.restore(&tenant, &current).await?;
+    Ok(record_reply(&restored))
+}
+
+/// `DELETE /bulk` (admins) with `{"ids": [...]}`: at most 100 ids, each soft-deleted on its own
+/// and reported on its own, in the order given.
+pub async fn bulk_delete<E: Entity>(services: Arc<Services>, tenant: Tenant, request: ApiRequest) -> AppResult<Reply> {
+    tenant.require(Permission::Administer)?;
+    let body = request.json_object()?;
+    let ids = bulk_ids(&body)?;
+    let mut results = Vec::with_capacity(ids.len());
+    let mut deleted_count = 0;
+    let valid: Vec<Uuid> = ids.iter().filter_map(|(_, id)| *id).collect();
+    let mut outcomes = services.store.soft_delete_many::<E>(&tenant, &valid).await.into_iter();
+    for (raw, id) in &ids {
+        let outcome = match id {
+            None => None,
+            Some(_) => outcomes.next().map(|(_, outcome)| outcome),
+        };
+        let entry = match outcome {
+            None => json!({"id": raw, "status": "not_found", "code": "NOT_FOUND"}),
+            Some(BulkOutcome::Done(record)) => {
+                deleted_count += 1;
+                json!({"id": raw, "status": "deleted", "version": record.meta.version})
+            }
+            Some(BulkOutcome::Failed(err)) if err.status() == 404 => {
+                json!({"id": raw, "status": "not_found", "code": err.code()})
+            }
+            Some(BulkOutcome::Failed(err)) if err.status() == 409 => {
+                json!({"id": raw, "status": "conflict", "code": err.code()})
+            }
+            Some(BulkOutcome::Failed(err)) => return Err(err),
+        };
+        results.push(entry);
+    }
+    let plural = if deleted_count == 1 { E::NAME.to_string() } else { format!("{}s", E::NAME) };
+    Ok(Reply::ok(json!({
+        "success": true,
+        "deleted_count": deleted_count,
+        "message": format!("Successfully deleted {deleted_count} {plural}"),
+        "results": results,
+    })))
+}
+
+/// The ids of a bulk request, deduplicated, each with its parsed UUID (`None` if malformed:
+/// reported as not found, since no such record can exist).
+fn bulk_ids(body: &Map<String, Value>) -> AppResult<Vec<(String, Option<Uuid>)>> {
+    let invalid = |message: String| AppError::field("ids", "invalid_value", message);
+    let array = match body.get("ids") {
+        Some(Value::Array(items)) => items,
+        Some(_) => return Err(AppError::field("ids", "invalid_type", "must be an array of ids")),
+        None => return Err(AppError::field("ids", "required", "is required")),
+    };
+    if let Some(other) = body.keys().find(|k| k.as_str() != "ids") {
+        return Err(AppError::field(other, "unknown_field", "is not a field of this request"));
+    }
+    if array.is_empty() || array.len() > MAX_BULK_IDS {
+        return Err(invalid(format!("must hold 1 to {MAX_BULK_IDS} ids")));
+    }
+    let mut seen = Vec::with_capacity(array.len());
+    for item in array {
+        let Value::String(raw) = item else {
+            return Err(AppError::field("ids", "invalid_type", "every id must be a string"));
+        };
+        if !seen.iter().any(|(r, _): &(String, Option<Uuid>)| r == raw) {
+            seen.push((raw.clone(), Uuid::parse_str(raw).ok()));
+        }
+    }
+    Ok(seen)
+}
+
+fn capitalized(word: &str) -> String {
+    let mut chars = word.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}

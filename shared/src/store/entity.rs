@@ -1,0 +1,163 @@
+use super::attr::Item;
+use crate::auth::Tenant;
+use crate::domain::Timestamp;
+use crate::error::AppResult;
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
+use serde_json::{Map, Value};
+use std::collections::HashMap;
+use uuid::Uuid;
+
+/// The seed's BaseModel, plus the `version` that guards concurrent writes. Stamped by the
+/// repository from the `Tenant`, never taken from a request body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Meta {
+    pub id: Uuid,
+    pub organization_id: Uuid,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    pub created_by: Uuid,
+    pub updated_by: Uuid,
+    pub is_deleted: bool,
+    pub deleted_at: Option<Timestamp>,
+    pub deleted_by: Option<Uuid>,
+    pub version: u64,
+}
+
+impl Meta {
+    /// The BaseModel and version fields: what a client may echo back but never set.
+    pub const FIELDS: &'static [&'static str] = &[
+        "id",
+        "organization_id",
+        "created_at",
+        "updated_at",
+        "created_by",
+        "updated_by",
+        "is_deleted",
+        "deleted_at",
+        "deleted_by",
+        "version",
+    ];
+}
+
+/// A stored record: its metadata and the entity's own fields.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Record<E> {
+    pub meta: Meta,
+    pub data: E,
+}
+
+impl<E: Entity> Record<E> {
+    /// The response body: metadata, fields and computed fields in one flat object.
+    pub fn to_json(&self) -> Value {
+        let mut out = to_object(&self.meta);
+        out.extend(to_object(&self.data));
+        out.extend(self.data.computed());
+        Value::Object(out)
+    }
+
+    /// Metadata and fields as one flat object, the shape stored in DynamoDB.
+    pub(crate) fn stored_object(&self) -> Map<String, Value> {
+        let mut out = to_object(&self.meta);
+        out.extend(to_object(&self.data));
+        out
+    }
+
+    pub(crate) fn from_item(item: &Item) -> Option<Self> {
+        let object = Value::Object(super::attr::item_to_object(item));
+        let meta = Meta::deserialize(&object).ok()?;
+        let data = E::deserialize(&object).ok()?;
+        Some(Self { meta, data })
+    }
+}
+
+fn to_object<T: Serialize>(value: &T) -> Map<String, Value> {
+    match serde_json::to_value(value) {
+        Ok(Value::Object(map)) => map,
+        _ => Map::new(),
+    }
+}
+
+/// A value that must be unique per organization (and entity), already normalised.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unique {
+    pub field: &'static str,
+    pub value: String,
+}
+
+/// One list entry a record appears under: `index` names the list partition (`ALL`,
+/// `TYPE#patient`, `SEARCH`...), `sort` orders entries within it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexEntry {
+    pub index: String,
+    pub sort: String,
+}
+
+impl IndexEntry {
+    pub fn new(index: impl Into<String>, sort: impl Into<String>) -> Self {
+        Self { index: index.into(), sort: sort.into() }
+    }
+}
+
+/// A record's predicate over one list entry (the record and the entry's sort key): entries a
+/// partition prefix cannot exclude, such as a second name entry of a record already matched.
+pub type Accept<E> = Box<dyn Fn(&Record<E>, &str) -> bool + Send + Sync>;
+
+/// What a list request asks the repository for.
+pub struct ListSpec<E> {
+    /// The list partition to Query.
+    pub index: String,
+    /// Only entries whose sort key starts with this.
+    pub sort_prefix: Option<String>,
+    pub newest_first: bool,
+    /// A canonical description of the query (filters and their values), bound into the cursor
+    /// so a cursor cannot be replayed against another query.
+    pub fingerprint: String,
+    /// Entries read but not returned still count against the page (reads stay at most
+    /// page_size + 1), so a page may hold fewer items than asked while `next_cursor` is set.
+    pub accept: Option<Accept<E>>,
+}
+
+impl<E> ListSpec<E> {
+    pub fn all(index: impl Into<String>, newest_first: bool) -> Self {
+        let index = index.into();
+        Self { fingerprint: index.clone(), index, sort_prefix: None, newest_first, accept: None }
+    }
+}
+
+/// A kind of record the repository can store. Implementing it (a type, its validating
+/// constructor, its unique values and its list entries) is all a new entity needs.
+pub trait Entity: Serialize + DeserializeOwned + Clone + Send + Sync + 'static {
+    /// Key segment and audit resource type, e.g. `CONTACT`.
+    const KIND: &'static str;
+    /// For messages, e.g. `contact`.
+    const NAME: &'static str;
+    /// Collection path, for `Location` headers, e.g. `/api/business/contacts`.
+    const PATH: &'static str;
+    /// Query parameters the list operation accepts besides `page_size`, `cursor`, `deleted`.
+    const FILTERS: &'static [&'static str];
+
+    /// The validating constructor: the only way a request body becomes an entity. Read-only
+    /// fields (`Meta::FIELDS`, computed ones) must be accepted and ignored.
+    fn from_json(input: &Map<String, Value>) -> AppResult<Self>;
+
+    /// Rules that depend on the previous state (e.g. when consent was given), applied after
+    /// validation on every write. `previous` is `None` on create.
+    fn reconcile(&mut self, _previous: Option<&Self>, _now: Timestamp) {}
+
+    /// Values unique per organization, normalised; empty values are not listed.
+    fn unique_values(&self) -> Vec<Unique> {
+        Vec::new()
+    }
+
+    /// The list entries of a live record.
+    fn index_entries(&self, meta: &Meta) -> Vec<IndexEntry>;
+
+    /// Derived read-only fields added to responses (e.g. `full_name`).
+    fn computed(&self) -> Map<String, Value> {
+        Map::new()
+    }
+
+    /// Turns the list request's filters into a `ListSpec`. `params` holds only names from
+    /// `FILTERS`; the tenant allows role-dependent visibility.
+    fn list_spec(params: &HashMap<String, String>, tenant: &Tenant) -> AppResult<ListSpec<Self>>;
+}

@@ -1,0 +1,16 @@
+//! Org-scoped storage: the one repository every entity goes through.
+//!
+//! Single-table design (see docs/data-design.md). Every key this module builds starts with the
+//! caller's organization, taken from the `Tenant` the HTTP adapter verified, so no request can
+//! name another organization's partition. Lists read index items that the repository writes in
+//! the same transaction as the record, so a list is a Query on one org-leading partition and a
+//! page reads at most what it returns plus one.
+
+pub mod attr;
+pub mod cursor;
+mod entity;
+pub(crate) mod keys;
+mod repo;
+
+pub use entity::{Entity, IndexEntry, ListSpec, Meta, Record, Unique};
+pub use repo::{BulkOutcome, Created, IdempotencyKey, Page, Store};

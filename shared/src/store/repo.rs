@@ -1,0 +1,571 @@
+use super::attr::{Item, get_s, n, object_to_item, s};
+use super::cursor::{CursorSigner, Position};
+use super::entity::{Entity, IndexEntry, ListSpec, Meta, Record, Unique};
+use super::keys::{self, DELETED_INDEX, ITEM_IDEMPOTENCY, ITEM_INDEX, ITEM_RECORD, ITEM_UNIQUE};
+use crate::auth::{OrgId, Tenant};
+use crate::config::StoreConfig;
+use crate::domain::Timestamp;
+use crate::error::{AppError, AppResult, FieldError};
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem};
+use std::collections::HashMap;
+use uuid::Uuid;
+
+/// How long a POST's `Idempotency-Key` is remembered.
+const IDEMPOTENCY_TTL_SECS: i64 = 24 * 3600;
+/// Concurrent single-record transactions in a bulk operation: enough to finish 100 ids well
+/// inside API Gateway's 30 s, few enough not to throttle an on-demand table's new partition.
+const BULK_CONCURRENCY: usize = 10;
+
+/// The org-scoped repository. One per container, shared by every request.
+#[derive(Debug, Clone)]
+pub struct Store {
+    client: Client,
+    table: String,
+    cursors: CursorSigner,
+}
+
+/// One page of a list.
+#[derive(Debug)]
+pub struct Page<E> {
+    pub items: Vec<Record<E>>,
+    pub next_cursor: Option<String>,
+}
+
+/// The result of a create: `replayed` when an earlier request with the same idempotency key
+/// had already created it.
+#[derive(Debug)]
+pub struct Created<E> {
+    pub record: Record<E>,
+    pub replayed: bool,
+}
+
+/// A client's `Idempotency-Key`, with a hash of the request it came with, so a key reused for
+/// a different request is refused rather than answered with the wrong record.
+#[derive(Debug, Clone)]
+pub struct IdempotencyKey {
+    pub key: String,
+    pub request_hash: String,
+}
+
+/// What happened to one id of a bulk operation.
+#[derive(Debug)]
+pub enum BulkOutcome<E> {
+    Done(Box<Record<E>>),
+    Failed(AppError),
+}
+
+/// Why a transaction item exists, so a cancellation reason can be mapped to the right answer.
+#[derive(Debug, Clone, Copy)]
+enum Purpose {
+    Record,
+    Unique(&'static str),
+    Idempotency,
+    Entry,
+}
+
+enum Failure {
+    Condition(Purpose),
+    Contention,
+    Storage(AppError),
+}
+
+/// The items of one `TransactWriteItems`, each with its purpose.
+struct Tx<'a> {
+    table: &'a str,
+    org: OrgId,
+    items: Vec<TransactWriteItem>,
+    purposes: Vec<Purpose>,
+}
+
+/// The condition a record write carries.
+enum Expect {
+    /// The record must not exist yet.
+    New,
+    /// The record must be at this version, and deleted or not as said.
+    Version { version: u64, deleted: bool },
+}
+
+impl<'a> Tx<'a> {
+    fn new(table: &'a str, org: OrgId) -> Self {
+        Self { table, org, items: Vec::new(), purposes: Vec::new() }
+    }
+
+    fn push(&mut self, purpose: Purpose, item: Result<TransactWriteItem, AppError>) -> AppResult<()> {
+        self.items.push(item?);
+        self.purposes.push(purpose);
+        Ok(())
+    }
+
+    fn put(&self, item: Item, condition: Option<(&str, Vec<(&str, AttributeValue)>)>) -> AppResult<TransactWriteItem> {
+        let mut put = Put::builder().table_name(self.table).set_item(Some(item));
+        if let Some((expression, values)) = condition {
+            put = put.condition_expression(expression);
+            for (name, value) in values {
+                put = put.expression_attribute_values(name, value);
+            }
+        }
+        let put = put.build().map_err(AppError::internal)?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    fn delete(&self, pk: String, sk: String, condition: Option<(&str, Vec<(&str, AttributeValue)>)>) -> AppResult<TransactWriteItem> {
+        let mut delete = Delete::builder().table_name(self.table).key("pk", s(pk)).key("sk", s(sk));
+        if let Some((expression, values)) = condition {
+            delete = delete.condition_expression(expression);
+            for (name, value) in values {
+                delete = delete.expression_attribute_values(name, value);
+            }
+        }
+        let delete = delete.build().map_err(AppError::internal)?;
+        Ok(TransactWriteItem::builder().delete(delete).build())
+    }
+
+    fn record_item<E: Entity>(&self, record: &Record<E>) -> Item {
+        let mut item = object_to_item(&record.stored_object());
+        item.insert("pk".into(), s(keys::org_partition(self.org)));
+        item.insert("sk".into(), s(keys::record_sort(E::KIND, record.meta.id)));
+        item.insert("item_type".into(), s(ITEM_RECORD));
+        item.insert("entity".into(), s(E::KIND));
+        item
+    }
+
+    fn put_record<E: Entity>(&mut self, record: &Record<E>, expect: Expect) -> AppResult<()> {
+        let item = self.record_item(record);
+        let put = match expect {
+            Expect::New => self.put(item, Some(("attribute_not_exists(pk)", vec![]))),
+            Expect::Version { version, deleted } => self.put(
+                item,
+                Some((
+                    "attribute_exists(pk) AND version = :expected AND is_deleted = :deleted",
+                    vec![(":expected", n(version)), (":deleted", AttributeValue::Bool(deleted))],
+                )),
+            ),
+        };
+        self.push(Purpose::Record, put)
+    }
+
+    /// A list entry: a full copy of the record under an org-leading list partition, so a page
+    /// needs no second read per item.
+    fn put_entry<E: Entity>(&mut self, record: &Record<E>, entry: &IndexEntry) -> AppResult<()> {
+        let mut item = self.record_item(record);
+        item.insert("record_sk".into(), s(keys::record_sort(E::KIND, record.meta.id)));
+        item.insert("pk".into(), s(keys::index_partition(self.org, E::KIND, &entry.index)));
+        item.insert("sk".into(), s(keys::index_sort(&entry.sort, record.meta.id)));
+        item.insert("item_type".into(), s(ITEM_INDEX));
+        let put = self.put(item, None);
+        self.push(Purpose::Entry, put)
+    }
+
+    fn delete_entry<E: Entity>(&mut self, id: Uuid, entry: &IndexEntry) -> AppResult<()> {
+        let delete = self.delete(
+            keys::index_partition(self.org, E::KIND, &entry.index),
+            keys::index_sort(&entry.sort, id),
+            None,
+        );
+        self.push(Purpose::Entry, delete)
+    }
+
+    /// Moves a record's list entries from `old` to `new`: entries whose key is unchanged are
+    /// overwritten in place (one transaction may not touch an item twice).
+    fn replace_entries<E: Entity>(&mut self, record: &Record<E>, old: &[IndexEntry], new: &[IndexEntry]) -> AppResult<()> {
+        for entry in old.iter().filter(|o| !new.contains(o)) {
+            self.delete_entry::<E>(record.meta.id, entry)?;
+        }
+        for entry in new {
+            self.put_entry(record, entry)?;
+        }
+        Ok(())
+    }
+
+    fn claim_unique<E: Entity>(&mut self, unique: &Unique, owner: Uuid) -> AppResult<()> {
+        let item: Item = HashMap::from([
+            ("pk".to_string(), s(keys::org_partition(self.org))),
+            ("sk".to_string(), s(keys::unique_sort(E::KIND, unique.field, &unique.value))),
+            ("item_type".to_string(), s(ITEM_UNIQUE)),
+            ("owner_id".to_string(), s(owner.to_string())),
+        ]);
+        let put = self.put(item, Some(("attribute_not_exists(pk)", vec![])));
+        self.push(Purpose::Unique(unique.field), put)
+    }
+
+    fn release_unique<E: Entity>(&mut self, unique: &Unique, owner: Uuid) -> AppResult<()> {
+        // Only the owner's marker is removed; a missing one (never claimed) does not block.
+        let delete = self.delete(
+            keys::org_partition(self.org),
+            keys::unique_sort(E::KIND, unique.field, &unique.value),
+            Some(("attribute_not_exists(pk) OR owner_id = :owner", vec![(":owner", s(owner.to_string()))])),
+        );
+        self.push(Purpose::Unique(unique.field), delete)
+    }
+
+    fn move_uniques<E: Entity>(&mut self, old: &[Unique], new: &[Unique], owner: Uuid) -> AppResult<()> {
+        for unique in old.iter().filter(|o| !new.contains(o)) {
+            self.release_unique::<E>(unique, owner)?;
+        }
+        for unique in new.iter().filter(|n| !old.contains(n)) {
+            self.claim_unique::<E>(unique, owner)?;
+        }
+        Ok(())
+    }
+
+    fn put_idempotency(&mut self, user: Uuid, key: &IdempotencyKey, record_id: Uuid, now: Timestamp) -> AppResult<()> {
+        let epoch = now.as_datetime().timestamp();
+        let item: Item = HashMap::from([
+            ("pk".to_string(), s(keys::org_partition(self.org))),
+            ("sk".to_string(), s(keys::idempotency_sort(user, &key.key))),
+            ("item_type".to_string(), s(ITEM_IDEMPOTENCY)),
+            ("record_id".to_string(), s(record_id.to_string())),
+            ("request_hash".to_string(), s(key.request_hash.clone())),
+            ("expires_at".to_string(), n(epoch + IDEMPOTENCY_TTL_SECS)),
+        ]);
+        // An expired key not yet swept by TTL may be reused.
+        let put = self.put(item, Some(("attribute_not_exists(pk) OR expires_at < :now", vec![(":now", n(epoch))])));
+        self.push(Purpose::Idempotency, put)
+    }
+}
+
+impl Store {
+    pub fn new(client: Client, config: &StoreConfig) -> Self {
+        Self { client, table: config.table.clone(), cursors: CursorSigner::new(config.cursor_secret.clone()) }
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    /// A record by id, deleted or not; `None` when it does not exist in this organization.
+    #[tracing::instrument(name = "store.get", skip_all, fields(kind = E::KIND))]
+    pub async fn get<E: Entity>(&self, org: OrgId, id: Uuid) -> AppResult<Option<Record<E>>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(keys::org_partition(org)))
+            .key("sk", s(keys::record_sort(E::KIND, id)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(storage_error)?;
+        match out.item {
+            Some(item) if get_s(&item, "item_type") == Some(ITEM_RECORD) => Record::from_item(&item)
+                .map(Some)
+                .ok_or_else(|| AppError::internal(format!("stored {} {id} does not decode", E::NAME))),
+            _ => Ok(None),
+        }
+    }
+
+    /// A live record, or 404: missing, deleted and foreign records look the same.
+    pub async fn get_live<E: Entity>(&self, org: OrgId, id: Uuid) -> AppResult<Record<E>> {
+        match self.get::<E>(org, id).await? {
+            Some(record) if !record.meta.is_deleted => Ok(record),
+            _ => Err(AppError::NotFound { resource: E::NAME }),
+        }
+    }
+
+    #[tracing::instrument(name = "store.create", skip_all, fields(kind = E::KIND))]
+    pub async fn create<E: Entity>(&self, tenant: &Tenant, mut data: E, idempotency: Option<&IdempotencyKey>) -> AppResult<Created<E>> {
+        let now = Timestamp::now();
+        data.reconcile(None, now);
+        let user = tenant.user.user_id.as_uuid();
+        let meta = Meta {
+            id: Uuid::new_v4(),
+            organization_id: tenant.org.as_uuid(),
+            created_at: now,
+            updated_at: now,
+            created_by: user,
+            updated_by: user,
+            is_deleted: false,
+            deleted_at: None,
+            deleted_by: None,
+            version: 1,
+        };
+        let record = Record { meta, data };
+        let mut tx = Tx::new(&self.table, tenant.org);
+        tx.put_record(&record, Expect::New)?;
+        for entry in record.data.index_entries(&record.meta) {
+            tx.put_entry(&record, &entry)?;
+        }
+        for unique in record.data.unique_values() {
+            tx.claim_unique::<E>(&unique, record.meta.id)?;
+        }
+        if let Some(key) = idempotency {
+            tx.put_idempotency(user, key, record.meta.id, now)?;
+        }
+        match self.commit(tx).await {
+            Ok(()) => Ok(Created { record, replayed: false }),
+            Err(Failure::Condition(Purpose::Idempotency)) => match idempotency {
+                Some(key) => self.replay(tenant, key).await,
+                None => Err(AppError::internal("idempotency condition without a key")),
+            },
+            Err(failure) => Err(failure.into_error::<E>()),
+        }
+    }
+
+    async fn replay<E: Entity>(&self, tenant: &Tenant, key: &IdempotencyKey) -> AppResult<Created<E>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(keys::org_partition(tenant.org)))
+            .key("sk", s(keys::idempotency_sort(tenant.user.user_id.as_uuid(), &key.key)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(storage_error)?;
+        let item = out.item.ok_or_else(|| AppError::conflict("CONCURRENT_MODIFICATION", "retry the request"))?;
+        if get_s(&item, "request_hash") != Some(key.request_hash.as_str()) {
+            return Err(AppError::Conflict {
+                code: "IDEMPOTENCY_KEY_REUSED",
+                detail: "this Idempotency-Key was already used for a different request".into(),
+                errors: vec![],
+            });
+        }
+        let id = get_s(&item, "record_id")
+            .and_then(|raw| Uuid::parse_str(raw).ok())
+            .ok_or_else(|| AppError::internal("idempotency item without a record id"))?;
+        match self.get::<E>(tenant.org, id).await? {
+            Some(record) if !record.meta.is_deleted => Ok(Created { record, replayed: true }),
+            _ => Err(AppError::conflict(
+                "IDEMPOTENCY_KEY_REUSED",
+                format!("the {} this Idempotency-Key created has since been deleted", E::NAME),
+            )),
+        }
+    }
+
+    /// Replaces a live record's fields. `current` is what the caller read; the write succeeds
+    /// only if the record is still at that version, so a concurrent writer gets 409.
+    #[tracing::instrument(name = "store.update", skip_all, fields(kind = E::KIND))]
+    pub async fn update<E: Entity>(&self, tenant: &Tenant, current: &Record<E>, mut data: E) -> AppResult<Record<E>> {
+        let now = Timestamp::now();
+        data.reconcile(Some(&current.data), now);
+        let meta = Meta {
+            updated_at: now,
+            updated_by: tenant.user.user_id.as_uuid(),
+            version: current.meta.version + 1,
+            ..current.meta.clone()
+        };
+        let next = Record { meta, data };
+        let mut tx = Tx::new(&self.table, tenant.org);
+        tx.put_record(&next, Expect::Version { version: current.meta.version, deleted: false })?;
+        tx.replace_entries(&next, &current.data.index_entries(&current.meta), &next.data.index_entries(&next.meta))?;
+        tx.move_uniques::<E>(&current.data.unique_values(), &next.data.unique_values(), next.meta.id)?;
+        self.commit(tx).await.map_err(Failure::into_error::<E>)?;
+        Ok(next)
+    }
+
+    /// Soft delete: the record stays (restorable), leaves every list, enters the trash, and
+    /// frees its unique values.
+    #[tracing::instrument(name = "store.soft_delete", skip_all, fields(kind = E::KIND))]
+    pub async fn soft_delete<E: Entity>(&self, tenant: &Tenant, current: &Record<E>) -> AppResult<Record<E>> {
+        let now = Timestamp::now();
+        let user = tenant.user.user_id.as_uuid();
+        let meta = Meta {
+            updated_at: now,
+            updated_by: user,
+            is_deleted: true,
+            deleted_at: Some(now),
+            deleted_by: Some(user),
+            version: current.meta.version + 1,
+            ..current.meta.clone()
+        };
+        let next = Record { meta, data: current.data.clone() };
+        let mut tx = Tx::new(&self.table, tenant.org);
+        tx.put_record(&next, Expect::Version { version: current.meta.version, deleted: false })?;
+        for entry in current.data.index_entries(&current.meta) {
+            tx.delete_entry::<E>(next.meta.id, &entry)?;
+        }
+        tx.put_entry(&next, &trash_entry(now))?;
+        for unique in current.data.unique_values() {
+            tx.release_unique::<E>(&unique, next.meta.id)?;
+        }
+        self.commit(tx).await.map_err(Failure::into_error::<E>)?;
+        Ok(next)
+    }
+
+    /// Undoes a soft delete. Fails with 409 if a unique value was taken meanwhile.
+    #[tracing::instrument(name = "store.restore", skip_all, fields(kind = E::KIND))]
+    pub async fn restore<E: Entity>(&self, tenant: &Tenant, current: &Record<E>) -> AppResult<Record<E>> {
+        let deleted_at = current.meta.deleted_at.ok_or_else(|| AppError::internal("deleted record without deleted_at"))?;
+        let now = Timestamp::now();
+        let meta = Meta {
+            updated_at: now,
+            updated_by: tenant.user.user_id.as_uuid(),
+            is_deleted: false,
+            deleted_at: None,
+            deleted_by: None,
+            version: current.meta.version + 1,
+            ..current.meta.clone()
+        };
+        let next = Record { meta, data: current.data.clone() };
+        let mut tx = Tx::new(&self.table, tenant.org);
+        tx.put_record(&next, Expect::Version { version: current.meta.version, deleted: true })?;
+        tx.delete_entry::<E>(next.meta.id, &trash_entry(deleted_at))?;
+        for entry in next.data.index_entries(&next.meta) {
+            tx.put_entry(&next, &entry)?;
+        }
+        for unique in next.data.unique_values() {
+            tx.claim_unique::<E>(&unique, next.meta.id)?;
+        }
+        self.commit(tx).await.map_err(Failure::into_error::<E>)?;
+        Ok(next)
+    }
+
+    /// Soft-deletes each id in its own transaction and reports per id, in the order given.
+    pub async fn soft_delete_many<E: Entity>(&self, tenant: &Tenant, ids: &[Uuid]) -> Vec<(Uuid, BulkOutcome<E>)> {
+        let mut outcomes = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(BULK_CONCURRENCY) {
+            let results = futures_util::future::join_all(chunk.iter().map(|id| async move {
+                let record = self.get_live::<E>(tenant.org, *id).await?;
+                self.soft_delete(tenant, &record).await
+            }))
+            .await;
+            for (id, result) in chunk.iter().zip(results) {
+                let outcome = match result {
+                    Ok(record) => BulkOutcome::Done(Box::new(record)),
+                    Err(err) => BulkOutcome::Failed(err),
+                };
+                outcomes.push((*id, outcome));
+            }
+        }
+        outcomes
+    }
+
+    /// One page of a list: a single Query of at most `page_size + 1` items on one org-leading
+    /// partition. The extra item only tells whether there is a next page.
+    #[tracing::instrument(name = "store.list", skip_all, fields(kind = E::KIND, index = %spec.index))]
+    pub async fn list<E: Entity>(&self, org: OrgId, spec: &ListSpec<E>, page_size: usize, cursor: Option<&str>) -> AppResult<Page<E>> {
+        let partition = keys::index_partition(org, E::KIND, &spec.index);
+        let fingerprint = format!("{org}|{}|{}|{}", E::KIND, spec.fingerprint, spec.newest_first);
+        let start = match cursor {
+            None => None,
+            Some(raw) => {
+                let position = self.cursors.verify(&fingerprint, raw)?;
+                let in_range = spec.sort_prefix.as_deref().is_none_or(|p| position.sk.starts_with(p));
+                if position.pk != partition || !in_range {
+                    return Err(AppError::bad_request("INVALID_CURSOR", "the cursor is not valid for this query"));
+                }
+                Some(position)
+            }
+        };
+        let limit = i32::try_from(page_size + 1).unwrap_or(i32::MAX);
+        let mut query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .expression_attribute_values(":pk", s(&partition))
+            .limit(limit)
+            .scan_index_forward(!spec.newest_first)
+            .consistent_read(true);
+        query = match &spec.sort_prefix {
+            Some(prefix) => query
+                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+                .expression_attribute_values(":prefix", s(prefix)),
+            None => query.key_condition_expression("pk = :pk"),
+        };
+        if let Some(position) = &start {
+            query = query.exclusive_start_key("pk", s(&position.pk)).exclusive_start_key("sk", s(&position.sk));
+        }
+        let out = query.send().await.map_err(storage_error)?;
+        let raw = out.items.unwrap_or_default();
+        let more = raw.len() > page_size || out.last_evaluated_key.is_some();
+        let consumed = &raw[..raw.len().min(page_size)];
+        let next_cursor = match consumed.last() {
+            Some(last) if more => {
+                let sk = get_s(last, "sk").unwrap_or_default().to_string();
+                Some(self.cursors.sign(&fingerprint, &Position { pk: partition.clone(), sk }))
+            }
+            _ => None,
+        };
+        let mut items = Vec::with_capacity(consumed.len());
+        for item in consumed {
+            let record = Record::<E>::from_item(item)
+                .ok_or_else(|| AppError::internal(format!("a {} list entry does not decode", E::NAME)))?;
+            let sort = get_s(item, "sk").unwrap_or_default();
+            if spec.accept.as_ref().is_none_or(|accept| accept(&record, sort)) {
+                items.push(record);
+            }
+        }
+        Ok(Page { items, next_cursor })
+    }
+
+    /// The trash: deleted records, most recently deleted first.
+    pub fn deleted_spec<E>() -> ListSpec<E> {
+        ListSpec::all(DELETED_INDEX, true)
+    }
+
+    async fn commit(&self, tx: Tx<'_>) -> Result<(), Failure> {
+        let purposes = tx.purposes;
+        let result = self.client.transact_write_items().set_transact_items(Some(tx.items)).send().await;
+        let err = match result {
+            Ok(_) => return Ok(()),
+            Err(err) => err,
+        };
+        if let SdkError::ServiceError(service) = &err
+            && let TransactWriteItemsError::TransactionCanceledException(cancelled) = service.err()
+        {
+            for (index, reason) in cancelled.cancellation_reasons().iter().enumerate() {
+                match reason.code() {
+                    Some("ConditionalCheckFailed") => {
+                        let purpose = purposes.get(index).copied().unwrap_or(Purpose::Entry);
+                        return Err(Failure::Condition(purpose));
+                    }
+                    Some("TransactionConflict") => return Err(Failure::Contention),
+                    _ => {}
+                }
+            }
+        }
+        Err(Failure::Storage(storage_error(err)))
+    }
+}
+
+fn trash_entry(deleted_at: Timestamp) -> IndexEntry {
+    IndexEntry::new(DELETED_INDEX, deleted_at.to_key())
+}
+
+impl Failure {
+    fn into_error<E: Entity>(self) -> AppError {
+        match self {
+            Failure::Condition(Purpose::Record) => AppError::conflict(
+                "VERSION_CONFLICT",
+                format!("the {} was changed by someone else; reload it and retry", E::NAME),
+            ),
+            Failure::Condition(Purpose::Unique(field)) => AppError::Conflict {
+                code: "UNIQUE_CONFLICT",
+                detail: format!("another {} of this organization already has this {field}", E::NAME),
+                errors: vec![FieldError::new(field, "duplicate", format!("is already used by another {}", E::NAME))],
+            },
+            Failure::Condition(Purpose::Idempotency | Purpose::Entry) | Failure::Contention => AppError::conflict(
+                "CONCURRENT_MODIFICATION",
+                format!("the {} is being changed by another request; retry", E::NAME),
+            ),
+            Failure::Storage(err) => err,
+        }
+    }
+}
+
+/// DynamoDB failures: throttling and unreachability are worth a retry (503); anything else is
+/// ours to fix (500, logged by the adapter with its cause, never shown).
+pub(crate) fn storage_error<E, R>(err: SdkError<E, R>) -> AppError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    let retryable = matches!(err, SdkError::TimeoutError(_) | SdkError::DispatchFailure(_))
+        || matches!(
+            err.code(),
+            Some("ThrottlingException" | "ProvisionedThroughputExceededException" | "RequestLimitExceeded" | "InternalServerError")
+        );
+    if retryable {
+        tracing::warn!(error = %aws_sdk_dynamodb::error::DisplayErrorContext(&err), "storage unavailable");
+        AppError::unavailable("storage is temporarily unavailable; retry shortly")
+    } else {
+        AppError::internal(aws_sdk_dynamodb::error::DisplayErrorContext(err).to_string())
+    }
+}
