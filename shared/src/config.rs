@@ -46,9 +46,7 @@ impl Env {
     {
         match self.get(name) {
             None => Ok(default),
-            Some(raw) => raw
-                .parse()
-                .map_err(|e: T::Err| ConfigError::Invalid { name, reason: e.to_string() }),
+            Some(raw) => raw.parse().map_err(|e: T::Err| ConfigError::Invalid { name, reason: e.to_string() }),
         }
     }
 
@@ -75,10 +73,7 @@ impl StoreConfig {
         let table = env.required("HUB_TABLE")?.to_string();
         let cursor_secret = env.required("HUB_CURSOR_SECRET")?.as_bytes().to_vec();
         if cursor_secret.len() < 32 {
-            return Err(ConfigError::Invalid {
-                name: "HUB_CURSOR_SECRET",
-                reason: "must be at least 32 bytes".into(),
-            });
+            return Err(ConfigError::Invalid { name: "HUB_CURSOR_SECRET", reason: "must be at least 32 bytes".into() });
         }
         Ok(Self { table, cursor_secret })
     }
@@ -104,7 +99,9 @@ impl HttpConfig {
                 reason: "`*` is not allowed; list the frontend origins".into(),
             });
         }
-        if let Some(bad) = cors_allowed_origins.iter().find(|o| !(o.starts_with("http://") || o.starts_with("https://"))) {
+        if let Some(bad) =
+            cors_allowed_origins.iter().find(|o| !(o.starts_with("http://") || o.starts_with("https://")))
+        {
             return Err(ConfigError::Invalid {
                 name: "HUB_CORS_ALLOWED_ORIGINS",
                 reason: format!("`{bad}` is not an origin (scheme://host[:port])"),

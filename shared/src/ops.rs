@@ -100,7 +100,11 @@ pub async fn create<E: Entity>(services: Arc<Services>, tenant: Tenant, request:
     let created = services.store.create(&tenant, data, idempotency.as_ref()).await?;
     let reply = Reply::created(created.record.to_json(), &location::<E>(created.record.meta.id))
         .with_version(created.record.meta.version);
-    Ok(if created.replayed { reply.with_header(http::HeaderName::from_static("idempotent-replayed"), "true") } else { reply })
+    Ok(if created.replayed {
+        reply.with_header(http::HeaderName::from_static("idempotent-replayed"), "true")
+    } else {
+        reply
+    })
 }
 
 /// The live record a write applies to, checked against the version the client expects.

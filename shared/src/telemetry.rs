@@ -11,7 +11,8 @@ use tracing::level_filters::LevelFilter;
 static COLD: AtomicBool = AtomicBool::new(true);
 
 pub fn init(function: &'static str) {
-    let level = std::env::var("HUB_LOG_LEVEL").ok().and_then(|l| l.parse::<LevelFilter>().ok()).unwrap_or(LevelFilter::INFO);
+    let level =
+        std::env::var("HUB_LOG_LEVEL").ok().and_then(|l| l.parse::<LevelFilter>().ok()).unwrap_or(LevelFilter::INFO);
     let result = tracing_subscriber::fmt()
         .json()
         .with_max_level(level)

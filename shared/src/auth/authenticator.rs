@@ -37,9 +37,7 @@ impl From<AuthError> for AppError {
     fn from(error: AuthError) -> Self {
         match error {
             AuthError::Missing => AppError::unauthenticated("a bearer token is required"),
-            AuthError::Invalid(reason) => {
-                AppError::unauthenticated(format!("invalid token: {reason}"))
-            }
+            AuthError::Invalid(reason) => AppError::unauthenticated(format!("invalid token: {reason}")),
             // The internal reason was logged where it happened; the client learns only to retry.
             AuthError::IdentityUnavailable(_) => {
                 AppError::unavailable("the identity service is unavailable; try again shortly")
@@ -60,40 +58,21 @@ impl Authenticator {
     /// client: that happens on the first request that needs one.
     pub fn new(config: AuthConfig) -> Result<Self, ConfigError> {
         if config.leeway > MAX_LEEWAY {
-            return Err(ConfigError::Invalid {
-                name: "JWT_LEEWAY_SECONDS",
-                reason: "at most 300".into(),
-            });
+            return Err(ConfigError::Invalid { name: "JWT_LEEWAY_SECONDS", reason: "at most 300".into() });
         }
         if let Some(secret) = &config.hs256_secret
             && secret.len() < MIN_SECRET_LEN
         {
-            return Err(ConfigError::Invalid {
-                name: "JWT_HS256_SECRET",
-                reason: "must be at least 32 bytes".into(),
-            });
+            return Err(ConfigError::Invalid { name: "JWT_HS256_SECRET", reason: "must be at least 32 bytes".into() });
         }
         if config.hs256_secret.is_none() && config.jwks_url.is_none() {
-            return Err(ConfigError::Missing {
-                name: "JWT_HS256_SECRET (or JWT_JWKS_URL)",
-            });
+            return Err(ConfigError::Missing { name: "JWT_HS256_SECRET (or JWT_JWKS_URL)" });
         }
         if config.user_claims.is_empty() {
-            return Err(ConfigError::Invalid {
-                name: "JWT_USER_CLAIMS",
-                reason: "names no claim".into(),
-            });
+            return Err(ConfigError::Invalid { name: "JWT_USER_CLAIMS", reason: "names no claim".into() });
         }
-        let jwks_url = config
-            .jwks_url
-            .as_deref()
-            .map(|u| check_url("JWT_JWKS_URL", u))
-            .transpose()?;
-        let validate_url = config
-            .validate_url
-            .as_deref()
-            .map(|u| check_url("IDENTITY_VALIDATE_URL", u))
-            .transpose()?;
+        let jwks_url = config.jwks_url.as_deref().map(|u| check_url("JWT_JWKS_URL", u)).transpose()?;
+        let validate_url = config.validate_url.as_deref().map(|u| check_url("IDENTITY_VALIDATE_URL", u)).transpose()?;
 
         let client = Arc::new(LazyClient::new(config.identity_timeout));
         let names = ClaimNames {
@@ -110,19 +89,14 @@ impl Authenticator {
                 names,
             ),
             hs256: config.hs256_secret.as_deref().map(DecodingKey::from_secret),
-            jwks: jwks_url
-                .map(|url| JwksCache::new(url, config.jwks_min_refresh, Arc::clone(&client))),
-            identity: validate_url
-                .map(|url| IdentityValidator::new(url, config.identity_cache_ttl, client)),
+            jwks: jwks_url.map(|url| JwksCache::new(url, config.jwks_min_refresh, Arc::clone(&client))),
+            identity: validate_url.map(|url| IdentityValidator::new(url, config.identity_cache_ttl, client)),
         })
     }
 
     /// The verified caller of a request, from its `Authorization` header value.
     #[tracing::instrument(name = "authenticate", skip_all)]
-    pub async fn authenticate(
-        &self,
-        authorization_header: Option<&str>,
-    ) -> Result<UserContext, AuthError> {
+    pub async fn authenticate(&self, authorization_header: Option<&str>) -> Result<UserContext, AuthError> {
         let result = self.verify(authorization_header).await;
         match &result {
             Ok(_) => {}
@@ -139,17 +113,11 @@ impl Authenticator {
         let token = bearer_token(header)?;
         let verified = match key_source(token)? {
             KeySource::SharedSecret => {
-                let key = self
-                    .hs256
-                    .as_ref()
-                    .ok_or_else(|| AuthError::Invalid("unsupported algorithm".into()))?;
+                let key = self.hs256.as_ref().ok_or_else(|| AuthError::Invalid("unsupported algorithm".into()))?;
                 self.verifier.verify(token, key, Algorithm::HS256)?
             }
             KeySource::Jwks { kid, alg } => {
-                let jwks = self
-                    .jwks
-                    .as_ref()
-                    .ok_or_else(|| AuthError::Invalid("unsupported algorithm".into()))?;
+                let jwks = self.jwks.as_ref().ok_or_else(|| AuthError::Invalid("unsupported algorithm".into()))?;
                 let key = jwks.key_for(&kid, alg).await?;
                 self.verifier.verify(token, &key, alg)?
             }
@@ -188,30 +156,18 @@ mod tests {
     #[test]
     fn building_it_contacts_nobody() {
         // Port 9 (discard) on loopback: nothing listens, and `new` must not notice.
-        let cfg = config(&[
-            ("JWT_JWKS_URL", "http://127.0.0.1:9/jwks"),
-            ("IDENTITY_VALIDATE_URL", "http://127.0.0.1:9/v"),
-        ]);
+        let cfg =
+            config(&[("JWT_JWKS_URL", "http://127.0.0.1:9/jwks"), ("IDENTITY_VALIDATE_URL", "http://127.0.0.1:9/v")]);
         assert!(Authenticator::new(cfg).is_ok());
     }
 
     #[test]
     fn identity_urls_must_be_https_off_loopback() {
+        assert!(config_error(&[("JWT_JWKS_URL", "http://idp.example.com/jwks")]).contains("JWT_JWKS_URL"));
         assert!(
-            config_error(&[("JWT_JWKS_URL", "http://idp.example.com/jwks")])
-                .contains("JWT_JWKS_URL")
+            config_error(&[("IDENTITY_VALIDATE_URL", "http://idp.example.com/v")]).contains("IDENTITY_VALIDATE_URL")
         );
-        assert!(
-            config_error(&[("IDENTITY_VALIDATE_URL", "http://idp.example.com/v")])
-                .contains("IDENTITY_VALIDATE_URL")
-        );
-        assert!(
-            Authenticator::new(config(&[(
-                "IDENTITY_VALIDATE_URL",
-                "https://idp.example.com/v"
-            )]))
-            .is_ok()
-        );
+        assert!(Authenticator::new(config(&[("IDENTITY_VALIDATE_URL", "https://idp.example.com/v")])).is_ok());
     }
 
     #[test]
@@ -223,29 +179,15 @@ mod tests {
     fn a_short_secret_built_by_hand_is_refused() {
         let mut cfg = config(&[]);
         cfg.hs256_secret = Some(b"short".to_vec());
-        assert!(matches!(
-            Authenticator::new(cfg),
-            Err(ConfigError::Invalid {
-                name: "JWT_HS256_SECRET",
-                ..
-            })
-        ));
+        assert!(matches!(Authenticator::new(cfg), Err(ConfigError::Invalid { name: "JWT_HS256_SECRET", .. })));
     }
 
     #[test]
     fn auth_errors_map_to_401_and_503() {
         assert_eq!(AppError::from(AuthError::Missing).status(), 401);
-        assert_eq!(
-            AppError::from(AuthError::Invalid("token expired".into())).status(),
-            401
-        );
-        let unavailable = AppError::from(AuthError::IdentityUnavailable(
-            "connect to 10.0.0.7 refused".into(),
-        ));
+        assert_eq!(AppError::from(AuthError::Invalid("token expired".into())).status(), 401);
+        let unavailable = AppError::from(AuthError::IdentityUnavailable("connect to 10.0.0.7 refused".into()));
         assert_eq!(unavailable.status(), 503);
-        assert!(
-            !unavailable.to_string().contains("10.0.0.7"),
-            "internal detail leaked"
-        );
+        assert!(!unavailable.to_string().contains("10.0.0.7"), "internal detail leaked");
     }
 }

@@ -117,9 +117,8 @@ impl UserContext {
 
     /// The organization every business operation is scoped to; 403 when the token has none.
     pub fn org(&self) -> Result<OrgId, AppError> {
-        self.organization_id.ok_or_else(|| {
-            AppError::forbidden("NO_ORGANIZATION", "the token does not name an organization")
-        })
+        self.organization_id
+            .ok_or_else(|| AppError::forbidden("NO_ORGANIZATION", "the token does not name an organization"))
     }
 
     pub fn require(&self, permission: Permission) -> Result<(), AppError> {

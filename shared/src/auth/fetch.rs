@@ -12,21 +12,13 @@ use tokio::sync::OnceCell;
 /// A URL the authenticator may call. Tokens (and the keys that verify them) must not cross a
 /// network in clear text, so plain `http` is only accepted on the loopback interface, where the
 /// local stack and the tests run their Identity Service.
-pub(super) fn check_url(
-    name: &'static str,
-    raw: &str,
-) -> Result<reqwest::Url, crate::config::ConfigError> {
-    let invalid = |reason: &str| crate::config::ConfigError::Invalid {
-        name,
-        reason: reason.into(),
-    };
+pub(super) fn check_url(name: &'static str, raw: &str) -> Result<reqwest::Url, crate::config::ConfigError> {
+    let invalid = |reason: &str| crate::config::ConfigError::Invalid { name, reason: reason.into() };
     let url = reqwest::Url::parse(raw).map_err(|_| invalid("not a URL"))?;
     match url.scheme() {
         "https" => Ok(url),
         "http" if is_loopback(&url) => Ok(url),
-        "http" => Err(invalid(
-            "must use https (plain http is only allowed on localhost)",
-        )),
+        "http" => Err(invalid("must use https (plain http is only allowed on localhost)")),
         _ => Err(invalid("must be an https URL")),
     }
 }
@@ -36,10 +28,7 @@ fn is_loopback(url: &reqwest::Url) -> bool {
         return false;
     };
     let host = host.trim_start_matches('[').trim_end_matches(']');
-    host.eq_ignore_ascii_case("localhost")
-        || host
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
+    host.eq_ignore_ascii_case("localhost") || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 pub(super) struct LazyClient {
@@ -49,10 +38,7 @@ pub(super) struct LazyClient {
 
 impl LazyClient {
     pub(super) fn new(timeout: Duration) -> Self {
-        Self {
-            cell: OnceCell::new(),
-            timeout,
-        }
+        Self { cell: OnceCell::new(), timeout }
     }
 
     pub(super) async fn get(&self) -> Result<&reqwest::Client, AuthError> {
@@ -84,14 +70,8 @@ pub(super) enum ReadError {
 
 /// The body, refused past `limit` bytes: a broken or hostile endpoint must not be able to make a
 /// 128 MB function buffer an unbounded answer.
-pub(super) async fn read_limited(
-    mut response: reqwest::Response,
-    limit: usize,
-) -> Result<Vec<u8>, ReadError> {
-    if response
-        .content_length()
-        .is_some_and(|len| len > limit as u64)
-    {
+pub(super) async fn read_limited(mut response: reqwest::Response, limit: usize) -> Result<Vec<u8>, ReadError> {
+    if response.content_length().is_some_and(|len| len > limit as u64) {
         return Err(ReadError::TooLarge(limit));
     }
     let mut body = Vec::new();

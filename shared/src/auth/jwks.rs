@@ -89,10 +89,7 @@ fn usable_key(jwk: &RawJwk) -> Option<PublicKey> {
         return None;
     }
     let (kind, key) = match (jwk.kty.as_deref()?, jwk.crv.as_deref()) {
-        ("RSA", _) => (
-            KeyKind::Rsa,
-            DecodingKey::from_rsa_components(jwk.n.as_deref()?, jwk.e.as_deref()?).ok()?,
-        ),
+        ("RSA", _) => (KeyKind::Rsa, DecodingKey::from_rsa_components(jwk.n.as_deref()?, jwk.e.as_deref()?).ok()?),
         ("EC", Some("P-256")) => {
             let (x, y) = (jwk.x.as_deref()?, jwk.y.as_deref()?);
             // A P-256 coordinate is 32 bytes, i.e. 43 unpadded base64url characters.
@@ -108,10 +105,7 @@ fn usable_key(jwk: &RawJwk) -> Option<PublicKey> {
         (jwk.alg.as_deref(), kind),
         (None, _) | (Some("RS256"), KeyKind::Rsa) | (Some("ES256"), KeyKind::EcP256)
     );
-    declared_ok.then(|| PublicKey {
-        kind,
-        key: Arc::new(key),
-    })
+    declared_ok.then(|| PublicKey { kind, key: Arc::new(key) })
 }
 
 #[derive(Debug, Default)]
@@ -141,11 +135,7 @@ impl JwksCache {
     }
 
     /// The key named `kid`, checked against the token's algorithm.
-    pub(super) async fn key_for(
-        &self,
-        kid: &str,
-        alg: Algorithm,
-    ) -> Result<Arc<DecodingKey>, AuthError> {
+    pub(super) async fn key_for(&self, kid: &str, alg: Algorithm) -> Result<Arc<DecodingKey>, AuthError> {
         if let Some(key) = self.cached(kid) {
             return matching(key, alg);
         }
@@ -168,10 +158,7 @@ impl JwksCache {
             Ok(keys) => {
                 state.last_failed = false;
                 tracing::info!(keys = keys.len(), "JWKS fetched");
-                *self
-                    .keys
-                    .write()
-                    .unwrap_or_else(|poisoned| poisoned.into_inner()) = keys;
+                *self.keys.write().unwrap_or_else(|poisoned| poisoned.into_inner()) = keys;
             }
             Err(error) => {
                 // Keys already cached stay in use: an outage must not log out every caller.
@@ -190,39 +177,29 @@ impl JwksCache {
     }
 
     fn cached(&self, kid: &str) -> Option<PublicKey> {
-        self.keys
-            .read()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .get(kid)
-            .cloned()
+        self.keys.read().unwrap_or_else(|poisoned| poisoned.into_inner()).get(kid).cloned()
     }
 
     #[tracing::instrument(name = "jwks_fetch", skip_all, fields(url = %self.url))]
     async fn fetch(&self) -> Result<HashMap<String, PublicKey>, AuthError> {
-        let unavailable = |what: &str| {
-            AuthError::IdentityUnavailable(format!("signing keys unavailable: {what}"))
-        };
+        let unavailable = |what: &str| AuthError::IdentityUnavailable(format!("signing keys unavailable: {what}"));
         let client = self.client.get().await?;
-        let response = client
-            .get(self.url.clone())
-            .header(reqwest::header::ACCEPT, "application/json")
-            .send()
-            .await
-            .map_err(|error| {
-                tracing::warn!(%error, "JWKS fetch failed");
-                unavailable("request failed")
-            })?;
+        let response =
+            client.get(self.url.clone()).header(reqwest::header::ACCEPT, "application/json").send().await.map_err(
+                |error| {
+                    tracing::warn!(%error, "JWKS fetch failed");
+                    unavailable("request failed")
+                },
+            )?;
         let status = response.status();
         if !status.is_success() {
             tracing::warn!(%status, "JWKS fetch answered with an error status");
             return Err(unavailable("error status"));
         }
-        let body = read_limited(response, MAX_BODY_BYTES)
-            .await
-            .map_err(|error| {
-                tracing::warn!(%error, "JWKS body unreadable");
-                unavailable("unreadable answer")
-            })?;
+        let body = read_limited(response, MAX_BODY_BYTES).await.map_err(|error| {
+            tracing::warn!(%error, "JWKS body unreadable");
+            unavailable("unreadable answer")
+        })?;
         parse_key_set(&body).map_err(|error| {
             tracing::warn!(%error, "JWKS is not a key set");
             unavailable("unreadable answer")
@@ -235,9 +212,7 @@ fn matching(key: PublicKey, alg: Algorithm) -> Result<Arc<DecodingKey>, AuthErro
         Ok(key.key)
     } else {
         tracing::debug!(?alg, kind = ?key.kind, "token algorithm does not match its key's type");
-        Err(AuthError::Invalid(
-            "signing key does not match the algorithm".into(),
-        ))
+        Err(AuthError::Invalid("signing key does not match the algorithm".into()))
     }
 }
 
@@ -299,13 +274,7 @@ mod tests {
     fn a_key_only_serves_its_own_algorithm() {
         let set = keys(json!({"keys": [{"kty": "RSA", "kid": "r", "n": N, "e": "AQAB"}]}));
         assert!(matching(set["r"].clone(), Algorithm::RS256).is_ok());
-        assert!(matches!(
-            matching(set["r"].clone(), Algorithm::ES256),
-            Err(AuthError::Invalid(_))
-        ));
-        assert!(matches!(
-            matching(set["r"].clone(), Algorithm::HS256),
-            Err(AuthError::Invalid(_))
-        ));
+        assert!(matches!(matching(set["r"].clone(), Algorithm::ES256), Err(AuthError::Invalid(_))));
+        assert!(matches!(matching(set["r"].clone(), Algorithm::HS256), Err(AuthError::Invalid(_))));
     }
 }

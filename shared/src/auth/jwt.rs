@@ -21,13 +21,9 @@ fn invalid(reason: &'static str) -> AuthError {
 
 /// The token of an `Authorization: Bearer <jwt>` header.
 pub(super) fn bearer_token(header: Option<&str>) -> Result<&str, AuthError> {
-    let value = header
-        .map(str::trim)
-        .filter(|v| !v.is_empty())
-        .ok_or(AuthError::Missing)?;
-    let (scheme, token) = value
-        .split_once(|c: char| c.is_ascii_whitespace())
-        .ok_or_else(|| invalid("malformed authorization header"))?;
+    let value = header.map(str::trim).filter(|v| !v.is_empty()).ok_or(AuthError::Missing)?;
+    let (scheme, token) =
+        value.split_once(|c: char| c.is_ascii_whitespace()).ok_or_else(|| invalid("malformed authorization header"))?;
     if !scheme.eq_ignore_ascii_case("bearer") {
         return Err(invalid("unsupported authorization scheme"));
     }
@@ -35,14 +31,8 @@ pub(super) fn bearer_token(header: Option<&str>) -> Result<&str, AuthError> {
     let well_formed = !token.is_empty()
         && token.len() <= MAX_TOKEN_LEN
         && token.bytes().filter(|&b| b == b'.').count() == 2
-        && token
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
-    if well_formed {
-        Ok(token)
-    } else {
-        Err(invalid("malformed token"))
-    }
+        && token.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+    if well_formed { Ok(token) } else { Err(invalid("malformed token")) }
 }
 
 /// Where the key that may verify a token comes from, decided by its header before any key is
@@ -61,10 +51,7 @@ pub(super) fn key_source(token: &str) -> Result<KeySource, AuthError> {
     match header.alg {
         Algorithm::HS256 => Ok(KeySource::SharedSecret),
         alg @ (Algorithm::RS256 | Algorithm::ES256) => {
-            let kid = header
-                .kid
-                .filter(|k| !k.is_empty())
-                .ok_or_else(|| invalid("token names no signing key"))?;
+            let kid = header.kid.filter(|k| !k.is_empty()).ok_or_else(|| invalid("token names no signing key"))?;
             Ok(KeySource::Jwks { kid, alg })
         }
         _ => Err(invalid("unsupported algorithm")),
@@ -97,12 +84,7 @@ pub(super) struct Verifier {
 }
 
 impl Verifier {
-    pub(super) fn new(
-        issuer: Option<&str>,
-        audience: Option<&str>,
-        leeway_secs: u64,
-        names: ClaimNames,
-    ) -> Self {
+    pub(super) fn new(issuer: Option<&str>, audience: Option<&str>, leeway_secs: u64, names: ClaimNames) -> Self {
         let rules = |alg| {
             let mut v = Validation::new(alg);
             v.leeway = leeway_secs;
@@ -127,20 +109,10 @@ impl Verifier {
             v.set_required_spec_claims(&required);
             v
         };
-        Self {
-            hs256: rules(Algorithm::HS256),
-            rs256: rules(Algorithm::RS256),
-            es256: rules(Algorithm::ES256),
-            names,
-        }
+        Self { hs256: rules(Algorithm::HS256), rs256: rules(Algorithm::RS256), es256: rules(Algorithm::ES256), names }
     }
 
-    pub(super) fn verify(
-        &self,
-        token: &str,
-        key: &DecodingKey,
-        alg: Algorithm,
-    ) -> Result<VerifiedToken, AuthError> {
+    pub(super) fn verify(&self, token: &str, key: &DecodingKey, alg: Algorithm) -> Result<VerifiedToken, AuthError> {
         let validation = match alg {
             Algorithm::HS256 => &self.hs256,
             Algorithm::RS256 => &self.rs256,
@@ -149,16 +121,9 @@ impl Verifier {
         };
         let data = jsonwebtoken::decode::<Map<String, Value>>(token, key, validation)
             .map_err(|e| AuthError::Invalid(refusal_reason(e.kind()).to_string()))?;
-        let expires_at = data
-            .claims
-            .get("exp")
-            .and_then(numeric_date)
-            .ok_or_else(|| invalid("malformed claims"))?;
+        let expires_at = data.claims.get("exp").and_then(numeric_date).ok_or_else(|| invalid("malformed claims"))?;
         let context = user_context(&data.claims, &self.names)?;
-        Ok(VerifiedToken {
-            context,
-            expires_at,
-        })
+        Ok(VerifiedToken { context, expires_at })
     }
 }
 
@@ -179,39 +144,26 @@ fn refusal_reason(kind: &ErrorKind) -> &'static str {
             _ => "malformed claims",
         },
         ErrorKind::InvalidClaimFormat(_) => "malformed claims",
-        ErrorKind::InvalidRsaKey(_) | ErrorKind::InvalidEcdsaKey | ErrorKind::InvalidKeyFormat => {
-            "invalid signature"
-        }
+        ErrorKind::InvalidRsaKey(_) | ErrorKind::InvalidEcdsaKey | ErrorKind::InvalidKeyFormat => "invalid signature",
         _ => "malformed token",
     }
 }
 
 /// A JWT NumericDate; fractional seconds are allowed by RFC 7519 and truncated.
 fn numeric_date(value: &Value) -> Option<u64> {
-    value.as_u64().or_else(|| {
-        value
-            .as_f64()
-            .filter(|f| f.is_finite() && *f >= 0.0)
-            .map(|f| f as u64)
-    })
+    value.as_u64().or_else(|| value.as_f64().filter(|f| f.is_finite() && *f >= 0.0).map(|f| f as u64))
 }
 
 /// The first of `names` the claims carry; `null` counts as absent.
 fn first_present<'a>(claims: &'a Map<String, Value>, names: &[String]) -> Option<&'a Value> {
-    names
-        .iter()
-        .filter_map(|n| claims.get(n))
-        .find(|v| !v.is_null())
+    names.iter().filter_map(|n| claims.get(n)).find(|v| !v.is_null())
 }
 
 fn uuid_claim(value: &Value) -> Option<Uuid> {
     value.as_str().and_then(|s| Uuid::try_parse(s).ok())
 }
 
-pub(super) fn user_context(
-    claims: &Map<String, Value>,
-    names: &ClaimNames,
-) -> Result<UserContext, AuthError> {
+pub(super) fn user_context(claims: &Map<String, Value>, names: &ClaimNames) -> Result<UserContext, AuthError> {
     let user_id = first_present(claims, &names.user)
         .and_then(uuid_claim)
         .map(UserId::new)
@@ -220,11 +172,7 @@ pub(super) fn user_context(
     // one is not, or a typo in the Identity Service would silently demote callers.
     let organization_id = match first_present(claims, &names.org) {
         None => None,
-        Some(v) => Some(
-            uuid_claim(v)
-                .map(OrgId::new)
-                .ok_or_else(|| invalid("token names an invalid organization"))?,
-        ),
+        Some(v) => Some(uuid_claim(v).map(OrgId::new).ok_or_else(|| invalid("token names an invalid organization"))?),
     };
     let email = match claims.get(&names.email) {
         None | Some(Value::Null) => None,
@@ -235,12 +183,7 @@ pub(super) fn user_context(
         None | Some(Value::Null) => Vec::new(),
         Some(v) => parse_roles(v).ok_or_else(|| invalid("malformed claims"))?,
     };
-    Ok(UserContext {
-        user_id,
-        email,
-        organization_id,
-        roles,
-    })
+    Ok(UserContext { user_id, email, organization_id, roles })
 }
 
 /// Lower-cased role codes. Anything but an array of strings is refused rather than read as "no
@@ -276,12 +219,7 @@ mod tests {
     }
 
     fn hs256(claims: &Value) -> String {
-        encode(
-            &Header::new(Algorithm::HS256),
-            claims,
-            &EncodingKey::from_secret(SECRET),
-        )
-        .unwrap()
+        encode(&Header::new(Algorithm::HS256), claims, &EncodingKey::from_secret(SECRET)).unwrap()
     }
 
     fn claims_of(v: Value) -> Map<String, Value> {
@@ -318,16 +256,10 @@ mod tests {
             "Bearer a.b+c.d",
             "a.b.c",
         ] {
-            assert!(
-                matches!(bearer_token(Some(header)), Err(AuthError::Invalid(_))),
-                "{header}"
-            );
+            assert!(matches!(bearer_token(Some(header)), Err(AuthError::Invalid(_))), "{header}");
         }
         let huge = format!("Bearer {}.b.c", "a".repeat(MAX_TOKEN_LEN));
-        assert!(matches!(
-            bearer_token(Some(&huge)),
-            Err(AuthError::Invalid(_))
-        ));
+        assert!(matches!(bearer_token(Some(&huge)), Err(AuthError::Invalid(_))));
     }
 
     #[test]
@@ -337,25 +269,15 @@ mod tests {
 
         let mut header = Header::new(Algorithm::HS384);
         header.kid = Some("k".into());
-        let hs384 = encode(
-            &header,
-            &json!({"exp": now() + 60}),
-            &EncodingKey::from_secret(SECRET),
-        )
-        .unwrap();
+        let hs384 = encode(&header, &json!({"exp": now() + 60}), &EncodingKey::from_secret(SECRET)).unwrap();
         assert_eq!(reason(key_source(&hs384)), "unsupported algorithm");
     }
 
     #[test]
     fn an_unsigned_token_is_refused_before_any_key_is_chosen() {
         use base64::Engine as _;
-        let b64 =
-            |v: &Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
-        let token = format!(
-            "{}.{}.",
-            b64(&json!({"alg": "none", "typ": "JWT"})),
-            b64(&json!({"exp": now() + 60}))
-        );
+        let b64 = |v: &Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
+        let token = format!("{}.{}.", b64(&json!({"alg": "none", "typ": "JWT"})), b64(&json!({"exp": now() + 60})));
         assert_eq!(reason(key_source(&token)), "malformed token");
     }
 
@@ -364,32 +286,19 @@ mod tests {
         let verifier = Verifier::new(Some("idp"), Some("hub"), 0, names());
         let key = DecodingKey::from_secret(SECRET);
         let user = Uuid::new_v4().to_string();
-        let bare = hs256(&json!({"sub": user, "exp": now() + 60}));
-        assert_eq!(
-            reason(verifier.verify(&bare, &key, Algorithm::HS256)),
-            "invalid issuer"
-        );
+        let no_iss = hs256(&json!({"sub": user, "exp": now() + 60, "aud": "hub"}));
+        assert_eq!(reason(verifier.verify(&no_iss, &key, Algorithm::HS256)), "invalid issuer");
         let no_aud = hs256(&json!({"sub": user, "exp": now() + 60, "iss": "idp"}));
-        assert_eq!(
-            reason(verifier.verify(&no_aud, &key, Algorithm::HS256)),
-            "invalid audience"
-        );
-        let ok =
-            hs256(&json!({"sub": user, "exp": now() + 60, "iss": "idp", "aud": ["other", "hub"]}));
+        assert_eq!(reason(verifier.verify(&no_aud, &key, Algorithm::HS256)), "invalid audience");
+        let ok = hs256(&json!({"sub": user, "exp": now() + 60, "iss": "idp", "aud": ["other", "hub"]}));
         assert!(verifier.verify(&ok, &key, Algorithm::HS256).is_ok());
     }
 
     #[test]
     fn an_audience_is_ignored_when_none_is_configured() {
         let verifier = Verifier::new(None, None, 0, names());
-        let token = hs256(
-            &json!({"sub": Uuid::new_v4().to_string(), "exp": now() + 60, "aud": "anything"}),
-        );
-        assert!(
-            verifier
-                .verify(&token, &DecodingKey::from_secret(SECRET), Algorithm::HS256)
-                .is_ok()
-        );
+        let token = hs256(&json!({"sub": Uuid::new_v4().to_string(), "exp": now() + 60, "aud": "anything"}));
+        assert!(verifier.verify(&token, &DecodingKey::from_secret(SECRET), Algorithm::HS256).is_ok());
     }
 
     #[test]
@@ -407,41 +316,23 @@ mod tests {
         let verifier = Verifier::new(None, None, 0, names());
         let exp = now() + 120;
         let token = hs256(&json!({"sub": Uuid::new_v4().to_string(), "exp": exp}));
-        let verified = verifier
-            .verify(&token, &DecodingKey::from_secret(SECRET), Algorithm::HS256)
-            .unwrap();
+        let verified = verifier.verify(&token, &DecodingKey::from_secret(SECRET), Algorithm::HS256).unwrap();
         assert_eq!(verified.expires_at, exp);
     }
 
     #[test]
     fn the_first_present_user_claim_wins() {
         let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
-        let ctx = user_context(
-            &claims_of(json!({"sub": a.to_string(), "user_id": b.to_string()})),
-            &names(),
-        )
-        .unwrap();
+        let ctx = user_context(&claims_of(json!({"sub": a.to_string(), "user_id": b.to_string()})), &names()).unwrap();
         assert_eq!(ctx.user_id.as_uuid(), a);
-        let ctx = user_context(
-            &claims_of(json!({"sub": null, "user_id": b.to_string()})),
-            &names(),
-        )
-        .unwrap();
+        let ctx = user_context(&claims_of(json!({"sub": null, "user_id": b.to_string()})), &names()).unwrap();
         assert_eq!(ctx.user_id.as_uuid(), b);
     }
 
     #[test]
     fn a_missing_or_non_uuid_user_is_refused() {
-        for claims in [
-            json!({}),
-            json!({"sub": "alice"}),
-            json!({"sub": 42}),
-            json!({"user_id": ""}),
-        ] {
-            assert_eq!(
-                reason(user_context(&claims_of(claims), &names())),
-                "token does not name a valid user"
-            );
+        for claims in [json!({}), json!({"sub": "alice"}), json!({"sub": 42}), json!({"user_id": ""})] {
+            assert_eq!(reason(user_context(&claims_of(claims), &names())), "token does not name a valid user");
         }
     }
 
@@ -451,27 +342,16 @@ mod tests {
         let ctx = user_context(&claims_of(json!({"sub": user})), &names()).unwrap();
         assert_eq!(ctx.organization_id, None);
         let org = Uuid::new_v4();
-        let ctx = user_context(
-            &claims_of(json!({"sub": user, "tenant_id": org.to_string()})),
-            &names(),
-        )
-        .unwrap();
+        let ctx = user_context(&claims_of(json!({"sub": user, "tenant_id": org.to_string()})), &names()).unwrap();
         assert_eq!(ctx.organization_id.map(|o| o.as_uuid()), Some(org));
         let bad = claims_of(json!({"sub": user, "organization_id": "acme"}));
-        assert!(matches!(
-            user_context(&bad, &names()),
-            Err(AuthError::Invalid(_))
-        ));
+        assert!(matches!(user_context(&bad, &names()), Err(AuthError::Invalid(_))));
     }
 
     #[test]
     fn roles_are_lower_cased_and_default_to_none() {
         let user = Uuid::new_v4().to_string();
-        let ctx = user_context(
-            &claims_of(json!({"sub": user, "roles": ["Admin", " Viewer "]})),
-            &names(),
-        )
-        .unwrap();
+        let ctx = user_context(&claims_of(json!({"sub": user, "roles": ["Admin", " Viewer "]})), &names()).unwrap();
         assert_eq!(ctx.roles, ["admin", "viewer"]);
         let ctx = user_context(&claims_of(json!({"sub": user})), &names()).unwrap();
         assert!(ctx.roles.is_empty());
@@ -482,10 +362,7 @@ mod tests {
         let user = Uuid::new_v4().to_string();
         for roles in [json!("viewer"), json!([1]), json!({"viewer": true})] {
             let claims = claims_of(json!({"sub": user, "roles": roles}));
-            assert!(matches!(
-                user_context(&claims, &names()),
-                Err(AuthError::Invalid(_))
-            ));
+            assert!(matches!(user_context(&claims, &names()), Err(AuthError::Invalid(_))));
         }
     }
 

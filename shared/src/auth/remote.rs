@@ -47,20 +47,13 @@ fn merge(answer: Answer, mut context: UserContext) -> Result<UserContext, AuthEr
     if !answer.valid {
         return Err(rejected());
     }
-    if answer
-        .user_id
-        .is_some_and(|user| user != context.user_id.as_uuid())
-    {
+    if answer.user_id.is_some_and(|user| user != context.user_id.as_uuid()) {
         tracing::info!(user_id = %context.user_id, "identity service answered for another user");
-        return Err(AuthError::Invalid(
-            "token does not match the identity service's answer".into(),
-        ));
+        return Err(AuthError::Invalid("token does not match the identity service's answer".into()));
     }
     let answered_org = match (answer.organization_id, answer.tenant_id) {
         (Some(a), Some(b)) if a != b => {
-            return Err(AuthError::IdentityUnavailable(
-                "contradictory identity service answer".into(),
-            ));
+            return Err(AuthError::IdentityUnavailable("contradictory identity service answer".into()));
         }
         (a, b) => a.or(b),
     };
@@ -68,20 +61,14 @@ fn merge(answer: Answer, mut context: UserContext) -> Result<UserContext, AuthEr
         match context.organization_id {
             Some(mine) if mine.as_uuid() != org => {
                 tracing::info!(user_id = %context.user_id, "identity service answered for another organization");
-                return Err(AuthError::Invalid(
-                    "token does not match the identity service's answer".into(),
-                ));
+                return Err(AuthError::Invalid("token does not match the identity service's answer".into()));
             }
             Some(_) => {}
             None => context.organization_id = Some(OrgId::new(org)),
         }
     }
     if let Some(roles) = answer.roles {
-        context.roles = roles
-            .iter()
-            .map(|r| r.trim().to_lowercase())
-            .filter(|r| !r.is_empty())
-            .collect();
+        context.roles = roles.iter().map(|r| r.trim().to_lowercase()).filter(|r| !r.is_empty()).collect();
     }
     if context.email.is_none() {
         context.email = answer.email.filter(|e| !e.is_empty());
@@ -101,10 +88,7 @@ struct ConfirmationCache {
 
 impl ConfirmationCache {
     fn new(capacity: usize) -> Self {
-        Self {
-            entries: HashMap::new(),
-            capacity,
-        }
+        Self { entries: HashMap::new(), capacity }
     }
 
     fn get(&mut self, key: &TokenHash, now: Instant) -> Option<UserContext> {
@@ -125,11 +109,7 @@ impl ConfirmationCache {
         if self.entries.len() >= self.capacity && !self.entries.contains_key(&key) {
             self.entries.retain(|_, entry| entry.expires > now);
             if self.entries.len() >= self.capacity {
-                let soonest = self
-                    .entries
-                    .iter()
-                    .min_by_key(|(_, entry)| entry.expires)
-                    .map(|(k, _)| *k);
+                let soonest = self.entries.iter().min_by_key(|(_, entry)| entry.expires).map(|(k, _)| *k);
                 if let Some(soonest) = soonest {
                     self.entries.remove(&soonest);
                 }
@@ -148,16 +128,9 @@ impl ConfirmationCache {
 fn cache_until(now: Instant, ttl: Duration, expires_at: u64) -> Option<Instant> {
     let remaining = UNIX_EPOCH
         .checked_add(Duration::from_secs(expires_at))
-        .map_or(ttl, |exp| {
-            exp.duration_since(SystemTime::now())
-                .unwrap_or(Duration::ZERO)
-        });
+        .map_or(ttl, |exp| exp.duration_since(SystemTime::now()).unwrap_or(Duration::ZERO));
     let lifetime = ttl.min(remaining);
-    if lifetime.is_zero() {
-        None
-    } else {
-        now.checked_add(lifetime)
-    }
+    if lifetime.is_zero() { None } else { now.checked_add(lifetime) }
 }
 
 pub(super) struct IdentityValidator {
@@ -169,27 +142,16 @@ pub(super) struct IdentityValidator {
 
 impl IdentityValidator {
     pub(super) fn new(url: reqwest::Url, ttl: Duration, client: Arc<LazyClient>) -> Self {
-        Self {
-            url,
-            client,
-            ttl,
-            cache: Mutex::new(ConfirmationCache::new(MAX_ENTRIES)),
-        }
+        Self { url, client, ttl, cache: Mutex::new(ConfirmationCache::new(MAX_ENTRIES)) }
     }
 
     fn cache(&self) -> MutexGuard<'_, ConfirmationCache> {
         // The cache holds no invariant a panic elsewhere could break half-way.
-        self.cache
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.cache.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// The caller, once the Identity Service confirms the (locally verified) token.
-    pub(super) async fn confirm(
-        &self,
-        token: &str,
-        verified: VerifiedToken,
-    ) -> Result<UserContext, AuthError> {
+    pub(super) async fn confirm(&self, token: &str, verified: VerifiedToken) -> Result<UserContext, AuthError> {
         let key: TokenHash = Sha256::digest(token.as_bytes()).into();
         let asked_at = Instant::now();
         if let Some(context) = self.cache().get(&key, asked_at) {
@@ -199,16 +161,14 @@ impl IdentityValidator {
         let answer = self.ask(token).await?;
         let context = merge(answer, verified.context)?;
         if let Some(until) = cache_until(asked_at, self.ttl, verified.expires_at) {
-            self.cache()
-                .insert(key, context.clone(), until, Instant::now());
+            self.cache().insert(key, context.clone(), until, Instant::now());
         }
         Ok(context)
     }
 
     #[tracing::instrument(name = "identity_validate", skip_all, fields(url = %self.url))]
     async fn ask(&self, token: &str) -> Result<Answer, AuthError> {
-        let unavailable =
-            |what: &str| AuthError::IdentityUnavailable(format!("identity service {what}"));
+        let unavailable = |what: &str| AuthError::IdentityUnavailable(format!("identity service {what}"));
         let client = self.client.get().await?;
         let response = client
             .post(self.url.clone())
@@ -229,12 +189,10 @@ impl IdentityValidator {
             tracing::warn!(%status, "identity service answered with an error status");
             return Err(unavailable("failed"));
         }
-        let body = read_limited(response, MAX_BODY_BYTES)
-            .await
-            .map_err(|error| {
-                tracing::warn!(%error, "identity service answer unreadable");
-                unavailable("answer unreadable")
-            })?;
+        let body = read_limited(response, MAX_BODY_BYTES).await.map_err(|error| {
+            tracing::warn!(%error, "identity service answer unreadable");
+            unavailable("answer unreadable")
+        })?;
         let answer: Answer = serde_json::from_slice(&body).map_err(|error| {
             // serde's message names the offending field and position, never its value.
             tracing::warn!(%error, "identity service answer malformed");
@@ -279,10 +237,7 @@ mod tests {
 
     #[test]
     fn valid_false_is_a_refusal() {
-        assert!(invalid(merge(
-            answer(serde_json::json!({"valid": false})),
-            ctx(None)
-        )));
+        assert!(invalid(merge(answer(serde_json::json!({"valid": false})), ctx(None))));
     }
 
     #[test]
@@ -318,13 +273,9 @@ mod tests {
 
     #[test]
     fn contradictory_organizations_in_one_answer_are_not_trusted() {
-        let a = answer(
-            serde_json::json!({"valid": true, "organization_id": Uuid::new_v4(), "tenant_id": Uuid::new_v4()}),
-        );
-        assert!(matches!(
-            merge(a, ctx(None)),
-            Err(AuthError::IdentityUnavailable(_))
-        ));
+        let a =
+            answer(serde_json::json!({"valid": true, "organization_id": Uuid::new_v4(), "tenant_id": Uuid::new_v4()}));
+        assert!(matches!(merge(a, ctx(None)), Err(AuthError::IdentityUnavailable(_))));
     }
 
     #[test]
@@ -340,19 +291,11 @@ mod tests {
     fn the_cache_never_grows_past_its_capacity() {
         let (mut cache, now) = (ConfirmationCache::new(3), Instant::now());
         for i in 0..3u8 {
-            cache.insert(
-                [i; 32],
-                ctx(None),
-                now + Duration::from_secs(10 + u64::from(i)),
-                now,
-            );
+            cache.insert([i; 32], ctx(None), now + Duration::from_secs(10 + u64::from(i)), now);
         }
         cache.insert([9; 32], ctx(None), now + Duration::from_secs(60), now);
         assert_eq!(cache.len(), 3);
-        assert!(
-            cache.get(&[0; 32], now).is_none(),
-            "the entry expiring soonest is evicted"
-        );
+        assert!(cache.get(&[0; 32], now).is_none(), "the entry expiring soonest is evicted");
         assert!(cache.get(&[9; 32], now).is_some());
     }
 

@@ -35,8 +35,10 @@ impl ApiRequest {
         let request_id = request_id
             .or_else(|| event.lambda_context_ref().map(|c| c.request_id.clone()).filter(|id| !id.is_empty()))
             .unwrap_or_else(|| Uuid::new_v4().to_string());
-        let path_params =
-            event.path_parameters_ref().map(|p| p.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()).unwrap_or_default();
+        let path_params = event
+            .path_parameters_ref()
+            .map(|p| p.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect())
+            .unwrap_or_default();
         let mut query = HashMap::new();
         if let Some(params) = event.query_string_parameters_ref() {
             for (name, value) in params.iter() {
@@ -44,9 +46,8 @@ impl ApiRequest {
                 query.entry(name.to_string()).or_insert_with(|| value.to_string());
             }
         }
-        let user_agent = user_agent.or_else(|| {
-            event.headers().get(http::header::USER_AGENT).and_then(|v| v.to_str().ok()).map(String::from)
-        });
+        let user_agent = user_agent
+            .or_else(|| event.headers().get(http::header::USER_AGENT).and_then(|v| v.to_str().ok()).map(String::from));
         let (parts, body) = event.into_parts();
         let body = match body {
             Body::Empty => Vec::new(),
@@ -74,10 +75,7 @@ impl ApiRequest {
 
     /// The `{id}` of the route. An id that is not a UUID names nothing that can exist: 404.
     pub fn path_id(&self, resource: &'static str) -> AppResult<Uuid> {
-        self.path_params
-            .get("id")
-            .and_then(|raw| Uuid::parse_str(raw).ok())
-            .ok_or(AppError::NotFound { resource })
+        self.path_params.get("id").and_then(|raw| Uuid::parse_str(raw).ok()).ok_or(AppError::NotFound { resource })
     }
 
     pub fn query(&self, name: &str) -> Option<&str> {

@@ -72,9 +72,14 @@ where
 
 /// One invocation of a business function. Public so tests can drive a function with real
 /// API Gateway events without a runtime.
-pub async fn handle<F, Fut>(services: &Arc<Services>, function: &'static str, handler: &F, event: Request) -> Response<Body>
+pub async fn handle<F, Fut>(
+    services: &Arc<Services>,
+    function: &'static str,
+    handler: &F,
+    event: Request,
+) -> Response<Body>
 where
-    F: Fn(Arc<Services>, Tenant, ApiRequest) -> Fut,
+    F: Fn(Arc<Services>, Tenant, ApiRequest) -> Fut + ?Sized,
     Fut: Future<Output = AppResult<Reply>>,
 {
     let request = ApiRequest::from_event(event, services.http.max_body_bytes);
@@ -102,9 +107,14 @@ where
 }
 
 /// One invocation of a public function.
-pub async fn handle_public<F, Fut>(http: &HttpConfig, function: &'static str, handler: &F, event: Request) -> Response<Body>
+pub async fn handle_public<F, Fut>(
+    http: &HttpConfig,
+    function: &'static str,
+    handler: &F,
+    event: Request,
+) -> Response<Body>
 where
-    F: Fn(ApiRequest) -> Fut,
+    F: Fn(ApiRequest) -> Fut + ?Sized,
     Fut: Future<Output = AppResult<Reply>>,
 {
     let request = ApiRequest::from_event(event, http.max_body_bytes);
@@ -130,7 +140,12 @@ fn preflight(origin: Option<&HeaderValue>) -> Response<Body> {
     response
 }
 
-fn finish(result: AppResult<Reply>, request_id: &str, origin: Option<&HeaderValue>, started: Instant) -> Response<Body> {
+fn finish(
+    result: AppResult<Reply>,
+    request_id: &str,
+    origin: Option<&HeaderValue>,
+    started: Instant,
+) -> Response<Body> {
     let (status, body, content_type, headers) = match result {
         Ok(reply) => (reply.status, reply.body, "application/json", reply.headers),
         Err(err) => {
@@ -155,6 +170,10 @@ fn finish(result: AppResult<Reply>, request_id: &str, origin: Option<&HeaderValu
         response_headers_mut.insert("x-request-id", id);
     }
     response_headers_mut.insert(http::header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if status == StatusCode::UNAUTHORIZED {
+        // RFC 6750: tell the client which scheme to use.
+        response_headers_mut.insert(http::header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"hub\""));
+    }
     cors::apply(response_headers_mut, origin);
     response
 }

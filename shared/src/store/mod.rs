@@ -1,6 +1,6 @@
 //! Org-scoped storage: the one repository every entity goes through.
 //!
-//! Single-table design (see docs/data-design.md). Every key this module builds starts with the
+//! Single-table design (see DATA-DESIGN.md). Every key this module builds starts with the
 //! caller's organization, taken from the `Tenant` the HTTP adapter verified, so no request can
 //! name another organization's partition. Lists read index items that the repository writes in
 //! the same transaction as the record, so a list is a Query on one org-leading partition and a

@@ -32,6 +32,8 @@ pub struct Store {
 pub struct Page<E> {
     pub items: Vec<Record<E>>,
     pub next_cursor: Option<String>,
+    /// Items the Query read: at most page_size + 1, whatever the partition holds.
+    pub scanned: usize,
 }
 
 /// The result of a create: `replayed` when an earlier request with the same idempotency key
@@ -111,7 +113,12 @@ impl<'a> Tx<'a> {
         Ok(TransactWriteItem::builder().put(put).build())
     }
 
-    fn delete(&self, pk: String, sk: String, condition: Option<(&str, Vec<(&str, AttributeValue)>)>) -> AppResult<TransactWriteItem> {
+    fn delete(
+        &self,
+        pk: String,
+        sk: String,
+        condition: Option<(&str, Vec<(&str, AttributeValue)>)>,
+    ) -> AppResult<TransactWriteItem> {
         let mut delete = Delete::builder().table_name(self.table).key("pk", s(pk)).key("sk", s(sk));
         if let Some((expression, values)) = condition {
             delete = delete.condition_expression(expression);
@@ -170,7 +177,12 @@ impl<'a> Tx<'a> {
 
     /// Moves a record's list entries from `old` to `new`: entries whose key is unchanged are
     /// overwritten in place (one transaction may not touch an item twice).
-    fn replace_entries<E: Entity>(&mut self, record: &Record<E>, old: &[IndexEntry], new: &[IndexEntry]) -> AppResult<()> {
+    fn replace_entries<E: Entity>(
+        &mut self,
+        record: &Record<E>,
+        old: &[IndexEntry],
+        new: &[IndexEntry],
+    ) -> AppResult<()> {
         for entry in old.iter().filter(|o| !new.contains(o)) {
             self.delete_entry::<E>(record.meta.id, entry)?;
         }
@@ -270,7 +282,12 @@ impl Store {
     }
 
     #[tracing::instrument(name = "store.create", skip_all, fields(kind = E::KIND))]
-    pub async fn create<E: Entity>(&self, tenant: &Tenant, mut data: E, idempotency: Option<&IdempotencyKey>) -> AppResult<Created<E>> {
+    pub async fn create<E: Entity>(
+        &self,
+        tenant: &Tenant,
+        mut data: E,
+        idempotency: Option<&IdempotencyKey>,
+    ) -> AppResult<Created<E>> {
         let now = Timestamp::now();
         data.reconcile(None, now);
         let user = tenant.user.user_id.as_uuid();
@@ -392,7 +409,8 @@ impl Store {
     /// Undoes a soft delete. Fails with 409 if a unique value was taken meanwhile.
     #[tracing::instrument(name = "store.restore", skip_all, fields(kind = E::KIND))]
     pub async fn restore<E: Entity>(&self, tenant: &Tenant, current: &Record<E>) -> AppResult<Record<E>> {
-        let deleted_at = current.meta.deleted_at.ok_or_else(|| AppError::internal("deleted record without deleted_at"))?;
+        let deleted_at =
+            current.meta.deleted_at.ok_or_else(|| AppError::internal("deleted record without deleted_at"))?;
         let now = Timestamp::now();
         let meta = Meta {
             updated_at: now,
@@ -440,7 +458,13 @@ impl Store {
     /// One page of a list: a single Query of at most `page_size + 1` items on one org-leading
     /// partition. The extra item only tells whether there is a next page.
     #[tracing::instrument(name = "store.list", skip_all, fields(kind = E::KIND, index = %spec.index))]
-    pub async fn list<E: Entity>(&self, org: OrgId, spec: &ListSpec<E>, page_size: usize, cursor: Option<&str>) -> AppResult<Page<E>> {
+    pub async fn list<E: Entity>(
+        &self,
+        org: OrgId,
+        spec: &ListSpec<E>,
+        page_size: usize,
+        cursor: Option<&str>,
+    ) -> AppResult<Page<E>> {
         let partition = keys::index_partition(org, E::KIND, &spec.index);
         let fingerprint = format!("{org}|{}|{}|{}", E::KIND, spec.fingerprint, spec.newest_first);
         let start = match cursor {
@@ -492,7 +516,7 @@ impl Store {
                 items.push(record);
             }
         }
-        Ok(Page { items, next_cursor })
+        Ok(Page { items, next_cursor, scanned: raw.len() })
     }
 
     /// The trash: deleted records, most recently deleted first.
@@ -560,7 +584,12 @@ where
     let retryable = matches!(err, SdkError::TimeoutError(_) | SdkError::DispatchFailure(_))
         || matches!(
             err.code(),
-            Some("ThrottlingException" | "ProvisionedThroughputExceededException" | "RequestLimitExceeded" | "InternalServerError")
+            Some(
+                "ThrottlingException"
+                    | "ProvisionedThroughputExceededException"
+                    | "RequestLimitExceeded"
+                    | "InternalServerError"
+            )
         );
     if retryable {
         tracing::warn!(error = %aws_sdk_dynamodb::error::DisplayErrorContext(&err), "storage unavailable");
