@@ -2,6 +2,7 @@
 //! binary is a few lines and an entity is a type plus its rules.
 
 pub mod auth;
+pub mod aws;
 pub mod config;
 pub mod domain;
 pub mod error;

@@ -290,19 +290,27 @@ impl Entity for Contact {
             return Err(AppError::invalid_param("search", "must be a name prefix, an e-mail or a record number"));
         }
         // An address can only be an e-mail entry: its exact key is the whole prefix.
-        let sort_prefix = if query.contains('@') { format!("{}#", search_sort(&query, SearchKind::Email)) } else { query.clone() };
+        let sort_prefix =
+            if query.contains('@') { format!("{}#", search_sort(&query, SearchKind::Email)) } else { query.clone() };
         let fingerprint = format!("SEARCH|{query}|{}", contact_type.map(|t| t.as_str()).unwrap_or(""));
         let accept = Box::new(move |record: &Record<Contact>, sort: &str| {
             contact_type.is_none_or(|t| record.data.contact_type == t) && record.data.accepts_search_entry(sort, &query)
         });
-        Ok(ListSpec { index: "SEARCH".into(), sort_prefix: Some(sort_prefix), newest_first: false, fingerprint, accept: Some(accept) })
+        Ok(ListSpec {
+            index: "SEARCH".into(),
+            sort_prefix: Some(sort_prefix),
+            newest_first: false,
+            fingerprint,
+            accept: Some(accept),
+        })
     }
 }
 
 /// `fr`, `en`, `de`, `fr-CA`, `pt-BR`: a primary language subtag with an optional region.
 fn is_language_tag(value: &str) -> bool {
     let mut parts = value.split('-');
-    let primary_ok = parts.next().is_some_and(|p| (2..=3).contains(&p.len()) && p.chars().all(|c| c.is_ascii_alphabetic()));
+    let primary_ok =
+        parts.next().is_some_and(|p| (2..=3).contains(&p.len()) && p.chars().all(|c| c.is_ascii_alphabetic()));
     let region_ok = match parts.next() {
         None => true,
         Some(r) => r.len() == 2 && r.chars().all(|c| c.is_ascii_alphabetic()),

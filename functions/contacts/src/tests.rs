@@ -45,7 +45,14 @@ fn unknown_choices_name_the_field_and_the_allowed_values() {
 
 #[test]
 fn every_length_limit_is_enforced() {
-    for (field, max) in [("first_name", 100), ("email", 254), ("phone", 20), ("postal_code", 20), ("medical_record_number", 50), ("company", 200)] {
+    for (field, max) in [
+        ("first_name", 100),
+        ("email", 254),
+        ("phone", 20),
+        ("postal_code", 20),
+        ("medical_record_number", 50),
+        ("company", 200),
+    ] {
         let mut body = minimal();
         let value = if field == "phone" { "1".repeat(max + 1) } else { "a".repeat(max + 1) };
         body.insert(field.into(), json!(value));
@@ -113,12 +120,8 @@ fn a_contact_is_listed_once_per_search_even_when_several_entries_match() {
     body.insert("first_name".into(), json!("Dan"));
     body.insert("medical_record_number".into(), json!("DU-1"));
     let c = Contact::from_json(&body).unwrap();
-    let meta_entries: Vec<String> = c
-        .index_entries(&sample_meta())
-        .into_iter()
-        .filter(|e| e.index == "SEARCH")
-        .map(|e| e.sort)
-        .collect();
+    let meta_entries: Vec<String> =
+        c.index_entries(&sample_meta()).into_iter().filter(|e| e.index == "SEARCH").map(|e| e.sort).collect();
     for query in ["d", "du", "dupont", "dan", "du-1"] {
         let accepted = meta_entries.iter().filter(|s| s.starts_with(query) && c.accepts_search_entry(s, query)).count();
         assert_eq!(accepted, 1, "query {query}");

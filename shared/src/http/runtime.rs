@@ -22,14 +22,14 @@ pub struct Services {
 }
 
 impl Services {
-    /// From the environment; the SDK reads region, credentials and endpoint the standard way.
-    /// No network call happens here: credentials and keys are fetched on first use.
+    /// From the environment (see [`crate::aws`]). No network call and no file read happens here:
+    /// signing keys and TLS roots are loaded on first use.
     pub async fn from_env() -> Result<Self, lambda_http::Error> {
         let env = Env::from_process();
         let http = HttpConfig::from_env(&env)?;
         let auth = Authenticator::new(AuthConfig::from_env(&env)?)?;
         let store_config = StoreConfig::from_env(&env)?;
-        let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        let sdk = crate::aws::sdk_config().await;
         let store = Store::new(aws_sdk_dynamodb::Client::new(&sdk), &store_config);
         Ok(Self { http, auth, store })
     }

@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# Reruns every figure of BENCHMARKS.md. Prints; never fails on a missed budget.
+#
+#   infra/bench/run.sh [all|build|sizes|compare|callgrind]   (default: all)
+#
+# Knobs (environment): COLD (cold starts per binary, 20), INVOCATIONS (events per cold start, 100),
+# WARM (warm invocations under callgrind, 20), OUT (results directory, target/bench/results),
+# BENCH_ARGS (extra lambda-bench options for compare and callgrind, e.g. "--env SSL_CERT_FILE=...").
+#
+# Two release builds, each one cargo invocation (2 cores: each takes a while):
+#   1. arm64, what is deployed: `cargo lambda build --release --arm64 --output-format zip` of every
+#      function and the hello-world, for the package sizes;
+#   2. x86_64, this machine, for timings, memory and callgrind: the same release profile with
+#      symbols kept (CARGO_PROFILE_RELEASE_STRIP=false) so callgrind can name functions. Stripping
+#      removes only the symbol table, which is never loaded, so the code measured is the code
+#      shipped. Its own target dir, so it never replaces anyone's target/release binaries.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+cd "$ROOT"
+STEP="${1:-all}"
+COLD="${COLD:-20}"
+INVOCATIONS="${INVOCATIONS:-100}"
+WARM="${WARM:-20}"
+OUT="${OUT:-$ROOT/target/bench/results}"
+read -r -a EXTRA <<<"${BENCH_ARGS:-}"
+BENCH_TARGET="$ROOT/target/bench"
+X86="$BENCH_TARGET/release"
+ARM_DIR="$BENCH_TARGET/lambda-arm64"
+mkdir -p "$OUT"
+OUT="$(cd "$OUT" && pwd)"
+
+tool() { # project venv first, then PATH
+  if [ -x "$ROOT/.venv/bin/$1" ]; then echo "$ROOT/.venv/bin/$1"; elif command -v "$1" >/dev/null; then command -v "$1"; else
+    echo "missing $1: run the project's setup (it creates .venv) or pip install it" >&2; return 1; fi
+}
+
+function_bins() { for f in functions/*/src/bin/*.rs; do basename "$f" .rs; done; }
+
+build() {
+  local bins=(--bin hello) b
+  for b in $(function_bins); do bins+=(--bin "$b"); done
+  echo "== build 1/2: arm64 zips (cargo lambda)" >&2
+  # The standard library for the deployed target, from the toolchain's own channel (no-op when present).
+  rustup target list --installed | grep -qx aarch64-unknown-linux-gnu || rustup target add aarch64-unknown-linux-gnu
+  # cargo-lambda runs cargo-zigbuild and zig, which the pip package ships (python-zig).
+  PATH="$(dirname "$(tool cargo-lambda)"):$PATH" \
+    "$(tool cargo-lambda)" lambda build --release --arm64 --output-format zip --lambda-dir "$ARM_DIR" \
+    -p hub-contacts -p hub-health -p hub-bench "${bins[@]}"
+  echo "== build 2/2: x86_64 for timings and callgrind (same profile, symbols kept)" >&2
+  CARGO_PROFILE_RELEASE_STRIP=false cargo build --release --target-dir "$BENCH_TARGET" \
+    -p hub-contacts -p hub-bench --bin hello --bin contacts-get --bin contacts-create --bin lambda-bench
+}
+
+machine() {
+  echo "- date: $(date -u +%Y-%m-%dT%H:%MZ)"
+  echo "- machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), $(free -g | awk '/Mem:/ {print $2}') GB RAM, $(uname -sr)"
+  echo "- toolchain: $(rustc -V), valgrind $(valgrind --version 2>/dev/null | sed 's/valgrind-//')"
+  echo "- commit: $(git rev-parse --short HEAD 2>/dev/null)$(git diff --quiet 2>/dev/null || echo ' + uncommitted changes')"
+}
+
+MOTO_PID=""
+stop_moto() { if [ -n "$MOTO_PID" ]; then kill "$MOTO_PID" 2>/dev/null || true; wait "$MOTO_PID" 2>/dev/null || true; MOTO_PID=""; fi; }
+trap stop_moto EXIT INT TERM
+
+# moto on a free loopback port, and the environment the contacts functions and the bench read.
+stack() {
+  local port
+  port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+  # The same serial moto as the tests and the local stack (see infra/moto_serial.py).
+  "$ROOT/.venv/bin/python" "$ROOT/infra/moto_serial.py" 127.0.0.1 "$port" >"$OUT/moto.log" 2>&1 &
+  MOTO_PID=$!
+  for _ in $(seq 100); do
+    curl -fs "http://127.0.0.1:$port/moto-api/" >/dev/null 2>&1 && break
+    sleep 0.1
+  done
+  export AWS_ENDPOINT_URL="http://127.0.0.1:$port" AWS_REGION=us-east-1
+  export AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench
+  export HUB_TABLE="bench-business-$RANDOM"
+  HUB_CURSOR_SECRET="$(python3 -c 'import secrets; print(secrets.token_hex(24))')"
+  JWT_HS256_SECRET="$(python3 -c 'import secrets; print(secrets.token_hex(24))')"
+  export HUB_CURSOR_SECRET JWT_HS256_SECRET
+  export JWT_ISSUER=https://identity.bench.local JWT_AUDIENCE=hub-api
+  unset RUST_LOG HUB_LOG_LEVEL
+}
+
+sizes() {
+  { echo "## Package sizes (arm64, cargo lambda build --release --arm64 --output-format zip)"; echo; machine; echo
+    "$X86/lambda-bench" sizes "$ARM_DIR" --bins "$ROOT/target/aarch64-unknown-linux-gnu/release"; } | tee "$OUT/sizes.md"
+}
+
+compare() {
+  stack
+  { machine; echo
+    "$X86/lambda-bench" compare --hello "$X86/hello" --get "$X86/contacts-get" --create "$X86/contacts-create" \
+      --cold "$COLD" --invocations "$INVOCATIONS" --logs "$OUT/logs" "${EXTRA[@]}"; } | tee "$OUT/compare.md"
+  stop_moto
+}
+
+profile() {
+  stack
+  { machine; echo
+    "$X86/lambda-bench" callgrind --bootstrap "$X86/contacts-get" --create "$X86/contacts-create" \
+      --warm "$WARM" --out "$OUT/callgrind" --logs "$OUT/logs" "${EXTRA[@]}"
+    "$X86/lambda-bench" callgrind --bootstrap "$X86/hello" --warm "$WARM" --out "$OUT/callgrind" --logs "$OUT/logs"
+  } | tee "$OUT/callgrind.md"
+  stop_moto
+}
+
+case "$STEP" in
+  build) build ;;
+  sizes) sizes ;;
+  compare) compare ;;
+  callgrind) profile ;;
+  all) build; sizes; compare; profile ;;
+  *) echo "usage: $0 [all|build|sizes|compare|callgrind]" >&2; exit 2 ;;
+esac
+echo "results in $OUT" >&2

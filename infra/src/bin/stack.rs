@@ -1,0 +1,452 @@
+//! `infra/hub up`: the local stack.
+//!
+//! moto (DynamoDB, Streams, S3) on loopback, the template's tables created in it, and
+//! `cargo lambda watch` serving every template route with the template's environment, until
+//! Ctrl-C or SIGTERM, which stop everything this started. See `--help`.
+
+use hub_infra::devstate::{self, DevSecrets, LOCAL_AUDIENCE, LOCAL_ISSUER};
+use hub_infra::moto::{MotoOptions, MotoServer, dynamodb_client};
+use hub_infra::process::{Output, Spec, Supervised};
+use hub_infra::template::Template;
+use hub_infra::{envfile, localenv, provision, router};
+use std::collections::BTreeMap;
+use std::error::Error;
+use std::io::IsTerminal;
+use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+use tokio::signal::unix::{SignalKind, signal};
+
+type BoxError = Box<dyn Error + Send + Sync>;
+
+const DEFAULT_API_PORT: u16 = 9000;
+const DEFAULT_MOTO_PORT: u16 = 9100;
+/// Physical names of local resources: `hub-local-<LogicalId>`.
+const NAME_PREFIX: &str = "hub-local-";
+
+const USAGE: &str = "\
+Usage: infra/hub up [options]
+
+Starts the local stack: moto on 127.0.0.1, the tables of template.yaml, and `cargo lambda watch`
+serving every route of template.yaml. Ctrl-C (or SIGTERM) stops everything it started.
+
+Options (environment variable in brackets):
+  --api-port N        port of the local API [HUB_API_PORT, default 9000]
+  --moto-port N       port of moto's server [HUB_MOTO_PORT, default 9100]
+  --state-dir DIR     dev secrets, env files and logs [HUB_STATE_DIR, default .local]
+  --stack-env FILE    where to write KEY=VALUE for clients [HUB_STACK_ENV, default STATE/stack.env]
+  --param Name=Value  a template parameter's local value (repeatable), e.g. LogLevel=debug
+  --ready-timeout S   seconds to wait for GET /api/health to answer 200 [default 1800]
+  --logs MODE         `tee` (functions' logs on the terminal too) or `file` [default: tee on a terminal]
+  --watch-cors        let `cargo lambda watch` answer CORS preflights itself, for a browser
+                      frontend on another origin (it allows any origin: local use only)
+  --no-prebuild       let `cargo lambda watch` compile each function on its first request
+  -h, --help          this help
+";
+
+#[derive(Debug)]
+struct Options {
+    api_port: u16,
+    moto_port: u16,
+    state_dir: PathBuf,
+    stack_env: Option<PathBuf>,
+    params: BTreeMap<String, String>,
+    ready_timeout: Duration,
+    tee_logs: bool,
+    watch_cors: bool,
+    prebuild: bool,
+}
+
+fn parse_args() -> Result<Option<Options>, BoxError> {
+    let env_port = |key: &str, default: u16| -> Result<u16, BoxError> {
+        match std::env::var(key) {
+            Ok(v) if !v.is_empty() => Ok(v.parse().map_err(|_| format!("{key}={v}: not a port"))?),
+            _ => Ok(default),
+        }
+    };
+    let mut options = Options {
+        api_port: env_port("HUB_API_PORT", DEFAULT_API_PORT)?,
+        moto_port: env_port("HUB_MOTO_PORT", DEFAULT_MOTO_PORT)?,
+        state_dir: devstate::default_dir(),
+        stack_env: std::env::var_os("HUB_STACK_ENV").map(PathBuf::from),
+        params: BTreeMap::new(),
+        ready_timeout: Duration::from_secs(1800),
+        tee_logs: std::io::stderr().is_terminal(),
+        watch_cors: false,
+        prebuild: true,
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        let mut value = |name: &str| args.next().ok_or_else(|| format!("{name} needs a value"));
+        match arg.as_str() {
+            "-h" | "--help" => return Ok(None),
+            "--api-port" => options.api_port = value(&arg)?.parse().map_err(|_| "bad --api-port")?,
+            "--moto-port" => options.moto_port = value(&arg)?.parse().map_err(|_| "bad --moto-port")?,
+            "--state-dir" => options.state_dir = PathBuf::from(value(&arg)?),
+            "--stack-env" => options.stack_env = Some(PathBuf::from(value(&arg)?)),
+            "--param" => {
+                let pair = value(&arg)?;
+                let (k, v) = pair.split_once('=').ok_or("--param takes Name=Value")?;
+                options.params.insert(k.to_string(), v.to_string());
+            }
+            "--ready-timeout" => {
+                let secs: u64 = value(&arg)?.parse().map_err(|_| "bad --ready-timeout")?;
+                options.ready_timeout = Duration::from_secs(secs);
+            }
+            "--logs" => {
+                options.tee_logs = match value(&arg)?.as_str() {
+                    "tee" => true,
+                    "file" => false,
+                    other => return Err(format!("--logs {other}: expected tee or file").into()),
+                }
+            }
+            "--watch-cors" => options.watch_cors = true,
+            "--no-prebuild" => options.prebuild = false,
+            other => return Err(format!("unknown option {other} (see --help)").into()),
+        }
+    }
+    Ok(Some(options))
+}
+
+fn main() -> ExitCode {
+    let options = match parse_args() {
+        Ok(Some(options)) => options,
+        Ok(None) => {
+            print!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            eprintln!("stack: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("stack: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(options)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("stack: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Why the stack stopped.
+enum Stop {
+    Signal(&'static str),
+    Died(String),
+}
+
+struct Signals {
+    int: tokio::signal::unix::Signal,
+    term: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn new() -> Result<Self, BoxError> {
+        Ok(Self {
+            int: signal(SignalKind::interrupt())?,
+            term: signal(SignalKind::terminate())?,
+            hup: signal(SignalKind::hangup())?,
+        })
+    }
+
+    async fn recv(&mut self) -> &'static str {
+        tokio::select! {
+            _ = self.int.recv() => "SIGINT",
+            _ = self.term.recv() => "SIGTERM",
+            _ = self.hup.recv() => "SIGHUP",
+        }
+    }
+}
+
+async fn run(options: Options) -> Result<ExitCode, BoxError> {
+    // From here on, Ctrl-C is ours: every phase below stops what it started before returning.
+    let mut signals = Signals::new()?;
+    let root = hub_infra::workspace_root();
+    let template = Template::load(root.join(hub_infra::template::TEMPLATE_FILE))?;
+
+    let diffs = router::differences(&template.routes, &router::load(&root.join("Cargo.toml"))?);
+    if !diffs.is_empty() {
+        return Err(format!(
+            "the cargo lambda watch router (root Cargo.toml) and template.yaml disagree:\n  {}",
+            diffs.join("\n  ")
+        )
+        .into());
+    }
+
+    let state = &options.state_dir;
+    std::fs::create_dir_all(state.join("logs"))?;
+    let secrets = DevSecrets::load_or_create(state)?;
+    let stack_env_path = options.stack_env.clone().unwrap_or_else(|| state.join(devstate::STACK_ENV));
+    // A leftover file would tell a client that a dead stack is ready.
+    remove_if_exists(&stack_env_path)?;
+    ensure_port_free(options.api_port, "--api-port / HUB_API_PORT")?;
+    ensure_port_free(options.moto_port, "--moto-port / HUB_MOTO_PORT")?;
+
+    let moto_log = state.join("logs").join("moto.log");
+    let mut moto = MotoServer::start_with(MotoOptions {
+        port: Some(options.moto_port),
+        log: Some(moto_log.clone()),
+        ..MotoOptions::default()
+    })?;
+    eprintln!("stack: moto on {} (log {})", moto.endpoint(), moto_log.display());
+
+    let names = provision::names_with_prefix(&template, NAME_PREFIX);
+    let tables = provision::provision(&dynamodb_client(moto.endpoint()), &template, &names).await?;
+    for table in tables.values() {
+        eprintln!("stack: table {} = {}", table.logical_id, table.name);
+    }
+
+    let mut parameters = BTreeMap::from([
+        ("JwtHs256Secret".to_string(), secrets.jwt_hs256_secret.clone()),
+        ("CursorSecret".to_string(), secrets.cursor_secret.clone()),
+        ("JwtIssuer".to_string(), LOCAL_ISSUER.to_string()),
+        ("JwtAudience".to_string(), LOCAL_AUDIENCE.to_string()),
+    ]);
+    parameters.extend(options.params.clone());
+    let ctx = localenv::Context {
+        parameters,
+        names,
+        stream_arns: tables.values().filter_map(|t| Some((t.logical_id.clone(), t.stream_arn.clone()?))).collect(),
+        stack_name: "hub-local".into(),
+    };
+    let mut lambda_env = localenv::functions_environment(&template, &ctx)?;
+    for (key, value) in aws_environment(moto.endpoint()) {
+        lambda_env.insert(key.to_string(), value);
+    }
+    let lambda_env_path = state.join(devstate::LAMBDA_ENV);
+    envfile::write(
+        &lambda_env_path,
+        "Environment of the local functions (from template.yaml), written by the local stack.",
+        lambda_env.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+    )?;
+
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let logs = |name: &str| {
+        let path = state.join("logs").join(name);
+        if options.tee_logs { Output::Tee(path) } else { Output::File(path) }
+    };
+
+    if options.prebuild {
+        // `cargo lambda watch` runs `cargo run --bin <name>` from the root; building the same
+        // bins the same way now surfaces compile errors before the API is announced, and makes
+        // each function's first request fast.
+        eprintln!("stack: building the functions ({})", template.binaries().join(", "));
+        let mut build = Supervised::spawn(
+            &Spec::new("cargo build", &cargo)
+                .arg("build")
+                .args(template.binaries().iter().flat_map(|b| ["--bin".to_string(), b.clone()]))
+                .cwd(&root)
+                .output(logs("build.log")),
+        )?;
+        loop {
+            tokio::select! {
+                name = signals.recv() => {
+                    build.stop(Duration::from_secs(5))?;
+                    moto.stop()?;
+                    eprintln!("stack: {name} during the build; stopped");
+                    return Ok(ExitCode::from(130));
+                }
+                _ = tokio::time::sleep(Duration::from_millis(200)) => {
+                    if let Some(status) = build.try_wait()? {
+                        if !status.success() {
+                            return Err(format!(
+                                "building the functions failed ({status}):\n{}",
+                                build.log_tail(40)
+                            ).into());
+                        }
+                        break;
+                    }
+                }
+            }
+        }
+    }
+
+    let cargo_lambda = std::env::var_os("HUB_CARGO_LAMBDA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| hub_infra::venv_bin(&root, "cargo-lambda"));
+    if !cargo_lambda.is_file() {
+        return Err(format!(
+            "{} not found: run `infra/hub bootstrap` (or set HUB_CARGO_LAMBDA)",
+            cargo_lambda.display()
+        )
+        .into());
+    }
+    let mut watch_spec = Spec::new("cargo lambda watch", &cargo_lambda)
+        .args(["lambda", "watch", "--invoke-address", "127.0.0.1"])
+        .args(["--invoke-port", &options.api_port.to_string()])
+        .arg("--env-file")
+        .arg(lambda_env_path.to_string_lossy())
+        .cwd(&root)
+        .output(logs("watch.log"));
+    if !options.watch_cors {
+        // Without this, cargo lambda watch adds permissive CORS headers (any origin, with
+        // credentials) over the functions' own, hiding what the functions really send.
+        watch_spec = watch_spec.arg("--disable-cors");
+    }
+    // The functions inherit this environment: no real AWS identity may reach them.
+    for key in REAL_AWS_VARIABLES {
+        watch_spec = watch_spec.env_remove(*key);
+    }
+    for (key, value) in &lambda_env {
+        watch_spec = watch_spec.env(key, value);
+    }
+    let mut watch = Supervised::spawn(&watch_spec)?;
+
+    let api_url = format!("http://127.0.0.1:{}", options.api_port);
+    let health = SocketAddr::from((Ipv4Addr::LOCALHOST, options.api_port));
+    let deadline = Instant::now() + options.ready_timeout;
+    let ready = loop {
+        if let Some(stop) = check_alive(&mut moto, &mut watch) {
+            break Err(stop);
+        }
+        if Instant::now() >= deadline {
+            break Err(Stop::Died(format!("GET /api/health did not answer 200 within {:?}", options.ready_timeout)));
+        }
+        let probe = tokio::task::spawn_blocking(move || {
+            hub_infra::http::get_status(health, "/api/health", Duration::from_secs(60))
+        });
+        tokio::select! {
+            name = signals.recv() => break Err(Stop::Signal(name)),
+            status = probe => {
+                if matches!(status, Ok(Ok(200))) {
+                    break Ok(());
+                }
+                tokio::time::sleep(Duration::from_millis(300)).await;
+            }
+        }
+    };
+
+    let stop = match ready {
+        Err(stop) => stop,
+        Ok(()) => {
+            let mut client_env: Vec<(&str, String)> = vec![
+                ("HUB_API_URL", api_url.clone()),
+                ("HUB_STACK_PID", std::process::id().to_string()),
+                ("HUB_API_PORT", options.api_port.to_string()),
+                ("HUB_MOTO_PORT", moto.port().to_string()),
+                ("HUB_DEV_ORG_ID", secrets.org_id.clone()),
+                ("HUB_DEV_USER_ID", secrets.user_id.clone()),
+                ("HUB_DEV_EMAIL", secrets.email.clone()),
+                ("HUB_LOG_DIR", state.join("logs").to_string_lossy().into_owned()),
+            ];
+            for (key, value) in &lambda_env {
+                client_env.push((key.as_str(), value.clone()));
+            }
+            envfile::write(
+                &stack_env_path,
+                "Written by the local stack (infra/hub up) once its API answered; removed when it stops.\n\
+                 Load into a shell with: set -a; . .local/stack.env; set +a",
+                client_env.iter().map(|(k, v)| (*k, v.as_str())),
+            )?;
+            print_banner(&api_url, &stack_env_path, state);
+
+            loop {
+                tokio::select! {
+                    name = signals.recv() => break Stop::Signal(name),
+                    _ = tokio::time::sleep(Duration::from_millis(500)) => {
+                        if let Some(stop) = check_alive(&mut moto, &mut watch) {
+                            break stop;
+                        }
+                    }
+                }
+            }
+        }
+    };
+
+    // Stop in dependency order: the API first, so no function is mid-request against a dead moto.
+    eprintln!("stack: stopping");
+    let stopped_watch = watch.stop(Duration::from_secs(10));
+    let stopped_moto = moto.stop();
+    // Only remove the file if it is still ours (a second stack may have replaced it).
+    if let Ok(Some(vars)) = envfile::read(&stack_env_path)
+        && vars.get("HUB_STACK_PID") == Some(&std::process::id().to_string())
+    {
+        remove_if_exists(&stack_env_path)?;
+    }
+    stopped_watch?;
+    stopped_moto?;
+    match stop {
+        Stop::Signal(name) => {
+            eprintln!("stack: stopped on {name}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Stop::Died(why) => Err(why.into()),
+    }
+}
+
+/// Variables that could point the functions at real AWS; removed from their environment.
+const REAL_AWS_VARIABLES: &[&str] = &[
+    "AWS_PROFILE",
+    "AWS_DEFAULT_PROFILE",
+    "AWS_SESSION_TOKEN",
+    "AWS_SECURITY_TOKEN",
+    "AWS_ROLE_ARN",
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+    "AWS_CONFIG_FILE",
+    "AWS_SHARED_CREDENTIALS_FILE",
+];
+
+/// The SDK settings that point every AWS call of a function at the emulator.
+fn aws_environment(endpoint: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("AWS_ENDPOINT_URL", endpoint.to_string()),
+        ("AWS_REGION", hub_infra::LOCAL_REGION.to_string()),
+        ("AWS_DEFAULT_REGION", hub_infra::LOCAL_REGION.to_string()),
+        ("AWS_ACCESS_KEY_ID", "test".to_string()),
+        ("AWS_SECRET_ACCESS_KEY", "test".to_string()),
+        // No instance-metadata lookups (slow timeouts off EC2).
+        ("AWS_EC2_METADATA_DISABLED", "true".to_string()),
+    ]
+}
+
+fn check_alive(moto: &mut MotoServer, watch: &mut Supervised) -> Option<Stop> {
+    if let Some(status) = moto.exited() {
+        return Some(Stop::Died(format!("moto exited ({status})")));
+    }
+    match watch.try_wait() {
+        Ok(Some(status)) => Some(Stop::Died(format!("cargo lambda watch exited ({status}):\n{}", watch.log_tail(30)))),
+        Ok(None) => None,
+        Err(e) => Some(Stop::Died(format!("cannot check cargo lambda watch: {e}"))),
+    }
+}
+
+fn ensure_port_free(port: u16, flag: &str) -> Result<(), BoxError> {
+    TcpListener::bind((Ipv4Addr::LOCALHOST, port)).map(drop).map_err(|e| {
+        format!("port {port} is not free ({e}): is another stack running? choose another with {flag}").into()
+    })
+}
+
+fn remove_if_exists(path: &Path) -> std::io::Result<()> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
+}
+
+fn print_banner(api_url: &str, stack_env: &Path, state: &Path) {
+    println!(
+        "\n\
+         Hub API ready: {api_url}\n\
+         \n  curl {api_url}/api/health\
+         \n  TOKEN=$(infra/hub token --roles admin)\
+         \n  curl -H \"Authorization: Bearer $TOKEN\" {api_url}/api/business/contacts\
+         \n\
+         \n  client settings: {}\
+         \n  logs:            {}\
+         \n\
+         \nCtrl-C stops the stack.",
+        stack_env.display(),
+        state.join("logs").display(),
+    );
+}

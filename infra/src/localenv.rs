@@ -1,0 +1,336 @@
+//! The functions' environment for the local stack, computed from template.yaml.
+//!
+//! The template's `Environment.Variables` say which variable holds which table name or parameter
+//! (`HUB_TABLE: !Ref BusinessTable`). Resolving those same expressions against local names and
+//! local parameter values means a variable added to the template reaches local functions too,
+//! with no second list to keep in step.
+//!
+//! Supported: plain scalars, `Ref` (parameters, pseudo parameters, tables, buckets), `GetAtt`
+//! (`Arn`, `StreamArn` of tables), `Join`, `Sub` (both forms), `Select`. Anything else is an error
+//! that names the variable, never a silently wrong value.
+
+use crate::template::{Template, intrinsic, scalar};
+use serde_yaml::Value;
+use std::collections::BTreeMap;
+use std::fmt;
+
+#[derive(Debug)]
+pub struct ResolveError(pub String);
+
+impl fmt::Display for ResolveError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ResolveError {}
+
+fn err<T>(msg: impl Into<String>) -> Result<T, ResolveError> {
+    Err(ResolveError(msg.into()))
+}
+
+/// Local stand-ins for what CloudFormation would know at deploy time.
+#[derive(Debug, Clone, Default)]
+pub struct Context {
+    /// Parameter values; a parameter missing here takes its template `Default`.
+    pub parameters: BTreeMap<String, String>,
+    /// Physical names of tables and buckets, by logical id.
+    pub names: BTreeMap<String, String>,
+    /// Stream ARNs of tables, by logical id (known once the tables exist).
+    pub stream_arns: BTreeMap<String, String>,
+    pub stack_name: String,
+}
+
+/// A resolved value: CloudFormation values are strings or lists of strings, or nothing at all
+/// (`AWS::NoValue`, which removes the variable).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Resolved {
+    Str(String),
+    List(Vec<String>),
+    NoValue,
+}
+
+/// The environment every local function gets: the union of all functions' environments. Since
+/// `cargo lambda watch` gives one environment to all functions, two functions that would see
+/// different values for the same variable are reported rather than guessed at.
+pub fn functions_environment(template: &Template, ctx: &Context) -> Result<BTreeMap<String, String>, ResolveError> {
+    let mut env: BTreeMap<String, (String, String)> = BTreeMap::new();
+    for function in template.functions.values() {
+        for (key, raw) in template.function_environment(function) {
+            let value = match resolve(template, ctx, &raw)
+                .map_err(|e| ResolveError(format!("{key} of {}: {e}", function.logical_id)))?
+            {
+                Resolved::Str(s) => s,
+                Resolved::List(items) => items.join(","),
+                Resolved::NoValue => continue,
+            };
+            if let Some((other_fn, other)) = env.get(&key)
+                && *other != value
+            {
+                return err(format!(
+                    "{key} differs between {other_fn} and {}; the local stack gives all functions one environment",
+                    function.logical_id
+                ));
+            }
+            env.insert(key, (function.logical_id.clone(), value));
+        }
+    }
+    Ok(env.into_iter().map(|(k, (_, v))| (k, v)).collect())
+}
+
+pub fn resolve(template: &Template, ctx: &Context, value: &Value) -> Result<Resolved, ResolveError> {
+    if let Some(s) = scalar(value) {
+        return Ok(Resolved::Str(s));
+    }
+    if let Value::Sequence(items) = value {
+        let mut out = Vec::new();
+        for item in items {
+            match resolve(template, ctx, item)? {
+                Resolved::Str(s) => out.push(s),
+                Resolved::List(list) => out.extend(list),
+                Resolved::NoValue => {}
+            }
+        }
+        return Ok(Resolved::List(out));
+    }
+    let Some((name, arg)) = intrinsic(value) else {
+        return err(format!("cannot resolve {value:?}"));
+    };
+    match name.as_str() {
+        "Ref" => {
+            let Some(target) = arg.as_str() else {
+                return err("Ref takes a name");
+            };
+            reference(template, ctx, target)
+        }
+        "Fn::GetAtt" => {
+            let Some((id, attr)) = crate::template::get_att(value) else {
+                return err("GetAtt takes Resource.Attribute");
+            };
+            get_att(template, ctx, &id, &attr).map(Resolved::Str)
+        }
+        "Fn::Join" => {
+            let Some([delimiter, list]) = arg.as_sequence().map(Vec::as_slice).and_then(pair) else {
+                return err("Join takes [delimiter, list]");
+            };
+            let delimiter = scalar(delimiter).unwrap_or_default();
+            match resolve(template, ctx, list)? {
+                Resolved::List(items) => Ok(Resolved::Str(items.join(&delimiter))),
+                Resolved::Str(s) => Ok(Resolved::Str(s)),
+                Resolved::NoValue => Ok(Resolved::Str(String::new())),
+            }
+        }
+        "Fn::Select" => {
+            let Some([index, list]) = arg.as_sequence().map(Vec::as_slice).and_then(pair) else {
+                return err("Select takes [index, list]");
+            };
+            let index: usize = match resolve(template, ctx, index)? {
+                Resolved::Str(s) => s.parse().map_err(|_| ResolveError("Select index".into()))?,
+                _ => return err("Select index"),
+            };
+            match resolve(template, ctx, list)? {
+                Resolved::List(items) => items
+                    .get(index)
+                    .cloned()
+                    .map(Resolved::Str)
+                    .ok_or_else(|| ResolveError("Select index out of range".into())),
+                _ => err("Select takes a list"),
+            }
+        }
+        "Fn::Sub" => {
+            let (text, vars) = match arg {
+                Value::String(s) => (s.clone(), None),
+                Value::Sequence(items) if items.len() == 2 => match (scalar(&items[0]), &items[1]) {
+                    (Some(s), Value::Mapping(map)) => (s, Some(map)),
+                    _ => return err("Sub takes a string or [string, mapping]"),
+                },
+                _ => return err("Sub takes a string or [string, mapping]"),
+            };
+            substitute(template, ctx, &text, vars).map(Resolved::Str)
+        }
+        other => err(format!("{other} is not supported by the local stack")),
+    }
+}
+
+fn pair(items: &[Value]) -> Option<[&Value; 2]> {
+    match items {
+        [a, b] => Some([a, b]),
+        _ => None,
+    }
+}
+
+fn reference(template: &Template, ctx: &Context, target: &str) -> Result<Resolved, ResolveError> {
+    match target {
+        "AWS::Region" => return Ok(Resolved::Str(crate::LOCAL_REGION.into())),
+        "AWS::AccountId" => return Ok(Resolved::Str(crate::LOCAL_ACCOUNT_ID.into())),
+        "AWS::Partition" => return Ok(Resolved::Str("aws".into())),
+        "AWS::URLSuffix" => return Ok(Resolved::Str("amazonaws.com".into())),
+        "AWS::StackName" => return Ok(Resolved::Str(ctx.stack_name.clone())),
+        "AWS::NoValue" => return Ok(Resolved::NoValue),
+        _ => {}
+    }
+    if let Some(parameter) = template.parameters.get(target) {
+        let value = ctx
+            .parameters
+            .get(target)
+            .cloned()
+            .or_else(|| parameter.default.clone())
+            .ok_or_else(|| ResolveError(format!("parameter {target} has no local value and no Default")))?;
+        return Ok(if parameter.kind.starts_with("CommaDelimitedList") || parameter.kind.starts_with("List<") {
+            Resolved::List(value.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect())
+        } else {
+            Resolved::Str(value)
+        });
+    }
+    if let Some(name) = ctx.names.get(target) {
+        return Ok(Resolved::Str(name.clone()));
+    }
+    err(format!("Ref {target}: no such parameter, or no local name for that resource"))
+}
+
+fn get_att(template: &Template, ctx: &Context, id: &str, attr: &str) -> Result<String, ResolveError> {
+    let name = ctx.names.get(id).ok_or_else(|| ResolveError(format!("GetAtt {id}.{attr}: no local name for {id}")))?;
+    let (region, account) = (crate::LOCAL_REGION, crate::LOCAL_ACCOUNT_ID);
+    if template.tables.contains_key(id) {
+        return match attr {
+            "Arn" => Ok(format!("arn:aws:dynamodb:{region}:{account}:table/{name}")),
+            "StreamArn" => ctx
+                .stream_arns
+                .get(id)
+                .cloned()
+                .ok_or_else(|| ResolveError(format!("GetAtt {id}.StreamArn: no stream yet"))),
+            _ => err(format!("GetAtt {id}.{attr} is not supported locally")),
+        };
+    }
+    if template.buckets.contains_key(id) {
+        return match attr {
+            "Arn" => Ok(format!("arn:aws:s3:::{name}")),
+            _ => err(format!("GetAtt {id}.{attr} is not supported locally")),
+        };
+    }
+    err(format!("GetAtt {id}.{attr}: unknown resource"))
+}
+
+fn substitute(
+    template: &Template,
+    ctx: &Context,
+    text: &str,
+    vars: Option<&serde_yaml::Mapping>,
+) -> Result<String, ResolveError> {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        // `${!Literal}` is CloudFormation's escape for a literal `${Literal}`.
+        if let Some(literal) = after.strip_prefix('!') {
+            out.push_str("${");
+            rest = literal;
+            continue;
+        }
+        let Some(end) = after.find('}') else {
+            return err(format!("unclosed ${{ in Sub {text:?}"));
+        };
+        let name = &after[..end];
+        let local = vars.and_then(|m| m.get(name));
+        let value = match local {
+            Some(v) => resolve(template, ctx, v)?,
+            None => match name.split_once('.') {
+                Some((id, attr)) if !name.starts_with("AWS::") => Resolved::Str(get_att(template, ctx, id, attr)?),
+                _ => reference(template, ctx, name)?,
+            },
+        };
+        match value {
+            Resolved::Str(s) => out.push_str(&s),
+            Resolved::List(items) => out.push_str(&items.join(",")),
+            Resolved::NoValue => {}
+        }
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    const SAMPLE: &str = r#"
+Parameters:
+  Origins: {Type: CommaDelimitedList, Default: "http://a, http://b"}
+  Secret: {Type: String, NoEcho: true}
+  Empty: {Type: String, Default: ""}
+Globals:
+  Function:
+    Environment:
+      Variables:
+        TABLE: !Ref Things
+        ORIGINS: !Join [",", !Ref Origins]
+        SECRET: !Ref Secret
+        EMPTY: !Ref Empty
+        ARN: !GetAtt Things.Arn
+        SUBBED: !Sub "${AWS::Region}/${Things}/${Things.Arn}/${!Literal}"
+        FIRST: !Select [0, !Ref Origins]
+        GONE: !Ref AWS::NoValue
+Resources:
+  Things:
+    Type: AWS::DynamoDB::Table
+    Properties:
+      BillingMode: PAY_PER_REQUEST
+      AttributeDefinitions: [{AttributeName: pk, AttributeType: S}]
+      KeySchema: [{AttributeName: pk, KeyType: HASH}]
+  A:
+    Type: AWS::Serverless::Function
+    Metadata: {BuildProperties: {Binary: a}}
+    Properties: {CodeUri: x, Environment: {Variables: {ONLY_A: "1"}}}
+  B:
+    Type: AWS::Serverless::Function
+    Metadata: {BuildProperties: {Binary: b}}
+    Properties: {CodeUri: x, Environment: {Variables: {SECRET: !Sub "${Secret}"}}}
+"#;
+
+    fn ctx() -> Context {
+        Context {
+            parameters: [("Secret".to_string(), "s3cr3t".to_string())].into(),
+            names: [("Things".to_string(), "local-things".to_string())].into(),
+            stream_arns: BTreeMap::new(),
+            stack_name: "hub-local".into(),
+        }
+    }
+
+    #[test]
+    fn the_template_expressions_resolve_to_local_values() {
+        let t = Template::parse(SAMPLE).unwrap();
+        let env = functions_environment(&t, &ctx()).unwrap();
+        assert_eq!(env["TABLE"], "local-things");
+        assert_eq!(env["ORIGINS"], "http://a,http://b");
+        assert_eq!(env["SECRET"], "s3cr3t");
+        assert_eq!(env["EMPTY"], "");
+        assert_eq!(env["ARN"], "arn:aws:dynamodb:us-east-1:123456789012:table/local-things");
+        assert_eq!(
+            env["SUBBED"],
+            "us-east-1/local-things/arn:aws:dynamodb:us-east-1:123456789012:table/local-things/${Literal}"
+        );
+        assert_eq!(env["FIRST"], "http://a");
+        assert_eq!(env["ONLY_A"], "1");
+        assert!(!env.contains_key("GONE"));
+    }
+
+    #[test]
+    fn a_parameter_without_value_or_default_is_an_error_naming_it() {
+        let t = Template::parse(SAMPLE).unwrap();
+        let mut c = ctx();
+        c.parameters.clear();
+        let e = functions_environment(&t, &c).unwrap_err().to_string();
+        assert!(e.contains("Secret"), "{e}");
+    }
+
+    #[test]
+    fn functions_disagreeing_on_a_variable_are_reported() {
+        let text = SAMPLE.replace("!Sub \"${Secret}\"", "other");
+        let t = Template::parse(&text).unwrap();
+        let e = functions_environment(&t, &ctx()).unwrap_err().to_string();
+        assert!(e.contains("SECRET differs"), "{e}");
+    }
+}

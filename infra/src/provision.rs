@@ -1,0 +1,306 @@
+//! Creates the template's tables in the emulator with the real AWS SDK, from the parsed
+//! definitions ([`crate::template::Table`]), so local and deployed schemas cannot drift.
+//!
+//! Idempotent: an existing table with the same keys is kept (its stream and TTL are switched on if
+//! needed); one with other keys is an error, since silently reusing it would test a schema that
+//! is not deployed. Point-in-time recovery, encryption and deletion protection do not change what
+//! the code sees, so they are left to the deployed stack.
+
+use crate::template::{Billing, KeyElement, SecondaryIndex, Table, Template};
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, LocalSecondaryIndex, Projection,
+    ProjectionType, ProvisionedThroughput, ScalarAttributeType, StreamSpecification, StreamViewType, TableDescription,
+    TimeToLiveSpecification, TimeToLiveStatus,
+};
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::hash::BuildHasher;
+use std::time::Duration;
+
+#[derive(Debug)]
+pub struct ProvisionError(String);
+
+impl fmt::Display for ProvisionError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ProvisionError {}
+
+fn sdk_error<E, R>(what: &str, table: &str, error: SdkError<E, R>) -> ProvisionError
+where
+    E: std::error::Error + 'static,
+    R: fmt::Debug,
+{
+    ProvisionError(format!("{what} {table}: {}", DisplayErrorContext(error)))
+}
+
+/// What was created (or found) for one table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProvisionedTable {
+    pub logical_id: String,
+    pub name: String,
+    pub arn: Option<String>,
+    pub stream_arn: Option<String>,
+}
+
+/// The physical names the local stack gives the template's resources: `<prefix><LogicalId>`,
+/// lower-cased for buckets (S3 bucket names cannot hold capitals).
+pub fn names_with_prefix(template: &Template, prefix: &str) -> BTreeMap<String, String> {
+    let tables = template.tables.keys().map(|id| (id.clone(), format!("{prefix}{id}")));
+    let buckets = template.buckets.keys().map(|id| (id.clone(), format!("{prefix}{id}").to_ascii_lowercase()));
+    tables.chain(buckets).collect()
+}
+
+/// Physical names by logical id: a `HashMap` or a `BTreeMap` of `String`s.
+pub trait ResourceNames {
+    fn physical_name(&self, logical_id: &str) -> Option<&str>;
+}
+
+impl<S: BuildHasher> ResourceNames for HashMap<String, String, S> {
+    fn physical_name(&self, logical_id: &str) -> Option<&str> {
+        self.get(logical_id).map(String::as_str)
+    }
+}
+
+impl ResourceNames for BTreeMap<String, String> {
+    fn physical_name(&self, logical_id: &str) -> Option<&str> {
+        self.get(logical_id).map(String::as_str)
+    }
+}
+
+/// Creates every table of the template under the name `names` gives its logical id.
+pub async fn provision(
+    client: &Client,
+    template: &Template,
+    names: &impl ResourceNames,
+) -> Result<BTreeMap<String, ProvisionedTable>, ProvisionError> {
+    if let Some(bucket) = template.buckets.keys().next() {
+        // Say so rather than start a stack whose uploads fail later for want of a bucket.
+        return Err(ProvisionError(format!(
+            "template has S3 bucket {bucket}: bucket provisioning is not implemented yet \
+             (add aws-sdk-s3 to hub-infra and create it in provision.rs)"
+        )));
+    }
+    let mut out = BTreeMap::new();
+    for (logical_id, table) in &template.tables {
+        let name = names
+            .physical_name(logical_id)
+            .ok_or_else(|| ProvisionError(format!("no local name given for table {logical_id}")))?;
+        out.insert(logical_id.clone(), create_table(client, table, name).await?);
+    }
+    Ok(out)
+}
+
+/// Creates one table as the template defines it, named `name`; see the module doc.
+pub async fn create_table(client: &Client, table: &Table, name: &str) -> Result<ProvisionedTable, ProvisionError> {
+    let description = match describe(client, name).await? {
+        Some(existing) => {
+            check_same_keys(table, name, &existing)?;
+            ensure_stream(client, table, name, &existing).await?
+        }
+        None => create(client, table, name).await?,
+    };
+    ensure_ttl(client, table, name).await?;
+    Ok(ProvisionedTable {
+        logical_id: table.logical_id.clone(),
+        name: name.to_string(),
+        arn: description.table_arn().map(String::from),
+        stream_arn: description.latest_stream_arn().map(String::from),
+    })
+}
+
+async fn describe(client: &Client, name: &str) -> Result<Option<TableDescription>, ProvisionError> {
+    match client.describe_table().table_name(name).send().await {
+        Ok(out) => Ok(out.table),
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => Ok(None),
+        Err(e) => Err(sdk_error("cannot describe table", name, e)),
+    }
+}
+
+async fn create(client: &Client, table: &Table, name: &str) -> Result<TableDescription, ProvisionError> {
+    let mut request = client.create_table().table_name(name).set_key_schema(Some(key_schema(&table.key_schema, name)?));
+    for attr in &table.attributes {
+        request = request.attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name(&attr.attribute_name)
+                .attribute_type(ScalarAttributeType::from(attr.attribute_type.as_str()))
+                .build()
+                .map_err(|e| ProvisionError(format!("table {name}: {e}")))?,
+        );
+    }
+    request = match table.billing {
+        Billing::PayPerRequest => request.billing_mode(BillingMode::PayPerRequest),
+        Billing::Provisioned { read, write } => {
+            request.billing_mode(BillingMode::Provisioned).provisioned_throughput(throughput(read, write, name)?)
+        }
+    };
+    for index in &table.global_secondary_indexes {
+        let mut gsi = GlobalSecondaryIndex::builder()
+            .index_name(&index.index_name)
+            .set_key_schema(Some(key_schema(&index.key_schema, name)?))
+            .projection(projection(index));
+        if let Billing::Provisioned { read, write } = table.billing {
+            gsi = gsi.provisioned_throughput(throughput(read, write, name)?);
+        }
+        request =
+            request.global_secondary_indexes(gsi.build().map_err(|e| ProvisionError(format!("table {name}: {e}")))?);
+    }
+    for index in &table.local_secondary_indexes {
+        request = request.local_secondary_indexes(
+            LocalSecondaryIndex::builder()
+                .index_name(&index.index_name)
+                .set_key_schema(Some(key_schema(&index.key_schema, name)?))
+                .projection(projection(index))
+                .build()
+                .map_err(|e| ProvisionError(format!("table {name}: {e}")))?,
+        );
+    }
+    if let Some(view) = &table.stream_view_type {
+        request = request.stream_specification(stream_spec(view, name)?);
+    }
+
+    match request.send().await {
+        Ok(out) => {
+            let description =
+                out.table_description.ok_or_else(|| ProvisionError(format!("create table {name}: no description")))?;
+            wait_active(client, name, description).await
+        }
+        // Created concurrently by another caller: fine, it is the same definition.
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_in_use_exception()) => {
+            describe(client, name).await?.ok_or_else(|| ProvisionError(format!("table {name} vanished after creation")))
+        }
+        Err(e) => Err(sdk_error("cannot create table", name, e)),
+    }
+}
+
+/// moto creates tables ACTIVE at once; a real endpoint takes a moment.
+async fn wait_active(
+    client: &Client,
+    name: &str,
+    mut description: TableDescription,
+) -> Result<TableDescription, ProvisionError> {
+    use aws_sdk_dynamodb::types::TableStatus;
+    for _ in 0..120 {
+        if description.table_status() == Some(&TableStatus::Active) {
+            return Ok(description);
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        description = describe(client, name)
+            .await?
+            .ok_or_else(|| ProvisionError(format!("table {name} vanished while creating")))?;
+    }
+    Err(ProvisionError(format!("table {name} did not become ACTIVE")))
+}
+
+fn check_same_keys(table: &Table, name: &str, existing: &TableDescription) -> Result<(), ProvisionError> {
+    let found: Vec<(String, String)> = existing
+        .key_schema()
+        .iter()
+        .map(|k| (k.attribute_name().to_string(), k.key_type().as_str().to_string()))
+        .collect();
+    let wanted: Vec<(String, String)> =
+        table.key_schema.iter().map(|k| (k.attribute_name.clone(), k.key_type.as_str().to_string())).collect();
+    if found != wanted {
+        return Err(ProvisionError(format!(
+            "table {name} exists with keys {found:?}, but template.yaml defines {wanted:?}; \
+             delete it or use another name"
+        )));
+    }
+    Ok(())
+}
+
+async fn ensure_stream(
+    client: &Client,
+    table: &Table,
+    name: &str,
+    existing: &TableDescription,
+) -> Result<TableDescription, ProvisionError> {
+    let Some(view) = &table.stream_view_type else {
+        return Ok(existing.clone());
+    };
+    let enabled = existing.stream_specification().is_some_and(|s| s.stream_enabled());
+    if enabled {
+        return Ok(existing.clone());
+    }
+    client
+        .update_table()
+        .table_name(name)
+        .stream_specification(stream_spec(view, name)?)
+        .send()
+        .await
+        .map_err(|e| sdk_error("cannot enable the stream of", name, e))?;
+    describe(client, name).await?.ok_or_else(|| ProvisionError(format!("table {name} vanished")))
+}
+
+async fn ensure_ttl(client: &Client, table: &Table, name: &str) -> Result<(), ProvisionError> {
+    let Some(attribute) = &table.ttl_attribute else {
+        return Ok(());
+    };
+    let current = client
+        .describe_time_to_live()
+        .table_name(name)
+        .send()
+        .await
+        .map_err(|e| sdk_error("cannot read the TTL of", name, e))?;
+    let already = current.time_to_live_description().is_some_and(|d| {
+        d.attribute_name() == Some(attribute.as_str())
+            && matches!(d.time_to_live_status(), Some(TimeToLiveStatus::Enabled | TimeToLiveStatus::Enabling))
+    });
+    if already {
+        return Ok(());
+    }
+    client
+        .update_time_to_live()
+        .table_name(name)
+        .time_to_live_specification(
+            TimeToLiveSpecification::builder()
+                .attribute_name(attribute)
+                .enabled(true)
+                .build()
+                .map_err(|e| ProvisionError(format!("table {name}: {e}")))?,
+        )
+        .send()
+        .await
+        .map_err(|e| sdk_error("cannot enable the TTL of", name, e))?;
+    Ok(())
+}
+
+fn key_schema(keys: &[KeyElement], table: &str) -> Result<Vec<KeySchemaElement>, ProvisionError> {
+    keys.iter()
+        .map(|k| {
+            KeySchemaElement::builder()
+                .attribute_name(&k.attribute_name)
+                .key_type(KeyType::from(k.key_type.as_str()))
+                .build()
+                .map_err(|e| ProvisionError(format!("table {table}: {e}")))
+        })
+        .collect()
+}
+
+fn projection(index: &SecondaryIndex) -> Projection {
+    let mut projection = Projection::builder().projection_type(ProjectionType::from(index.projection_type.as_str()));
+    for attr in &index.non_key_attributes {
+        projection = projection.non_key_attributes(attr);
+    }
+    projection.build()
+}
+
+fn throughput(read: i64, write: i64, table: &str) -> Result<ProvisionedThroughput, ProvisionError> {
+    ProvisionedThroughput::builder()
+        .read_capacity_units(read)
+        .write_capacity_units(write)
+        .build()
+        .map_err(|e| ProvisionError(format!("table {table}: {e}")))
+}
+
+fn stream_spec(view: &str, table: &str) -> Result<StreamSpecification, ProvisionError> {
+    StreamSpecification::builder()
+        .stream_enabled(true)
+        .stream_view_type(StreamViewType::from(view))
+        .build()
+        .map_err(|e| ProvisionError(format!("table {table}: {e}")))
+}

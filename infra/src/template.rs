@@ -1,0 +1,708 @@
+//! Reads `template.yaml`, the one description of what is deployed, so that the local stack can
+//! build the same tables, routes and environment from it instead of from a copy that could drift.
+//!
+//! The file is YAML with CloudFormation's short-form tags (`!Ref`, `!GetAtt`, `!Sub`, ...).
+//! serde_yaml keeps those as tagged values, so parsing never fails on them; values that hold
+//! intrinsic functions are kept raw ([`Value`]) and resolved later by [`crate::localenv`].
+
+use serde_yaml::Value;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// The file name, at the workspace root.
+pub const TEMPLATE_FILE: &str = "template.yaml";
+
+#[derive(Debug)]
+pub enum TemplateError {
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    Yaml(serde_yaml::Error),
+    /// The YAML is fine but does not say what we need; the message names the resource.
+    Invalid(String),
+}
+
+impl fmt::Display for TemplateError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Io { path, source } => write!(f, "cannot read {}: {source}", path.display()),
+            Self::Yaml(e) => write!(f, "template is not valid YAML: {e}"),
+            Self::Invalid(msg) => write!(f, "template: {msg}"),
+        }
+    }
+}
+
+impl std::error::Error for TemplateError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Io { source, .. } => Some(source),
+            Self::Yaml(e) => Some(e),
+            Self::Invalid(_) => None,
+        }
+    }
+}
+
+fn invalid(msg: impl Into<String>) -> TemplateError {
+    TemplateError::Invalid(msg.into())
+}
+
+/// What the local stack needs from the template.
+#[derive(Debug, Clone, Default)]
+pub struct Template {
+    pub parameters: BTreeMap<String, Parameter>,
+    pub tables: BTreeMap<String, Table>,
+    pub buckets: BTreeMap<String, Bucket>,
+    pub functions: BTreeMap<String, Function>,
+    /// `Globals.Function.Environment.Variables`, unresolved.
+    pub global_environment: BTreeMap<String, Value>,
+    /// Every HTTP API route, sorted by path then method.
+    pub routes: Vec<Route>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Parameter {
+    pub name: String,
+    /// `String`, `Number`, `CommaDelimitedList`, ...
+    pub kind: String,
+    pub default: Option<String>,
+    pub no_echo: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Table {
+    pub logical_id: String,
+    pub key_schema: Vec<KeyElement>,
+    pub attributes: Vec<AttributeDefinition>,
+    pub global_secondary_indexes: Vec<SecondaryIndex>,
+    pub local_secondary_indexes: Vec<SecondaryIndex>,
+    pub billing: Billing,
+    /// `StreamSpecification.StreamViewType`, e.g. `NEW_AND_OLD_IMAGES`.
+    pub stream_view_type: Option<String>,
+    /// `TimeToLiveSpecification.AttributeName`, when enabled.
+    pub ttl_attribute: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyType {
+    Hash,
+    Range,
+}
+
+impl KeyType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Hash => "HASH",
+            Self::Range => "RANGE",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyElement {
+    pub attribute_name: String,
+    pub key_type: KeyType,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttributeDefinition {
+    pub attribute_name: String,
+    /// `S`, `N` or `B`.
+    pub attribute_type: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecondaryIndex {
+    pub index_name: String,
+    pub key_schema: Vec<KeyElement>,
+    /// `ALL`, `KEYS_ONLY` or `INCLUDE`.
+    pub projection_type: String,
+    pub non_key_attributes: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Billing {
+    PayPerRequest,
+    Provisioned { read: i64, write: i64 },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Bucket {
+    pub logical_id: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Function {
+    pub logical_id: String,
+    /// `Metadata.BuildProperties.Binary`: the cargo bin target, which is also the name
+    /// `cargo lambda watch` routes to.
+    pub binary: String,
+    /// `CodeUri`: the crate directory, relative to the template.
+    pub code_uri: String,
+    /// `Environment.Variables` of this function alone (globals are in [`Template::global_environment`]).
+    pub environment: BTreeMap<String, Value>,
+    pub policy_statements: Vec<PolicyStatement>,
+    /// SAM policy templates and managed policies by name (`DynamoDBCrudPolicy`, ...), which
+    /// grant actions this module does not expand.
+    pub named_policies: Vec<String>,
+    pub stream_sources: Vec<StreamSource>,
+}
+
+#[derive(Debug, Clone)]
+pub struct PolicyStatement {
+    pub effect: String,
+    pub actions: Vec<String>,
+    /// Unresolved (`!GetAtt Table.Arn`, `!Sub ...`).
+    pub resources: Vec<Value>,
+}
+
+/// A `DynamoDB` event: the function reads the stream of `table`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamSource {
+    pub event: String,
+    pub table: String,
+    pub starting_position: Option<String>,
+    pub batch_size: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Route {
+    pub path: String,
+    /// Upper case; `ANY` when the event says so.
+    pub method: String,
+    /// Logical id of the function.
+    pub function: String,
+    pub binary: String,
+}
+
+impl Template {
+    /// Reads and parses a template file.
+    pub fn load(path: impl AsRef<Path>) -> Result<Self, TemplateError> {
+        let path = path.as_ref();
+        let text =
+            std::fs::read_to_string(path).map_err(|source| TemplateError::Io { path: path.to_path_buf(), source })?;
+        Self::parse(&text)
+    }
+
+    /// Reads `template.yaml` at the workspace root.
+    pub fn load_workspace() -> Result<Self, TemplateError> {
+        Self::load(crate::workspace_root().join(TEMPLATE_FILE))
+    }
+
+    pub fn parse(text: &str) -> Result<Self, TemplateError> {
+        let doc: Value = serde_yaml::from_str(text).map_err(TemplateError::Yaml)?;
+        let mut template = Template::default();
+
+        if let Some(params) = doc.get("Parameters") {
+            for (name, spec) in mapping(params, "Parameters")? {
+                let parameter = Parameter {
+                    name: name.clone(),
+                    kind: opt_str(&spec, "Type")?.unwrap_or_else(|| "String".into()),
+                    default: opt_scalar(spec.get("Default")),
+                    no_echo: spec.get("NoEcho").map(truthy).unwrap_or(false),
+                };
+                template.parameters.insert(name, parameter);
+            }
+        }
+
+        if let Some(vars) = doc
+            .get("Globals")
+            .and_then(|g| g.get("Function"))
+            .and_then(|f| f.get("Environment"))
+            .and_then(|e| e.get("Variables"))
+        {
+            template.global_environment =
+                mapping(vars, "Globals.Function.Environment.Variables")?.into_iter().collect();
+        }
+
+        let resources = doc.get("Resources").ok_or_else(|| invalid("no Resources section"))?;
+        for (logical_id, resource) in mapping(resources, "Resources")? {
+            let kind =
+                opt_str(&resource, "Type")?.ok_or_else(|| invalid(format!("resource {logical_id} has no Type")))?;
+            let empty = Value::Mapping(Default::default());
+            let props = resource.get("Properties").unwrap_or(&empty);
+            match kind.as_str() {
+                "AWS::DynamoDB::Table" => {
+                    let table = parse_table(&logical_id, props)?;
+                    template.tables.insert(logical_id, table);
+                }
+                "AWS::S3::Bucket" => {
+                    template.buckets.insert(logical_id.clone(), Bucket { logical_id });
+                }
+                "AWS::Serverless::Function" => {
+                    let (function, routes) = parse_function(&logical_id, &resource, props)?;
+                    template.routes.extend(routes);
+                    template.functions.insert(logical_id, function);
+                }
+                _ => {}
+            }
+        }
+        template.routes.sort();
+        Ok(template)
+    }
+
+    pub fn table(&self, logical_id: &str) -> Result<&Table, TemplateError> {
+        self.tables.get(logical_id).ok_or_else(|| invalid(format!("no AWS::DynamoDB::Table named {logical_id}")))
+    }
+
+    /// The environment a function sees when deployed: globals overridden by its own variables.
+    pub fn function_environment(&self, function: &Function) -> BTreeMap<String, Value> {
+        let mut env = self.global_environment.clone();
+        env.extend(function.environment.clone());
+        env
+    }
+
+    /// The HTTP routes (a copy of [`Template::routes`]), sorted by path then method.
+    pub fn routes(&self) -> Vec<Route> {
+        self.routes.clone()
+    }
+
+    /// Binary names of all functions, sorted.
+    pub fn binaries(&self) -> Vec<String> {
+        let mut bins: Vec<String> = self.functions.values().map(|f| f.binary.clone()).collect();
+        bins.sort();
+        bins.dedup();
+        bins
+    }
+}
+
+fn parse_table(logical_id: &str, props: &Value) -> Result<Table, TemplateError> {
+    let ctx = |what: &str| format!("table {logical_id}: {what}");
+
+    let key_schema = parse_key_schema(props.get("KeySchema"), &ctx("KeySchema"))?;
+    let mut attributes = Vec::new();
+    for attr in sequence(props.get("AttributeDefinitions"), &ctx("AttributeDefinitions"))? {
+        attributes.push(AttributeDefinition {
+            attribute_name: req_str(attr, "AttributeName", &ctx("AttributeDefinitions"))?,
+            attribute_type: req_str(attr, "AttributeType", &ctx("AttributeDefinitions"))?,
+        });
+    }
+    for attr in &attributes {
+        if !matches!(attr.attribute_type.as_str(), "S" | "N" | "B") {
+            return Err(invalid(ctx(&format!(
+                "attribute {} has type {}, expected S, N or B",
+                attr.attribute_name, attr.attribute_type
+            ))));
+        }
+    }
+
+    let billing = match opt_str(props, "BillingMode")?.as_deref() {
+        Some("PAY_PER_REQUEST") => Billing::PayPerRequest,
+        None | Some("PROVISIONED") => {
+            let throughput = props
+                .get("ProvisionedThroughput")
+                .ok_or_else(|| invalid(ctx("PROVISIONED billing without ProvisionedThroughput")))?;
+            Billing::Provisioned {
+                read: req_int(throughput, "ReadCapacityUnits", &ctx("ProvisionedThroughput"))?,
+                write: req_int(throughput, "WriteCapacityUnits", &ctx("ProvisionedThroughput"))?,
+            }
+        }
+        Some(other) => return Err(invalid(ctx(&format!("unknown BillingMode {other}")))),
+    };
+
+    let parse_indexes = |key: &str| -> Result<Vec<SecondaryIndex>, TemplateError> {
+        let Some(list) = props.get(key) else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::new();
+        for index in sequence(Some(list), &ctx(key))? {
+            let projection =
+                index.get("Projection").ok_or_else(|| invalid(ctx(&format!("{key} entry without Projection"))))?;
+            out.push(SecondaryIndex {
+                index_name: req_str(index, "IndexName", &ctx(key))?,
+                key_schema: parse_key_schema(index.get("KeySchema"), &ctx(key))?,
+                projection_type: opt_str(projection, "ProjectionType")?.unwrap_or_else(|| "KEYS_ONLY".into()),
+                non_key_attributes: match projection.get("NonKeyAttributes") {
+                    None => Vec::new(),
+                    Some(list) => sequence(Some(list), &ctx("NonKeyAttributes"))?
+                        .iter()
+                        .map(|v| scalar(v).ok_or_else(|| invalid(ctx("NonKeyAttributes entry"))))
+                        .collect::<Result<_, _>>()?,
+                },
+            });
+        }
+        Ok(out)
+    };
+
+    let stream_view_type = match props.get("StreamSpecification") {
+        None => None,
+        Some(spec) => Some(req_str(spec, "StreamViewType", &ctx("StreamSpecification"))?),
+    };
+    let ttl_attribute = match props.get("TimeToLiveSpecification") {
+        Some(spec) if spec.get("Enabled").map(truthy).unwrap_or(false) => {
+            Some(req_str(spec, "AttributeName", &ctx("TimeToLiveSpecification"))?)
+        }
+        _ => None,
+    };
+
+    Ok(Table {
+        logical_id: logical_id.to_string(),
+        key_schema,
+        attributes,
+        global_secondary_indexes: parse_indexes("GlobalSecondaryIndexes")?,
+        local_secondary_indexes: parse_indexes("LocalSecondaryIndexes")?,
+        billing,
+        stream_view_type,
+        ttl_attribute,
+    })
+}
+
+fn parse_key_schema(value: Option<&Value>, ctx: &str) -> Result<Vec<KeyElement>, TemplateError> {
+    let mut out = Vec::new();
+    for key in sequence(value, ctx)? {
+        let key_type = match req_str(key, "KeyType", ctx)?.as_str() {
+            "HASH" => KeyType::Hash,
+            "RANGE" => KeyType::Range,
+            other => return Err(invalid(format!("{ctx}: unknown KeyType {other}"))),
+        };
+        out.push(KeyElement { attribute_name: req_str(key, "AttributeName", ctx)?, key_type });
+    }
+    if out.is_empty() {
+        return Err(invalid(format!("{ctx}: empty key schema")));
+    }
+    Ok(out)
+}
+
+fn parse_function(logical_id: &str, resource: &Value, props: &Value) -> Result<(Function, Vec<Route>), TemplateError> {
+    let ctx = |what: &str| format!("function {logical_id}: {what}");
+    let binary = resource
+        .get("Metadata")
+        .and_then(|m| m.get("BuildProperties"))
+        .and_then(|b| b.get("Binary"))
+        .and_then(scalar)
+        .ok_or_else(|| invalid(ctx("no Metadata.BuildProperties.Binary (the cargo bin that implements it)")))?;
+    let code_uri = opt_str(props, "CodeUri")?.ok_or_else(|| invalid(ctx("no CodeUri")))?;
+
+    let environment = match props.get("Environment").and_then(|e| e.get("Variables")) {
+        None => BTreeMap::new(),
+        Some(vars) => mapping(vars, &ctx("Environment.Variables"))?.into_iter().collect(),
+    };
+
+    let mut policy_statements = Vec::new();
+    let mut named_policies = Vec::new();
+    let policies: Vec<Value> = match props.get("Policies") {
+        None => Vec::new(),
+        Some(Value::Sequence(list)) => list.clone(),
+        Some(single) => vec![single.clone()],
+    };
+    for policy in &policies {
+        match policy {
+            Value::String(name) => named_policies.push(name.clone()),
+            Value::Mapping(map) => {
+                if let Some(statements) = policy.get("Statement") {
+                    let statements = match statements {
+                        Value::Sequence(list) => list.clone(),
+                        single => vec![single.clone()],
+                    };
+                    for statement in &statements {
+                        policy_statements.push(PolicyStatement {
+                            effect: opt_str(statement, "Effect")?.unwrap_or_else(|| "Allow".into()),
+                            actions: string_or_list(statement.get("Action"), &ctx("Action"))?,
+                            resources: match statement.get("Resource") {
+                                None => Vec::new(),
+                                Some(Value::Sequence(list)) => list.clone(),
+                                Some(single) => vec![single.clone()],
+                            },
+                        });
+                    }
+                } else {
+                    // A SAM policy template: `- DynamoDBReadPolicy: {TableName: ...}`.
+                    named_policies.extend(map.keys().filter_map(scalar));
+                }
+            }
+            // `!Ref SomePolicy` and other intrinsics: a managed policy we cannot see into.
+            other => named_policies.push(format!("{other:?}")),
+        }
+    }
+
+    let mut routes = Vec::new();
+    let mut stream_sources = Vec::new();
+    if let Some(events) = props.get("Events") {
+        for (event_name, event) in mapping(events, &ctx("Events"))? {
+            let event_ctx = ctx(&format!("event {event_name}"));
+            let kind = req_str(&event, "Type", &event_ctx)?;
+            let empty = Value::Mapping(Default::default());
+            let event_props = event.get("Properties").unwrap_or(&empty);
+            match kind.as_str() {
+                "HttpApi" => {
+                    // An HttpApi event without Path/Method is the $default catch-all route, which
+                    // this project does not use (every operation has its own function).
+                    let path = req_str(event_props, "Path", &event_ctx)?;
+                    let method = req_str(event_props, "Method", &event_ctx)?.to_ascii_uppercase();
+                    routes.push(Route { path, method, function: logical_id.to_string(), binary: binary.clone() });
+                }
+                "DynamoDB" => {
+                    let stream = event_props.get("Stream").ok_or_else(|| invalid(format!("{event_ctx}: no Stream")))?;
+                    let table = get_att_target(stream)
+                        .ok_or_else(|| invalid(format!("{event_ctx}: Stream must be !GetAtt <Table>.StreamArn")))?;
+                    stream_sources.push(StreamSource {
+                        event: event_name.clone(),
+                        table,
+                        starting_position: opt_str(event_props, "StartingPosition")?,
+                        batch_size: event_props.get("BatchSize").and_then(Value::as_u64),
+                    });
+                }
+                _ => {}
+            }
+        }
+    }
+
+    Ok((
+        Function {
+            logical_id: logical_id.to_string(),
+            binary,
+            code_uri,
+            environment,
+            policy_statements,
+            named_policies,
+            stream_sources,
+        },
+        routes,
+    ))
+}
+
+/// An intrinsic function call, in short (`!GetAtt A.B`) or long (`{"Fn::GetAtt": [A, B]}`) form,
+/// as its long name (`Ref`, `Fn::GetAtt`, `Fn::Sub`, ...) and argument.
+pub fn intrinsic(value: &Value) -> Option<(String, &Value)> {
+    match value {
+        Value::Tagged(tagged) => {
+            let tag = tagged.tag.to_string();
+            let name = tag.trim_start_matches('!');
+            let long = if name == "Ref" || name == "Condition" { name.to_string() } else { format!("Fn::{name}") };
+            Some((long, &tagged.value))
+        }
+        Value::Mapping(map) if map.len() == 1 => {
+            let (key, arg) = map.iter().next()?;
+            let key = key.as_str()?;
+            (key == "Ref" || key.starts_with("Fn::")).then(|| (key.to_string(), arg))
+        }
+        _ => None,
+    }
+}
+
+/// `(logical id, attribute)` of a `GetAtt`, either form.
+pub fn get_att(value: &Value) -> Option<(String, String)> {
+    let (name, arg) = intrinsic(value)?;
+    if name != "Fn::GetAtt" {
+        return None;
+    }
+    match arg {
+        Value::String(s) => {
+            let (id, attr) = s.split_once('.')?;
+            Some((id.to_string(), attr.to_string()))
+        }
+        Value::Sequence(list) if list.len() == 2 => Some((scalar(&list[0])?, scalar(&list[1])?)),
+        _ => None,
+    }
+}
+
+fn get_att_target(value: &Value) -> Option<String> {
+    get_att(value).map(|(id, _)| id)
+}
+
+/// A plain scalar as a string (numbers and booleans included); `None` for anything else.
+pub fn scalar(value: &Value) -> Option<String> {
+    match value {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+fn opt_scalar(value: Option<&Value>) -> Option<String> {
+    value.and_then(scalar)
+}
+
+fn truthy(value: &Value) -> bool {
+    match value {
+        Value::Bool(b) => *b,
+        Value::String(s) => s.eq_ignore_ascii_case("true"),
+        _ => false,
+    }
+}
+
+fn mapping(value: &Value, ctx: &str) -> Result<Vec<(String, Value)>, TemplateError> {
+    let map = value.as_mapping().ok_or_else(|| invalid(format!("{ctx} is not a mapping")))?;
+    map.iter()
+        .map(|(k, v)| {
+            let key = scalar(k).ok_or_else(|| invalid(format!("{ctx}: non-scalar key")))?;
+            Ok((key, v.clone()))
+        })
+        .collect()
+}
+
+fn sequence<'a>(value: Option<&'a Value>, ctx: &str) -> Result<&'a [Value], TemplateError> {
+    value
+        .and_then(Value::as_sequence)
+        .map(Vec::as_slice)
+        .ok_or_else(|| invalid(format!("{ctx} is missing or not a list")))
+}
+
+fn opt_str(value: &Value, key: &str) -> Result<Option<String>, TemplateError> {
+    match value.get(key) {
+        None => Ok(None),
+        Some(v) => scalar(v).map(Some).ok_or_else(|| invalid(format!("{key} must be a plain value here"))),
+    }
+}
+
+fn req_str(value: &Value, key: &str, ctx: &str) -> Result<String, TemplateError> {
+    value.get(key).and_then(scalar).ok_or_else(|| invalid(format!("{ctx}: {key} is missing or not a plain value")))
+}
+
+fn req_int(value: &Value, key: &str, ctx: &str) -> Result<i64, TemplateError> {
+    value
+        .get(key)
+        .and_then(|v| v.as_i64().or_else(|| v.as_str().and_then(|s| s.parse().ok())))
+        .ok_or_else(|| invalid(format!("{ctx}: {key} is missing or not an integer")))
+}
+
+fn string_or_list(value: Option<&Value>, ctx: &str) -> Result<Vec<String>, TemplateError> {
+    match value {
+        None => Ok(Vec::new()),
+        Some(Value::Sequence(list)) => {
+            list.iter().map(|v| scalar(v).ok_or_else(|| invalid(format!("{ctx}: non-scalar entry")))).collect()
+        }
+        Some(v) => scalar(v).map(|s| vec![s]).ok_or_else(|| invalid(format!("{ctx}: not a string or list"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    const SAMPLE: &str = r#"
+Transform: AWS::Serverless-2016-10-31
+Parameters:
+  Origins: {Type: CommaDelimitedList, Default: "http://a,http://b"}
+  Secret: {Type: String, NoEcho: true}
+Globals:
+  Function:
+    Environment:
+      Variables:
+        TABLE: !Ref Things
+        ORIGINS: !Join [",", !Ref Origins]
+Resources:
+  Things:
+    Type: AWS::DynamoDB::Table
+    Properties:
+      BillingMode: PAY_PER_REQUEST
+      AttributeDefinitions:
+        - {AttributeName: pk, AttributeType: S}
+        - {AttributeName: gsi1pk, AttributeType: S}
+      KeySchema:
+        - {AttributeName: pk, KeyType: HASH}
+      GlobalSecondaryIndexes:
+        - IndexName: gsi1
+          KeySchema: [{AttributeName: gsi1pk, KeyType: HASH}]
+          Projection: {ProjectionType: INCLUDE, NonKeyAttributes: [name]}
+      StreamSpecification: {StreamViewType: NEW_IMAGE}
+      TimeToLiveSpecification: {AttributeName: ttl, Enabled: true}
+  Files:
+    Type: AWS::S3::Bucket
+  GetThing:
+    Type: AWS::Serverless::Function
+    Metadata: {BuildMethod: rust-cargolambda, BuildProperties: {Binary: things-get}}
+    Properties:
+      CodeUri: functions/things
+      Policies:
+        - Statement:
+            - Effect: Allow
+              Action: dynamodb:GetItem
+              Resource: !GetAtt Things.Arn
+        - DynamoDBReadPolicy: {TableName: !Ref Things}
+      Events:
+        Api:
+          Type: HttpApi
+          Properties: {Path: "/things/{id}", Method: get}
+  Relay:
+    Type: AWS::Serverless::Function
+    Metadata: {BuildProperties: {Binary: relay}}
+    Properties:
+      CodeUri: functions/relay
+      Environment: {Variables: {MODE: fast}}
+      Events:
+        S:
+          Type: DynamoDB
+          Properties:
+            Stream: {"Fn::GetAtt": [Things, StreamArn]}
+            StartingPosition: TRIM_HORIZON
+            BatchSize: 10
+"#;
+
+    #[test]
+    fn short_form_tags_do_not_break_parsing_and_are_kept() {
+        let t = Template::parse(SAMPLE).unwrap();
+        let table = intrinsic(&t.global_environment["TABLE"]).unwrap();
+        assert_eq!(table.0, "Ref");
+        assert_eq!(table.1.as_str(), Some("Things"));
+        assert_eq!(intrinsic(&t.global_environment["ORIGINS"]).unwrap().0, "Fn::Join");
+    }
+
+    #[test]
+    fn tables_carry_keys_indexes_stream_and_ttl() {
+        let t = Template::parse(SAMPLE).unwrap();
+        let table = t.table("Things").unwrap();
+        assert_eq!(table.key_schema.len(), 1);
+        assert_eq!(table.key_schema[0].key_type, KeyType::Hash);
+        assert_eq!(table.attributes.len(), 2);
+        assert_eq!(table.billing, Billing::PayPerRequest);
+        assert_eq!(table.global_secondary_indexes[0].index_name, "gsi1");
+        assert_eq!(table.global_secondary_indexes[0].projection_type, "INCLUDE");
+        assert_eq!(table.global_secondary_indexes[0].non_key_attributes, ["name"]);
+        assert_eq!(table.stream_view_type.as_deref(), Some("NEW_IMAGE"));
+        assert_eq!(table.ttl_attribute.as_deref(), Some("ttl"));
+        assert!(t.buckets.contains_key("Files"));
+    }
+
+    #[test]
+    fn routes_name_method_path_function_and_binary() {
+        let t = Template::parse(SAMPLE).unwrap();
+        assert_eq!(
+            t.routes,
+            vec![Route {
+                path: "/things/{id}".into(),
+                method: "GET".into(),
+                function: "GetThing".into(),
+                binary: "things-get".into(),
+            }]
+        );
+    }
+
+    #[test]
+    fn policies_and_stream_sources_are_read() {
+        let t = Template::parse(SAMPLE).unwrap();
+        let get = &t.functions["GetThing"];
+        assert_eq!(get.policy_statements[0].actions, ["dynamodb:GetItem"]);
+        assert_eq!(get_att(&get.policy_statements[0].resources[0]), Some(("Things".into(), "Arn".into())));
+        assert_eq!(get.named_policies, ["DynamoDBReadPolicy"]);
+        let relay = &t.functions["Relay"];
+        assert_eq!(relay.stream_sources[0].table, "Things");
+        assert_eq!(relay.stream_sources[0].batch_size, Some(10));
+        assert_eq!(t.function_environment(relay).len(), 3);
+    }
+
+    #[test]
+    fn parameters_keep_defaults_and_no_echo() {
+        let t = Template::parse(SAMPLE).unwrap();
+        assert_eq!(t.parameters["Origins"].default.as_deref(), Some("http://a,http://b"));
+        assert!(t.parameters["Secret"].no_echo);
+        assert_eq!(t.parameters["Secret"].default, None);
+    }
+
+    #[test]
+    fn a_function_without_a_binary_is_refused() {
+        let text = "Resources:\n  F:\n    Type: AWS::Serverless::Function\n    Properties: {CodeUri: x}\n";
+        let err = Template::parse(text).unwrap_err().to_string();
+        assert!(err.contains("BuildProperties.Binary"), "{err}");
+    }
+
+    #[test]
+    fn the_workspace_template_parses() {
+        let t = Template::load_workspace().unwrap();
+        assert!(t.tables.contains_key("BusinessTable"));
+        assert!(!t.routes.is_empty());
+    }
+}

@@ -1,0 +1,76 @@
+//! The emulator and provisioning, against a real moto server (installed by `infra/hub`).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use aws_sdk_dynamodb::types::{StreamViewType, TimeToLiveStatus};
+use hub_infra::moto::{MotoServer, dynamodb_client};
+use hub_infra::provision::{create_table, names_with_prefix, provision};
+use hub_infra::template::Template;
+use std::sync::LazyLock;
+
+/// One server for this test binary, as the integration tests use it. It is never dropped: the
+/// supervisor's lifeline stops it when the binary exits.
+static MOTO: LazyLock<MotoServer> =
+    LazyLock::new(|| MotoServer::start().expect("moto starts (run `infra/hub bootstrap` first)"));
+
+fn unique(prefix: &str) -> String {
+    format!("{prefix}-{}", uuid::Uuid::new_v4().simple())
+}
+
+#[tokio::test]
+async fn the_business_table_is_created_as_the_template_defines_it() {
+    let template = Template::load_workspace().unwrap();
+    let client = dynamodb_client(MOTO.endpoint());
+    let name = unique("business");
+    let created = create_table(&client, template.table("BusinessTable").unwrap(), &name).await.unwrap();
+    assert_eq!(created.name, name);
+    assert!(created.stream_arn.is_some());
+
+    let table = client.describe_table().table_name(&name).send().await.unwrap().table.unwrap();
+    let keys: Vec<(String, String)> = table
+        .key_schema()
+        .iter()
+        .map(|k| (k.attribute_name().to_string(), k.key_type().as_str().to_string()))
+        .collect();
+    assert_eq!(keys, [("pk".into(), "HASH".into()), ("sk".into(), "RANGE".into())]);
+    let stream = table.stream_specification().unwrap();
+    assert!(stream.stream_enabled());
+    assert_eq!(stream.stream_view_type(), Some(&StreamViewType::NewAndOldImages));
+
+    let ttl = client.describe_time_to_live().table_name(&name).send().await.unwrap().time_to_live_description.unwrap();
+    assert_eq!(ttl.attribute_name(), Some("expires_at"));
+    assert_eq!(ttl.time_to_live_status(), Some(&TimeToLiveStatus::Enabled));
+}
+
+#[tokio::test]
+async fn provisioning_twice_keeps_the_table() {
+    let template = Template::load_workspace().unwrap();
+    let client = dynamodb_client(MOTO.endpoint());
+    let names = names_with_prefix(&template, &format!("{}-", unique("twice")));
+    let first = provision(&client, &template, &names).await.unwrap();
+    let second = provision(&client, &template, &names).await.unwrap();
+    assert_eq!(first, second);
+}
+
+#[tokio::test]
+async fn an_existing_table_with_other_keys_is_refused() {
+    let template = Template::load_workspace().unwrap();
+    let client = dynamodb_client(MOTO.endpoint());
+    let name = unique("drift");
+    let mut other = template.table("BusinessTable").unwrap().clone();
+    other.key_schema.truncate(1);
+    other.attributes.retain(|a| a.attribute_name == "pk");
+    create_table(&client, &other, &name).await.unwrap();
+    let err = create_table(&client, template.table("BusinessTable").unwrap(), &name).await.unwrap_err();
+    assert!(err.to_string().contains("exists with keys"), "{err}");
+}
+
+#[test]
+fn a_stopped_server_no_longer_answers() {
+    let server = MotoServer::start().unwrap();
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], server.port()));
+    let timeout = std::time::Duration::from_secs(2);
+    assert!(hub_infra::http::get_status(addr, "/", timeout).is_ok());
+    server.stop().unwrap();
+    assert!(hub_infra::http::get_status(addr, "/", timeout).is_err());
+}

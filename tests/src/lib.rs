@@ -1,0 +1,361 @@
+//! The black-box test harness: a real moto server (one per test binary), a freshly provisioned,
+//! randomly named table per test, real signed JWTs, and real API Gateway v2 events routed by
+//! template.yaml's own route table to the same handlers the Lambda binaries run.
+
+use aws_sdk_dynamodb::Client;
+use hub_shared::auth::{Authenticator, Tenant};
+use hub_shared::config::{AuthConfig, Env, HttpConfig, StoreConfig};
+use hub_shared::http::{ApiRequest, Reply, Services};
+use hub_shared::store::Store;
+use hub_shared::{AppResult, ops};
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::future::Future;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::{Arc, OnceLock};
+use uuid::Uuid;
+
+pub mod auth_support;
+
+pub const ISSUER: &str = "hub-tests";
+pub const AUDIENCE: &str = "hub-api";
+pub const ALLOWED_ORIGIN: &str = "http://localhost:5173";
+
+/// The workspace root (tests run with the package dir as cwd).
+pub fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+type Handler = Arc<
+    dyn Fn(Arc<Services>, Tenant, ApiRequest) -> Pin<Box<dyn Future<Output = AppResult<Reply>> + Send>> + Send + Sync,
+>;
+
+fn boxed<F, Fut>(f: F) -> Handler
+where
+    F: Fn(Arc<Services>, Tenant, ApiRequest) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = AppResult<Reply>> + Send + 'static,
+{
+    Arc::new(move |s, t, r| Box::pin(f(s, t, r)))
+}
+
+/// Binary name -> the handler its `main` runs. Kept beside the binaries' one-line mains; the
+/// template test proves every template route names one of these binaries.
+fn handlers() -> HashMap<&'static str, Handler> {
+    use hub_contacts::Contact;
+    HashMap::from([
+        ("contacts-list", boxed(ops::list::<Contact>)),
+        ("contacts-create", boxed(ops::create::<Contact>)),
+        ("contacts-get", boxed(ops::get::<Contact>)),
+        ("contacts-replace", boxed(ops::replace::<Contact>)),
+        ("contacts-patch", boxed(ops::patch::<Contact>)),
+        ("contacts-delete", boxed(ops::delete::<Contact>)),
+        ("contacts-restore", boxed(ops::restore::<Contact>)),
+        ("contacts-bulk-delete", boxed(ops::bulk_delete::<Contact>)),
+    ])
+}
+
+struct Route {
+    method: String,
+    segments: Vec<String>,
+    binary: String,
+}
+
+fn routes() -> &'static [Route] {
+    static ROUTES: OnceLock<Vec<Route>> = OnceLock::new();
+    ROUTES.get_or_init(|| {
+        let template = hub_infra::template::Template::load(workspace_root().join("template.yaml"))
+            .unwrap_or_else(|e| panic!("template.yaml: {e}"));
+        template
+            .routes()
+            .into_iter()
+            .map(|r| Route {
+                method: r.method.to_uppercase(),
+                segments: r.path.trim_matches('/').split('/').map(String::from).collect(),
+                binary: r.binary,
+            })
+            .collect()
+    })
+}
+
+/// Matches a path against the template's routes as API Gateway does: literal segments win over
+/// `{param}` ones.
+fn route(method: &str, path: &str) -> Option<(&'static Route, HashMap<String, String>)> {
+    let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let mut best: Option<(&Route, HashMap<String, String>, usize)> = None;
+    for r in routes().iter().filter(|r| r.method == method && r.segments.len() == parts.len()) {
+        let mut params = HashMap::new();
+        let mut literal = 0;
+        let ok = r.segments.iter().zip(&parts).all(|(seg, part)| {
+            if let Some(name) = seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+                params.insert(name.to_string(), (*part).to_string());
+                true
+            } else {
+                literal += 1;
+                seg == part
+            }
+        });
+        if ok && best.as_ref().is_none_or(|(_, _, l)| literal > *l) {
+            best = Some((r, params, literal));
+        }
+    }
+    best.map(|(r, p, _)| (r, p))
+}
+
+struct Moto {
+    endpoint: String,
+    // Kept alive for the whole test binary.
+    _server: hub_infra::moto::MotoServer,
+}
+
+fn moto() -> &'static Moto {
+    static MOTO: OnceLock<Moto> = OnceLock::new();
+    MOTO.get_or_init(|| {
+        let server = hub_infra::moto::MotoServer::start().unwrap_or_else(|e| panic!("moto: {e}"));
+        Moto { endpoint: server.endpoint().to_string(), _server: server }
+    })
+}
+
+pub async fn dynamodb_client() -> Client {
+    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(&moto().endpoint)
+        .region(aws_config::Region::new("eu-west-3"))
+        .credentials_provider(aws_credential_types::Credentials::new("test", "test", None, None, "tests"))
+        .load()
+        .await;
+    Client::new(&config)
+}
+
+/// Claims for a test token; `org: None` mints a token without an organization.
+#[derive(Debug, Clone)]
+pub struct Who {
+    pub user: Uuid,
+    pub org: Option<Uuid>,
+    pub roles: Vec<String>,
+}
+
+impl Who {
+    pub fn member(org: Uuid) -> Self {
+        Self { user: Uuid::new_v4(), org: Some(org), roles: vec!["member".into()] }
+    }
+    pub fn admin(org: Uuid) -> Self {
+        Self { user: Uuid::new_v4(), org: Some(org), roles: vec!["admin".into()] }
+    }
+    pub fn viewer(org: Uuid) -> Self {
+        Self { user: Uuid::new_v4(), org: Some(org), roles: vec!["viewer".into()] }
+    }
+}
+
+/// A response as a client sees it.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    pub headers: http::HeaderMap,
+    pub body: Value,
+}
+
+impl Answer {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// Asserts a problem response with this status and code, and returns its body.
+    #[track_caller]
+    pub fn problem(&self, status: u16, code: &str) -> &Value {
+        assert_eq!(self.status, status, "body: {}", self.body);
+        assert_eq!(self.header("content-type"), Some("application/problem+json"), "body: {}", self.body);
+        assert_eq!(self.body["code"], code, "body: {}", self.body);
+        assert_eq!(self.body["status"], status);
+        assert!(self.body["request_id"].as_str().is_some_and(|id| !id.is_empty()));
+        &self.body
+    }
+}
+
+/// One test's world: its own table, its own secrets, the real handlers.
+pub struct TestApp {
+    pub services: Arc<Services>,
+    pub client: Client,
+    pub table: String,
+    secret: String,
+    handlers: HashMap<&'static str, Handler>,
+}
+
+impl TestApp {
+    pub async fn spawn() -> Self {
+        let client = dynamodb_client().await;
+        let table = format!("hub-test-{}", Uuid::new_v4().simple());
+        let template = hub_infra::template::Template::load(workspace_root().join("template.yaml"))
+            .unwrap_or_else(|e| panic!("template.yaml: {e}"));
+        let names = HashMap::from([("BusinessTable".to_string(), table.clone())]);
+        hub_infra::provision::provision(&client, &template, &names).await.unwrap_or_else(|e| panic!("provision: {e}"));
+        let secret = format!("test-secret-{}", Uuid::new_v4().simple());
+        let env = Env::from_pairs([
+            ("HUB_TABLE", table.clone()),
+            ("HUB_CURSOR_SECRET", format!("cursor-secret-{}", Uuid::new_v4().simple())),
+            ("JWT_HS256_SECRET", secret.clone()),
+            ("JWT_ISSUER", ISSUER.to_string()),
+            ("JWT_AUDIENCE", AUDIENCE.to_string()),
+            ("HUB_CORS_ALLOWED_ORIGINS", ALLOWED_ORIGIN.to_string()),
+            ("HUB_MAX_BODY_BYTES", "65536".to_string()),
+        ]);
+        let services = Services {
+            http: HttpConfig::from_env(&env).unwrap_or_else(|e| panic!("{e}")),
+            auth: Authenticator::new(AuthConfig::from_env(&env).unwrap_or_else(|e| panic!("{e}")))
+                .unwrap_or_else(|e| panic!("{e}")),
+            store: Store::new(client.clone(), &StoreConfig::from_env(&env).unwrap_or_else(|e| panic!("{e}"))),
+        };
+        Self { services: Arc::new(services), client, table, secret, handlers: handlers() }
+    }
+
+    /// A valid HS256 token for `who`, expiring in an hour.
+    pub fn token(&self, who: &Who) -> String {
+        let now = chrono::Utc::now().timestamp();
+        let mut claims = json!({
+            "sub": who.user.to_string(),
+            "email": format!("{}@staff.example", who.user.simple()),
+            "roles": who.roles,
+            "iss": ISSUER,
+            "aud": AUDIENCE,
+            "iat": now,
+            "exp": now + 3600,
+        });
+        if let Some(org) = who.org {
+            claims["organization_id"] = json!(org.to_string());
+        }
+        self.sign(&claims)
+    }
+
+    /// Signs arbitrary claims with this app's secret.
+    pub fn sign(&self, claims: &Value) -> String {
+        let key = jsonwebtoken::EncodingKey::from_secret(self.secret.as_bytes());
+        jsonwebtoken::encode(&jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256), claims, &key)
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Sends a request as API Gateway would deliver it to the function its route names.
+    pub async fn send(&self, method: &str, path_and_query: &str, token: Option<&str>, body: Option<Value>) -> Answer {
+        let mut headers = HashMap::new();
+        if let Some(token) = token {
+            headers.insert("authorization".to_string(), format!("Bearer {token}"));
+        }
+        let raw_body = body.map(|b| {
+            headers.insert("content-type".to_string(), "application/json".to_string());
+            b.to_string()
+        });
+        self.send_raw(method, path_and_query, headers, raw_body).await
+    }
+
+    pub async fn send_raw(
+        &self,
+        method: &str,
+        path_and_query: &str,
+        headers: HashMap<String, String>,
+        body: Option<String>,
+    ) -> Answer {
+        let (path, query) = path_and_query.split_once('?').unwrap_or((path_and_query, ""));
+        let (route, params) = route(method, path).unwrap_or_else(|| panic!("no route for {method} {path}"));
+        let handler =
+            self.handlers.get(route.binary.as_str()).unwrap_or_else(|| panic!("no handler for {}", route.binary));
+        let template_path = format!("/{}", route.segments.join("/"));
+        let event = api_gateway_event(method, &template_path, path, query, &params, &headers, body.as_deref());
+        let request = lambda_http::request::from_str(&event.to_string()).unwrap_or_else(|e| panic!("event: {e}"));
+        let function: &'static str = Box::leak(route.binary.clone().into_boxed_str());
+        let response = hub_shared::http::handle(&self.services, function, handler.as_ref(), request).await;
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let body = match response.body() {
+            lambda_http::Body::Text(t) => serde_json::from_str(t).unwrap_or_else(|e| panic!("response body: {e}: {t}")),
+            lambda_http::Body::Binary(b) => serde_json::from_slice(b).unwrap_or_else(|e| panic!("response body: {e}")),
+            _ => Value::Null,
+        };
+        Answer { status, headers, body }
+    }
+}
+
+/// An API Gateway HTTP API (payload 2.0) event, as AWS documents it.
+pub fn api_gateway_event(
+    method: &str,
+    route_path: &str,
+    path: &str,
+    query: &str,
+    params: &HashMap<String, String>,
+    headers: &HashMap<String, String>,
+    body: Option<&str>,
+) -> Value {
+    let query_params: HashMap<String, String> = url_pairs(query);
+    json!({
+        "version": "2.0",
+        "routeKey": format!("{method} {route_path}"),
+        "rawPath": path,
+        "rawQueryString": query,
+        "headers": headers,
+        "queryStringParameters": if query_params.is_empty() { Value::Null } else { json!(query_params) },
+        "pathParameters": if params.is_empty() { Value::Null } else { json!(params) },
+        "requestContext": {
+            "accountId": "123456789012",
+            "apiId": "local",
+            "domainName": "localhost",
+            "domainPrefix": "localhost",
+            "http": {
+                "method": method,
+                "path": path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": "203.0.113.7",
+                "userAgent": "hub-tests/1.0"
+            },
+            "requestId": Uuid::new_v4().to_string(),
+            "routeKey": format!("{method} {route_path}"),
+            "stage": "$default",
+            "time": "24/Nov/2026:09:00:00 +0000",
+            "timeEpoch": 1_795_510_800_000u64
+        },
+        "body": body,
+        "isBase64Encoded": false
+    })
+}
+
+fn url_pairs(query: &str) -> HashMap<String, String> {
+    query
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .filter_map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            Some((decode(k)?, decode(v)?))
+        })
+        .collect()
+}
+
+fn decode(raw: &str) -> Option<String> {
+    let bytes = raw.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => {
+                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok()?;
+                out.push(u8::from_str_radix(hex, 16).ok()?);
+                i += 2;
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8(out).ok()
+}
+
+/// Percent-encodes a query value.
+pub fn enc(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// A contact body with the required fields and a few more.
+pub fn contact(first: &str, last: &str) -> Value {
+    json!({"first_name": first, "last_name": last})
+}

@@ -1,0 +1,157 @@
+//! End to end through the real local stack (`infra/hub up`'s engine): moto, the tables created
+//! from template.yaml, `cargo lambda watch` routing real HTTP to the function binaries, and
+//! tokens signed with the stack's generated dev secret. One contact's whole life over HTTP, and
+//! a hostile caller from another organization.
+
+// Test code: a failed unwrap is a failed test, with its message.
+#![allow(clippy::unwrap_used)]
+
+use hub_infra::spawn::{LocalStack, StackOptions};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+struct Client {
+    http: reqwest::Client,
+    base: String,
+    secret: String,
+    issuer: String,
+    audience: String,
+}
+
+impl Client {
+    fn token(&self, org: Option<Uuid>, roles: &[&str]) -> String {
+        let now = chrono::Utc::now().timestamp();
+        let mut claims = json!({
+            "sub": Uuid::new_v4().to_string(), "roles": roles,
+            "iss": self.issuer, "aud": self.audience, "iat": now, "exp": now + 600,
+        });
+        if let Some(org) = org {
+            claims["organization_id"] = json!(org.to_string());
+        }
+        let key = jsonwebtoken::EncodingKey::from_secret(self.secret.as_bytes());
+        jsonwebtoken::encode(&jsonwebtoken::Header::default(), &claims, &key).unwrap()
+    }
+
+    async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (u16, Value, reqwest::header::HeaderMap) {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let mut request = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let text = response.text().await.unwrap();
+        let body =
+            if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
+        (status, body, headers)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_contact_lives_its_whole_life_over_http_in_the_local_stack() {
+    let stack = tokio::task::spawn_blocking(|| LocalStack::start(StackOptions::default()))
+        .await
+        .unwrap()
+        .unwrap_or_else(|e| panic!("the local stack did not start: {e}"));
+    let client = Client {
+        http: reqwest::Client::new(),
+        base: stack.api_url().to_string(),
+        secret: stack.var("JWT_HS256_SECRET").to_string(),
+        issuer: stack.var("JWT_ISSUER").to_string(),
+        audience: stack.var("JWT_AUDIENCE").to_string(),
+    };
+    let org = Uuid::new_v4();
+    let member = client.token(Some(org), &["member"]);
+    let admin = client.token(Some(org), &["admin"]);
+    let contacts = "/api/business/contacts";
+
+    let (status, health, _) = client.call("GET", "/api/health", None, None).await;
+    assert_eq!((status, health["status"].as_str()), (200, Some("healthy")));
+    let (status, problem, headers) = client.call("GET", contacts, None, None).await;
+    assert_eq!(status, 401);
+    assert_eq!(problem["code"], "UNAUTHENTICATED");
+    assert_eq!(headers["content-type"], "application/problem+json");
+
+    // Create: it lands in the emulated DynamoDB under the token's organization.
+    let (status, created, headers) = client
+        .call("POST", contacts, Some(&member), Some(json!({"first_name": "Élodie", "last_name": "Martin", "email": "elodie.martin@example.fr", "medical_record_number": "E2E-1"})))
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().unwrap().to_string();
+    assert_eq!(created["organization_id"], org.to_string());
+    assert!(headers["location"].to_str().unwrap().ends_with(&id));
+    let dynamo = hub_infra::moto::dynamodb_client(stack.var("AWS_ENDPOINT_URL"));
+    let stored = dynamo
+        .get_item()
+        .table_name(stack.var("HUB_TABLE"))
+        .key("pk", aws_sdk_dynamodb::types::AttributeValue::S(format!("ORG#{org}")))
+        .key("sk", aws_sdk_dynamodb::types::AttributeValue::S(format!("CONTACT#{id}")))
+        .send()
+        .await
+        .unwrap();
+    assert!(stored.item.is_some(), "the record is in the emulated table");
+
+    // Read, list, search.
+    let url = format!("{contacts}/{id}");
+    let (status, got, _) = client.call("GET", &url, Some(&member), None).await;
+    assert_eq!((status, &got), (200, &created));
+    let (_, list, _) = client.call("GET", contacts, Some(&member), None).await;
+    assert_eq!(list["items"][0]["id"], id.as_str());
+    for search in ["mart", "elodie", "elodie.martin%40example.fr", "e2e-1"] {
+        let (status, found, _) = client.call("GET", &format!("{contacts}?search={search}"), Some(&member), None).await;
+        assert_eq!(status, 200);
+        assert_eq!(found["items"].as_array().map(Vec::len), Some(1), "search {search}: {found}");
+    }
+
+    // Update and patch, guarded by the version.
+    let (status, replaced, _) = client
+        .call("PUT", &url, Some(&member), Some(json!({"first_name": "Élodie", "last_name": "Martin-Roux", "email": "elodie.martin@example.fr", "version": 1})))
+        .await;
+    assert_eq!(status, 200, "{replaced}");
+    assert_eq!(replaced["version"], 2);
+    let (status, patched, _) =
+        client.call("PATCH", &url, Some(&member), Some(json!({"city": "Nantes", "version": 2}))).await;
+    assert_eq!((status, patched["city"].as_str()), (200, Some("Nantes")));
+    let (status, stale, _) =
+        client.call("PATCH", &url, Some(&member), Some(json!({"city": "Brest", "version": 2}))).await;
+    assert_eq!((status, stale["code"].as_str()), (409, Some("VERSION_CONFLICT")));
+
+    // A hostile caller from another organization sees nothing and changes nothing.
+    let attacker = client.token(Some(Uuid::new_v4()), &["admin"]);
+    for (method, path, body) in [
+        ("GET", url.clone(), None),
+        ("PATCH", url.clone(), Some(json!({"city": "Owned"}))),
+        ("DELETE", url.clone(), None),
+        ("POST", format!("{url}/restore"), None),
+    ] {
+        let (status, problem, _) = client.call(method, &path, Some(&attacker), body).await;
+        assert_eq!((status, problem["code"].as_str()), (404, Some("NOT_FOUND")), "{method} {path}");
+    }
+    let (_, foreign_list, _) = client.call("GET", &format!("{contacts}?search=mart"), Some(&attacker), None).await;
+    assert_eq!(foreign_list["items"], json!([]));
+
+    // Delete, see it in the trash, restore, bulk delete.
+    let (status, _, _) = client.call("DELETE", &url, Some(&member), None).await;
+    assert_eq!(status, 200);
+    let (status, _, _) = client.call("GET", &url, Some(&member), None).await;
+    assert_eq!(status, 404);
+    let (_, trash, _) = client.call("GET", &format!("{contacts}?deleted=true"), Some(&admin), None).await;
+    assert_eq!(trash["items"][0]["id"], id.as_str());
+    let (status, restored, _) = client.call("POST", &format!("{url}/restore"), Some(&admin), None).await;
+    assert_eq!((status, restored["city"].as_str()), (200, Some("Nantes")));
+    let (status, bulk, _) =
+        client.call("DELETE", &format!("{contacts}/bulk"), Some(&admin), Some(json!({"ids": [id]}))).await;
+    assert_eq!((status, bulk["deleted_count"].as_u64()), (200, Some(1)), "{bulk}");
+
+    tokio::task::spawn_blocking(move || stack.stop()).await.unwrap().unwrap();
+}

@@ -1,0 +1,141 @@
+//! template.yaml against the rest of the repository: the local router, the binaries, and the
+//! least-privilege rule. Each of these drifts silently otherwise: a route missing from the watch
+//! router works once deployed and 404s locally; a binary renamed in Rust fails only at `sam build`;
+//! a write action slipped into a read function's policy fails nothing at all.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use hub_infra::localenv::{self, Context};
+use hub_infra::template::{Template, get_att};
+use hub_infra::{router, workspace_root};
+use std::collections::BTreeMap;
+
+fn template() -> Template {
+    Template::load_workspace().expect("template.yaml parses")
+}
+
+/// The only actions a read function may hold. An allow-list rather than a list of write actions,
+/// so that a new or wildcard action (`dynamodb:*`, `dynamodb:Put*`) cannot slip through.
+/// When reads become audited (an access-audit record per read), this rule gains exactly one
+/// exception: `dynamodb:PutItem` on the audit table.
+const READ_ACTIONS: &[&str] = &["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "s3:GetObject"];
+
+#[test]
+fn every_template_route_has_a_watch_router_entry_and_vice_versa() {
+    let template = template();
+    let router = router::load_workspace().expect("the root Cargo.toml's router parses");
+    assert!(!template.routes.is_empty(), "template.yaml has no HTTP routes");
+    let diffs = router::differences(&template.routes, &router);
+    assert!(
+        diffs.is_empty(),
+        "template.yaml and [workspace.metadata.lambda.watch.router] disagree:\n  {}",
+        diffs.join("\n  ")
+    );
+}
+
+#[test]
+fn every_function_binary_exists_in_the_crate_its_code_uri_names() {
+    let root = workspace_root();
+    for function in template().functions.values() {
+        let source = root.join(&function.code_uri).join("src/bin").join(format!("{}.rs", function.binary));
+        assert!(
+            function.code_uri.starts_with("functions/"),
+            "{}: CodeUri {} is not a crate under functions/",
+            function.logical_id,
+            function.code_uri
+        );
+        assert!(source.is_file(), "{}: binary {} should be {}", function.logical_id, function.binary, source.display());
+    }
+}
+
+#[test]
+fn every_route_has_one_function_and_binaries_are_unique() {
+    let template = template();
+    let mut seen = BTreeMap::new();
+    for function in template.functions.values() {
+        if let Some(other) = seen.insert(function.binary.clone(), function.logical_id.clone()) {
+            panic!("{} and {} share binary {}", other, function.logical_id, function.binary);
+        }
+    }
+    let mut routes: Vec<_> = template.routes.iter().map(|r| (r.path.clone(), r.method.clone())).collect();
+    let before = routes.len();
+    routes.dedup();
+    assert_eq!(before, routes.len(), "a (path, method) is routed twice");
+}
+
+#[test]
+fn read_only_functions_are_granted_no_write_action() {
+    let template = template();
+    let mut checked = 0;
+    for function in template.functions.values() {
+        let routes: Vec<_> = template.routes.iter().filter(|r| r.function == function.logical_id).collect();
+        let read_only =
+            !routes.is_empty() && routes.iter().all(|r| r.method == "GET") && function.stream_sources.is_empty();
+        if !read_only {
+            continue;
+        }
+        checked += 1;
+        assert!(
+            function.named_policies.is_empty(),
+            "{}: policies {:?} cannot be checked; use inline statements",
+            function.logical_id,
+            function.named_policies
+        );
+        for statement in &function.policy_statements {
+            if statement.effect != "Allow" {
+                continue;
+            }
+            for action in &statement.actions {
+                assert!(
+                    READ_ACTIONS.contains(&action.as_str()),
+                    "{} serves only GET but is granted {action}",
+                    function.logical_id
+                );
+            }
+        }
+    }
+    assert!(checked > 0, "no read-only function found: is the rule still meaningful?");
+}
+
+#[test]
+fn every_statement_is_scoped_to_a_resource_of_the_template() {
+    let template = template();
+    for function in template.functions.values() {
+        for statement in &function.policy_statements {
+            assert!(!statement.resources.is_empty(), "{}: a statement without Resource", function.logical_id);
+            for resource in &statement.resources {
+                let target = get_att(resource).map(|(id, _)| id).or_else(|| {
+                    // `!Sub "${Table.Arn}/index/*"` for indexes.
+                    let (name, arg) = hub_infra::template::intrinsic(resource)?;
+                    let text = arg.as_str().filter(|_| name == "Fn::Sub")?;
+                    let inner = text.strip_prefix("${")?.split(['.', '}']).next()?;
+                    Some(inner.to_string())
+                });
+                let target = target.unwrap_or_else(|| {
+                    panic!("{}: resource {resource:?} is not a template resource's ARN", function.logical_id)
+                });
+                assert!(
+                    template.tables.contains_key(&target) || template.buckets.contains_key(&target),
+                    "{}: {target} is not a table or bucket of the template",
+                    function.logical_id
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn the_template_environment_resolves_for_the_local_stack() {
+    let template = template();
+    let names = hub_infra::provision::names_with_prefix(&template, "t-");
+    // Parameters without a default are the ones the stack must supply; supply them here too.
+    let parameters = template
+        .parameters
+        .values()
+        .filter(|p| p.default.is_none())
+        .map(|p| (p.name.clone(), "x".repeat(32)))
+        .collect();
+    let ctx = Context { parameters, names, stream_arns: BTreeMap::new(), stack_name: "test".into() };
+    let env = localenv::functions_environment(&template, &ctx).expect("environment resolves");
+    assert_eq!(env.get("HUB_TABLE").map(String::as_str), Some("t-BusinessTable"));
+}
