@@ -51,6 +51,10 @@ pub enum AppError {
     /// 422: well-formed JSON whose content breaks the domain's rules.
     #[error("validation failed")]
     Validation { errors: Vec<FieldError> },
+    /// 422 with its own code: valid fields that the rest of the data refuses, e.g. a reference
+    /// to a record that does not exist in the organization (`RELATED_NOT_FOUND`).
+    #[error("{detail}")]
+    Unprocessable { code: &'static str, detail: String, errors: Vec<FieldError> },
     /// 503: a dependency we cannot do without is unreachable (Identity Service, audit store).
     #[error("{detail}")]
     Unavailable { detail: String },
@@ -114,7 +118,7 @@ impl AppError {
             Self::Conflict { .. } => 409,
             Self::PayloadTooLarge { .. } => 413,
             Self::UnsupportedMediaType => 415,
-            Self::Validation { .. } => 422,
+            Self::Validation { .. } | Self::Unprocessable { .. } => 422,
             Self::Unavailable { .. } => 503,
             Self::Internal { .. } => 500,
         }
@@ -123,7 +127,10 @@ impl AppError {
     /// The stable machine code clients switch on.
     pub fn code(&self) -> &'static str {
         match self {
-            Self::BadRequest { code, .. } | Self::Forbidden { code, .. } | Self::Conflict { code, .. } => code,
+            Self::BadRequest { code, .. }
+            | Self::Forbidden { code, .. }
+            | Self::Conflict { code, .. }
+            | Self::Unprocessable { code, .. } => code,
             Self::Unauthenticated { .. } => "UNAUTHENTICATED",
             Self::NotFound { .. } => "NOT_FOUND",
             Self::MethodNotAllowed => "METHOD_NOT_ALLOWED",
@@ -137,7 +144,10 @@ impl AppError {
 
     pub fn field_errors(&self) -> &[FieldError] {
         match self {
-            Self::BadRequest { errors, .. } | Self::Conflict { errors, .. } | Self::Validation { errors } => errors,
+            Self::BadRequest { errors, .. }
+            | Self::Conflict { errors, .. }
+            | Self::Unprocessable { errors, .. }
+            | Self::Validation { errors } => errors,
             _ => &[],
         }
     }

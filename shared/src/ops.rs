@@ -1,11 +1,15 @@
 //! The generic operations every entity gets: list, create, get, replace, patch, soft delete,
-//! restore, bulk delete. A function binary names one of these with its entity type, e.g.
+//! restore, bulk delete, and `action` for a named state change (confirm, cancel, approve...).
+//! A function binary names one of these with its entity type, e.g.
 //! `run_business("contacts-get", ops::get::<Contact>)`; entities never copy handler bodies.
+//! Entity-specific operations (a document's upload URL, a refund) are built from the pieces
+//! here (`create_record`, `live_visible`, `action`), not from copies of them.
 
 use crate::auth::{Permission, Tenant};
+use crate::domain::Timestamp;
 use crate::error::{AppError, AppResult, FieldError};
 use crate::http::{ApiRequest, Reply, Services};
-use crate::store::{BulkOutcome, Entity, Meta, Record, Store};
+use crate::store::{BulkOutcome, Created, Entity, Meta, Record, Store};
 use serde_json::{Map, Value, json};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -15,12 +19,31 @@ pub const DEFAULT_PAGE_SIZE: usize = 20;
 pub const MAX_PAGE_SIZE: usize = 100;
 pub const MAX_BULK_IDS: usize = 100;
 
-fn record_reply<E: Entity>(record: &Record<E>) -> Reply {
+/// 200 with the record and its version as `ETag`.
+pub fn record_reply<E: Entity>(record: &Record<E>) -> Reply {
     Reply::ok(record.to_json()).with_version(record.meta.version)
+}
+
+/// 201 with the record, `Location`, `ETag`, and `Idempotent-Replayed` on a replay. `body` is
+/// the record's JSON, possibly with additions (e.g. an upload URL).
+pub fn created_reply<E: Entity>(created: &Created<E>, body: Value) -> Reply {
+    let reply = Reply::created(body, &location::<E>(created.record.meta.id)).with_version(created.record.meta.version);
+    if created.replayed {
+        reply.with_header(http::HeaderName::from_static("idempotent-replayed"), "true")
+    } else {
+        reply
+    }
 }
 
 fn location<E: Entity>(id: Uuid) -> String {
     format!("{}/{id}", E::PATH)
+}
+
+/// A live record the caller may see, or 404 (missing, deleted, foreign and invisible records
+/// all look the same).
+pub async fn live_visible<E: Entity>(services: &Services, tenant: &Tenant, id: Uuid) -> AppResult<Record<E>> {
+    let record = services.store.get_live::<E>(tenant.org, id).await?;
+    if record.data.visible_to(tenant) { Ok(record) } else { Err(AppError::NotFound { resource: E::NAME }) }
 }
 
 /// `GET /{id}`. Admins may add `include_deleted=true` to read a record in the trash.
@@ -35,7 +58,7 @@ pub async fn get<E: Entity>(services: Arc<Services>, tenant: Tenant, request: Ap
         .store
         .get::<E>(tenant.org, id)
         .await?
-        .filter(|r| include_deleted || !r.meta.is_deleted)
+        .filter(|r| (include_deleted || !r.meta.is_deleted) && r.data.visible_to(&tenant))
         .ok_or(AppError::NotFound { resource: E::NAME })?;
     Ok(record_reply(&record))
 }
@@ -76,7 +99,7 @@ pub async fn list<E: Entity>(services: Arc<Services>, tenant: Tenant, request: A
         E::list_spec(&filters, &tenant)?
     };
     let page = services.store.list::<E>(tenant.org, &spec, page_size, request.query("cursor")).await?;
-    let items: Vec<Value> = page.items.iter().map(Record::to_json).collect();
+    let items: Vec<Value> = page.items.iter().filter(|r| r.data.visible_to(&tenant)).map(Record::to_json).collect();
     Ok(Reply::ok(json!({ "items": items, "next_cursor": page.next_cursor })))
 }
 
@@ -93,18 +116,21 @@ fn page_size(request: &ApiRequest) -> AppResult<usize> {
 /// `POST /`: 201 with the full record. A retried request with the same `Idempotency-Key`
 /// gets the first one's record instead of a duplicate.
 pub async fn create<E: Entity>(services: Arc<Services>, tenant: Tenant, request: ApiRequest) -> AppResult<Reply> {
+    let created = create_record::<E>(&services, &tenant, &request).await?;
+    Ok(created_reply(&created, created.record.to_json()))
+}
+
+/// The body of `create`: permission, validation, idempotency, the write.
+pub async fn create_record<E: Entity>(
+    services: &Services,
+    tenant: &Tenant,
+    request: &ApiRequest,
+) -> AppResult<Created<E>> {
     tenant.require(Permission::Write)?;
     let body = request.json_object()?;
     let data = E::from_json(&body)?;
     let idempotency = request.idempotency_key()?;
-    let created = services.store.create(&tenant, data, idempotency.as_ref()).await?;
-    let reply = Reply::created(created.record.to_json(), &location::<E>(created.record.meta.id))
-        .with_version(created.record.meta.version);
-    Ok(if created.replayed {
-        reply.with_header(http::HeaderName::from_static("idempotent-replayed"), "true")
-    } else {
-        reply
-    })
+    services.store.create(tenant, data, idempotency.as_ref()).await
 }
 
 /// The live record a write applies to, checked against the version the client expects.
@@ -116,7 +142,7 @@ async fn current_for_write<E: Entity>(
 ) -> AppResult<Record<E>> {
     let id = request.path_id(E::NAME)?;
     let expected = request.expected_version(body)?;
-    let current = services.store.get_live::<E>(tenant.org, id).await?;
+    let current = live_visible::<E>(services, tenant, id).await?;
     match expected {
         Some(version) if version != current.meta.version => Err(AppError::conflict(
             "VERSION_CONFLICT",
@@ -156,6 +182,29 @@ pub async fn patch<E: Entity>(services: Arc<Services>, tenant: Tenant, request: 
     Ok(record_reply(&updated))
 }
 
+/// What an action computes: the record's next fields from its current state, the request's
+/// body (an empty object when none was sent), the caller and the moment.
+pub type Transition<E> = fn(&Record<E>, &Map<String, Value>, &Tenant, Timestamp) -> AppResult<E>;
+
+/// `POST /{id}/<action>`: a named state change (confirm, cancel, approve...). Reads the live,
+/// visible record (honouring `If-Match` or a body `version`), applies `transition`, and writes
+/// the result through the same versioned update as `PUT`, so every rule of `reconcile` and
+/// `before_write` holds for actions too.
+pub async fn action<E: Entity>(
+    services: Arc<Services>,
+    tenant: Tenant,
+    request: ApiRequest,
+    permission: Permission,
+    transition: Transition<E>,
+) -> AppResult<Reply> {
+    tenant.require(permission)?;
+    let body = if request.has_body() { request.json_object()? } else { Map::new() };
+    let current = current_for_write::<E>(&services, &tenant, &request, Some(&body)).await?;
+    let data = transition(&current, &body, &tenant, Timestamp::now())?;
+    let updated = services.store.update(&tenant, &current, data).await?;
+    Ok(record_reply(&updated))
+}
+
 /// `DELETE /{id}`: soft delete. The record leaves every list and can be restored by an admin.
 pub async fn delete<E: Entity>(services: Arc<Services>, tenant: Tenant, request: ApiRequest) -> AppResult<Reply> {
     tenant.require(Permission::Write)?;
@@ -176,7 +225,12 @@ pub async fn delete<E: Entity>(services: Arc<Services>, tenant: Tenant, request:
 pub async fn restore<E: Entity>(services: Arc<Services>, tenant: Tenant, request: ApiRequest) -> AppResult<Reply> {
     tenant.require(Permission::Administer)?;
     let id = request.path_id(E::NAME)?;
-    let current = services.store.get::<E>(tenant.org, id).await?.ok_or(AppError::NotFound { resource: E::NAME })?;
+    let current = services
+        .store
+        .get::<E>(tenant.org, id)
+        .await?
+        .filter(|r| r.data.visible_to(&tenant))
+        .ok_or(AppError::NotFound { resource: E::NAME })?;
     if !current.meta.is_deleted {
         return Err(AppError::conflict("NOT_DELETED", format!("the {} is not deleted", E::NAME)));
     }

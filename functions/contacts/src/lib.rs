@@ -6,7 +6,7 @@ use hub_shared::auth::Tenant;
 use hub_shared::choice_enum;
 use hub_shared::domain::{Choice, Fields, Timestamp, text};
 use hub_shared::error::{AppError, AppResult};
-use hub_shared::store::{Entity, IndexEntry, ListSpec, Meta, Record, Unique};
+use hub_shared::store::{Entity, IndexEntry, ListSpec, Meta, Record, SortRange, Unique};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::collections::HashMap;
@@ -218,15 +218,16 @@ impl Entity for Contact {
 
     /// RGPD: consent carries the moment it was given. Withdrawing clears it; giving it again
     /// stamps a new moment unless the client states when consent was collected.
-    fn reconcile(&mut self, previous: Option<&Self>, now: Timestamp) {
+    fn reconcile(&mut self, previous: Option<&Self>, now: Timestamp) -> AppResult<()> {
         if !self.consent_given {
             self.consent_date = None;
-            return;
+            return Ok(());
         }
         let previously_given = previous.filter(|p| p.consent_given).and_then(|p| p.consent_date);
         if self.consent_date.is_none() {
             self.consent_date = Some(previously_given.unwrap_or(now));
         }
+        Ok(())
     }
 
     fn unique_values(&self) -> Vec<Unique> {
@@ -298,7 +299,7 @@ impl Entity for Contact {
         });
         Ok(ListSpec {
             index: "SEARCH".into(),
-            sort_prefix: Some(sort_prefix),
+            range: SortRange::Prefix(sort_prefix),
             newest_first: false,
             fingerprint,
             accept: Some(accept),

@@ -92,16 +92,16 @@ fn consent_is_dated_when_given_and_cleared_when_withdrawn() {
     let mut body = minimal();
     body.insert("consent_given".into(), json!(true));
     let mut given = Contact::from_json(&body).unwrap();
-    given.reconcile(None, now);
+    given.reconcile(None, now).unwrap();
     assert_eq!(given.consent_date, Some(now));
 
     let mut still = Contact::from_json(&body).unwrap();
-    still.reconcile(Some(&given), Timestamp::now());
+    still.reconcile(Some(&given), Timestamp::now()).unwrap();
     assert_eq!(still.consent_date, Some(now), "re-saving keeps the original moment");
 
     let mut withdrawn = Contact::from_json(&minimal()).unwrap();
     withdrawn.consent_date = Some(now);
-    withdrawn.reconcile(Some(&given), Timestamp::now());
+    withdrawn.reconcile(Some(&given), Timestamp::now()).unwrap();
     assert_eq!(withdrawn.consent_date, None);
 }
 

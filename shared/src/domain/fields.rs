@@ -5,7 +5,7 @@
 //! types, unknown choices, over-long strings and unknown fields are reported by field name;
 //! submitted values are never echoed back (they may be personal data).
 
-use super::{Choice, Email, Timestamp};
+use super::{Choice, Currency, Email, Money, Timestamp};
 use crate::error::{AppError, FieldError};
 use chrono::NaiveDate;
 use serde_json::{Map, Value};
@@ -175,6 +175,119 @@ impl<'a> Fields<'a> {
                 default
             }
         }
+    }
+
+    /// An amount as a JSON string with at most two decimals (`"120.50"`); numbers are refused
+    /// because they may already have been through a binary float.
+    pub fn money(&mut self, name: &'static str) -> Option<Money> {
+        match self.take(name)? {
+            Value::String(raw) => {
+                let parsed = Money::parse(raw.trim());
+                if parsed.is_none() {
+                    self.error(name, "invalid_format", "must be a decimal string with at most 2 decimals and 10 digits before the point, e.g. \"120.50\"");
+                }
+                parsed
+            }
+            Value::Number(_) => {
+                self.error(name, "invalid_type", "must be a string such as \"120.50\", not a JSON number");
+                None
+            }
+            _ => {
+                self.error(name, "invalid_type", "must be a decimal string such as \"120.50\"");
+                None
+            }
+        }
+    }
+
+    /// A required amount: missing is an error.
+    pub fn required_money(&mut self, name: &'static str) -> Money {
+        let value = self.money(name);
+        if value.is_none() && !self.has_errors_for(name) {
+            self.error(name, "required", "is required");
+        }
+        value.unwrap_or_default()
+    }
+
+    /// An ISO 4217 code, `default` when absent.
+    pub fn currency(&mut self, name: &'static str, default: Currency) -> Currency {
+        let Some(raw) = self.string(name) else { return default };
+        Currency::parse(raw.trim()).unwrap_or_else(|| {
+            self.error(name, "invalid_value", "must be an active ISO 4217 currency code in capitals, e.g. EUR");
+            default
+        })
+    }
+
+    /// A record id (UUID), `None` when absent, null or blank.
+    pub fn uuid(&mut self, name: &'static str) -> Option<uuid::Uuid> {
+        let raw = self.string(name)?;
+        if raw.trim().is_empty() {
+            return None;
+        }
+        let parsed = uuid::Uuid::parse_str(raw.trim()).ok();
+        if parsed.is_none() {
+            self.error(name, "invalid_format", "must be a UUID");
+        }
+        parsed
+    }
+
+    /// A required record id.
+    pub fn required_uuid(&mut self, name: &'static str) -> uuid::Uuid {
+        let value = self.uuid(name);
+        if value.is_none() && !self.has_errors_for(name) {
+            self.error(name, "required", "is required");
+        }
+        value.unwrap_or_default()
+    }
+
+    /// An integer in `min..=max`, `default` when absent.
+    pub fn integer(&mut self, name: &'static str, min: i64, max: i64, default: i64) -> i64 {
+        match self.take(name) {
+            None => default,
+            Some(Value::Number(n)) if n.as_i64().is_some_and(|v| (min..=max).contains(&v)) => {
+                n.as_i64().unwrap_or(default)
+            }
+            Some(Value::Number(_)) => {
+                self.error(name, "out_of_range", format!("must be an integer from {min} to {max}"));
+                default
+            }
+            Some(_) => {
+                self.error(name, "invalid_type", "must be an integer");
+                default
+            }
+        }
+    }
+
+    /// A list of short strings (tags), each checked like a one-line text field.
+    pub fn string_list(&mut self, name: &'static str, max_items: usize, max_len: usize) -> Vec<String> {
+        let items = match self.take(name) {
+            None => return Vec::new(),
+            Some(Value::Array(items)) => items,
+            Some(_) => {
+                self.error(name, "invalid_type", "must be an array of strings");
+                return Vec::new();
+            }
+        };
+        if items.len() > max_items {
+            self.error(name, "too_many", format!("must hold at most {max_items} items"));
+            return Vec::new();
+        }
+        let mut out: Vec<String> = Vec::with_capacity(items.len());
+        for item in items {
+            let Value::String(raw) = item else {
+                self.error(name, "invalid_type", "must be an array of strings");
+                return Vec::new();
+            };
+            match self.checked_text(name, raw, max_len, false) {
+                Some(value) if !value.is_empty() => {
+                    if !out.contains(&value) {
+                        out.push(value);
+                    }
+                }
+                Some(_) => {}
+                None => return Vec::new(),
+            }
+        }
+        out
     }
 
     /// Ends validation: any field not claimed by the constructor is an error, so a typo in a

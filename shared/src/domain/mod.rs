@@ -4,10 +4,12 @@
 mod choice;
 mod email;
 mod fields;
+mod money;
 pub mod text;
 mod time;
 
 pub use choice::Choice;
 pub use email::Email;
 pub use fields::Fields;
+pub use money::{Currency, Money, Total};
 pub use time::Timestamp;

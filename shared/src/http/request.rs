@@ -94,6 +94,12 @@ impl ApiRequest {
 
     /// The body as a JSON object: 413 past the size limit, 415 for another content type,
     /// 400 when it is not JSON or not an object.
+    /// Whether a body was sent at all (anything but whitespace): for operations whose body is
+    /// optional.
+    pub fn has_body(&self) -> bool {
+        !self.body.iter().all(u8::is_ascii_whitespace)
+    }
+
     pub fn json_object(&self) -> AppResult<Map<String, Value>> {
         if self.body.len() > self.max_body_bytes {
             return Err(AppError::PayloadTooLarge { limit: self.max_body_bytes });

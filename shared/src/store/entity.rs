@@ -1,3 +1,4 @@
+use super::Store;
 use super::attr::Item;
 use crate::auth::Tenant;
 use crate::domain::Timestamp;
@@ -102,12 +103,40 @@ impl IndexEntry {
 /// partition prefix cannot exclude, such as a second name entry of a record already matched.
 pub type Accept<E> = Box<dyn Fn(&Record<E>, &str) -> bool + Send + Sync>;
 
+/// Which entries of a list partition a Query reads, on their sort value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SortRange {
+    All,
+    /// Entries whose sort value starts with this.
+    Prefix(String),
+    /// Entries whose sort value is in `[from, to)`. Sort values are compared as strings, so
+    /// bounds must have the same fixed-width form as the values (e.g. `Timestamp::to_key`).
+    /// Either bound may be open.
+    Between {
+        from: Option<String>,
+        to: Option<String>,
+    },
+}
+
+impl SortRange {
+    /// Whether a stored sort key (`<sort value>#<id>`) is inside the range.
+    pub(crate) fn contains_key(&self, sk: &str) -> bool {
+        match self {
+            Self::All => true,
+            Self::Prefix(prefix) => sk.starts_with(prefix.as_str()),
+            Self::Between { from, to } => {
+                from.as_deref().is_none_or(|f| sk >= f) && to.as_deref().is_none_or(|t| sk < t)
+            }
+        }
+    }
+}
+
 /// What a list request asks the repository for.
 pub struct ListSpec<E> {
     /// The list partition to Query.
     pub index: String,
-    /// Only entries whose sort key starts with this.
-    pub sort_prefix: Option<String>,
+    /// Which of its entries.
+    pub range: SortRange,
     pub newest_first: bool,
     /// A canonical description of the query (filters and their values), bound into the cursor
     /// so a cursor cannot be replayed against another query.
@@ -120,8 +149,36 @@ pub struct ListSpec<E> {
 impl<E> ListSpec<E> {
     pub fn all(index: impl Into<String>, newest_first: bool) -> Self {
         let index = index.into();
-        Self { fingerprint: index.clone(), index, sort_prefix: None, newest_first, accept: None }
+        Self { fingerprint: index.clone(), index, range: SortRange::All, newest_first, accept: None }
     }
+
+    /// Entries of `index` whose sort value is in `[from, to)`, bounds included in the fingerprint.
+    pub fn between(index: impl Into<String>, from: Option<String>, to: Option<String>, newest_first: bool) -> Self {
+        let index = index.into();
+        let fingerprint = format!("{index}|{}|{}", from.as_deref().unwrap_or(""), to.as_deref().unwrap_or(""));
+        Self { index, range: SortRange::Between { from, to }, newest_first, fingerprint, accept: None }
+    }
+}
+
+/// A field naming another record of the same organization, which must exist and be live when
+/// the field is set or changed (`422 RELATED_NOT_FOUND` otherwise). Checked inside the write's
+/// transaction, so a record deleted at the same moment cannot slip through.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reference {
+    pub field: &'static str,
+    /// The referenced entity's `KIND`.
+    pub kind: &'static str,
+    pub id: Uuid,
+}
+
+/// An optimistic lock: a counter item that a write bumps in its transaction, conditioned on the
+/// value read before deciding the write was allowed. Two writes that decided on the same state
+/// of what the lock protects (e.g. a provider's schedule) cannot both commit; the loser gets
+/// `409 CONCURRENT_MODIFICATION` and a retry decides again on the new state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lock {
+    pub name: String,
+    pub seen: u64,
 }
 
 /// A kind of record the repository can store. Implementing it (a type, its validating
@@ -140,9 +197,35 @@ pub trait Entity: Serialize + DeserializeOwned + Clone + Send + Sync + 'static {
     /// fields (`Meta::FIELDS`, computed ones) must be accepted and ignored.
     fn from_json(input: &Map<String, Value>) -> AppResult<Self>;
 
-    /// Rules that depend on the previous state (e.g. when consent was given), applied after
-    /// validation on every write. `previous` is `None` on create.
-    fn reconcile(&mut self, _previous: Option<&Self>, _now: Timestamp) {}
+    /// Rules that depend on the previous state (when consent was given, which status may follow
+    /// which), applied after validation on every create and update. `previous` is `None` on
+    /// create. An error refuses the write.
+    fn reconcile(&mut self, _previous: Option<&Self>, _now: Timestamp) -> AppResult<()> {
+        Ok(())
+    }
+
+    /// Other records this one names; see [`Reference`].
+    fn references(&self) -> Vec<Reference> {
+        Vec::new()
+    }
+
+    /// Whether the caller may see this record at all. An invisible record is reported exactly
+    /// like a missing one (404) and left out of lists.
+    fn visible_to(&self, _tenant: &Tenant) -> bool {
+        true
+    }
+
+    /// Checks that need other records (e.g. a provider's overlapping appointments), run after
+    /// `reconcile` on every create and update, with the locks that make them hold until the
+    /// write commits. `current` is `None` on create.
+    fn before_write<'a>(
+        &'a self,
+        _store: &'a Store,
+        _tenant: &'a Tenant,
+        _current: Option<&'a Record<Self>>,
+    ) -> impl Future<Output = AppResult<Vec<Lock>>> + Send + 'a {
+        std::future::ready(Ok(Vec::new()))
+    }
 
     /// Values unique per organization, normalised; empty values are not listed.
     fn unique_values(&self) -> Vec<Unique> {

@@ -8,6 +8,7 @@ pub const ITEM_RECORD: &str = "record";
 pub const ITEM_INDEX: &str = "index";
 pub const ITEM_UNIQUE: &str = "unique";
 pub const ITEM_IDEMPOTENCY: &str = "idempotency";
+pub const ITEM_LOCK: &str = "lock";
 
 /// The list partition of soft-deleted records (the trash), kept by the repository for any entity.
 pub const DELETED_INDEX: &str = "DELETED";
@@ -35,4 +36,8 @@ pub fn unique_sort(kind: &str, field: &str, value: &str) -> String {
 
 pub fn idempotency_sort(user: Uuid, key: &str) -> String {
     format!("IDEMPOTENCY#{user}#{key}")
+}
+
+pub fn lock_sort(name: &str) -> String {
+    format!("LOCK#{name}")
 }

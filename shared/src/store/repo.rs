@@ -1,7 +1,7 @@
 use super::attr::{Item, get_s, n, object_to_item, s};
 use super::cursor::{CursorSigner, Position};
-use super::entity::{Entity, IndexEntry, ListSpec, Meta, Record, Unique};
-use super::keys::{self, DELETED_INDEX, ITEM_IDEMPOTENCY, ITEM_INDEX, ITEM_RECORD, ITEM_UNIQUE};
+use super::entity::{Entity, IndexEntry, ListSpec, Lock, Meta, Record, Reference, SortRange, Unique};
+use super::keys::{self, DELETED_INDEX, ITEM_IDEMPOTENCY, ITEM_INDEX, ITEM_LOCK, ITEM_RECORD, ITEM_UNIQUE};
 use crate::auth::{OrgId, Tenant};
 use crate::config::StoreConfig;
 use crate::domain::Timestamp;
@@ -9,7 +9,7 @@ use crate::error::{AppError, AppResult, FieldError};
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Delete, Put, TransactWriteItem};
 use std::collections::HashMap;
 use uuid::Uuid;
 
@@ -66,6 +66,8 @@ enum Purpose {
     Unique(&'static str),
     Idempotency,
     Entry,
+    Reference(&'static str),
+    Lock,
 }
 
 enum Failure {
@@ -223,6 +225,66 @@ impl<'a> Tx<'a> {
         Ok(())
     }
 
+    /// The referenced record must exist in this organization and be live when the transaction
+    /// commits.
+    fn check_reference(&mut self, reference: &Reference) -> AppResult<()> {
+        let check = ConditionCheck::builder()
+            .table_name(self.table)
+            .key("pk", s(keys::org_partition(self.org)))
+            .key("sk", s(keys::record_sort(reference.kind, reference.id)))
+            .condition_expression("attribute_exists(pk) AND item_type = :record AND is_deleted = :false")
+            .expression_attribute_values(":record", s(ITEM_RECORD))
+            .expression_attribute_values(":false", AttributeValue::Bool(false))
+            .build()
+            .map_err(AppError::internal);
+        let item = check.map(|c| TransactWriteItem::builder().condition_check(c).build());
+        self.push(Purpose::Reference(reference.field), item)
+    }
+
+    fn bump_lock(&mut self, lock: &Lock) -> AppResult<()> {
+        let item: Item = HashMap::from([
+            ("pk".to_string(), s(keys::org_partition(self.org))),
+            ("sk".to_string(), s(keys::lock_sort(&lock.name))),
+            ("item_type".to_string(), s(ITEM_LOCK)),
+            ("n".to_string(), n(lock.seen + 1)),
+        ]);
+        let put = if lock.seen == 0 {
+            self.put(item, Some(("attribute_not_exists(pk)", vec![])))
+        } else {
+            self.put(item, Some(("n = :seen", vec![(":seen", n(lock.seen))])))
+        };
+        self.push(Purpose::Lock, put)
+    }
+
+    /// The update of a live record from `current` to `next`: version-checked, list entries and
+    /// unique values moved, new references checked (unless `skip` holds their target, written
+    /// in this same transaction with its own condition).
+    fn stage_update<E: Entity>(&mut self, current: &Record<E>, next: &Record<E>, skip: &[Uuid]) -> AppResult<()> {
+        self.put_record(next, Expect::Version { version: current.meta.version, deleted: false })?;
+        self.replace_entries(next, &current.data.index_entries(&current.meta), &next.data.index_entries(&next.meta))?;
+        self.move_uniques::<E>(&current.data.unique_values(), &next.data.unique_values(), next.meta.id)?;
+        let old = current.data.references();
+        let new: Vec<Reference> = next.data.references().into_iter().filter(|r| !old.contains(r)).collect();
+        self.check_references::<E>(&new, next.meta.id, skip)
+    }
+
+    /// One condition per referenced record: a transaction may not touch an item twice.
+    fn check_references<E: Entity>(&mut self, references: &[Reference], own: Uuid, skip: &[Uuid]) -> AppResult<()> {
+        let mut seen: Vec<(&str, Uuid)> = Vec::new();
+        for reference in references {
+            if reference.kind == E::KIND && reference.id == own {
+                return Err(related_not_found(reference.field, "must not name the record itself"));
+            }
+            let key = (reference.kind, reference.id);
+            if skip.contains(&reference.id) || seen.contains(&key) {
+                continue;
+            }
+            seen.push(key);
+            self.check_reference(reference)?;
+        }
+        Ok(())
+    }
+
     fn put_idempotency(&mut self, user: Uuid, key: &IdempotencyKey, record_id: Uuid, now: Timestamp) -> AppResult<()> {
         let epoch = now.as_datetime().timestamp();
         let item: Item = HashMap::from([
@@ -281,15 +343,27 @@ impl Store {
         }
     }
 
-    #[tracing::instrument(name = "store.create", skip_all, fields(kind = E::KIND))]
     pub async fn create<E: Entity>(
+        &self,
+        tenant: &Tenant,
+        data: E,
+        idempotency: Option<&IdempotencyKey>,
+    ) -> AppResult<Created<E>> {
+        self.create_with(tenant, data, idempotency, Vec::new()).await
+    }
+
+    /// Creates a record and, in the same transaction, applies `also`: updates of other records
+    /// of the same entity (e.g. the original of a refund), each from the state the caller read.
+    #[tracing::instrument(name = "store.create", skip_all, fields(kind = E::KIND))]
+    pub async fn create_with<E: Entity>(
         &self,
         tenant: &Tenant,
         mut data: E,
         idempotency: Option<&IdempotencyKey>,
+        also: Vec<(&Record<E>, E)>,
     ) -> AppResult<Created<E>> {
         let now = Timestamp::now();
-        data.reconcile(None, now);
+        data.reconcile(None, now)?;
         let user = tenant.user.user_id.as_uuid();
         let meta = Meta {
             id: Uuid::new_v4(),
@@ -304,6 +378,14 @@ impl Store {
             version: 1,
         };
         let record = Record { meta, data };
+        let mut locks = record.data.before_write(self, tenant, None).await?;
+        let mut others = Vec::with_capacity(also.len());
+        for (current, data) in also {
+            let (next, more) = self.prepare_update(tenant, current, data, now).await?;
+            locks.extend(more);
+            others.push((current, next));
+        }
+        let written: Vec<Uuid> = others.iter().map(|(c, _)| c.meta.id).collect();
         let mut tx = Tx::new(&self.table, tenant.org);
         tx.put_record(&record, Expect::New)?;
         for entry in record.data.index_entries(&record.meta) {
@@ -312,6 +394,11 @@ impl Store {
         for unique in record.data.unique_values() {
             tx.claim_unique::<E>(&unique, record.meta.id)?;
         }
+        tx.check_references::<E>(&record.data.references(), record.meta.id, &written)?;
+        for (current, next) in &others {
+            tx.stage_update(current, next, &[])?;
+        }
+        stage_locks(&mut tx, &locks)?;
         if let Some(key) = idempotency {
             tx.put_idempotency(user, key, record.meta.id, now)?;
         }
@@ -359,9 +446,27 @@ impl Store {
     /// Replaces a live record's fields. `current` is what the caller read; the write succeeds
     /// only if the record is still at that version, so a concurrent writer gets 409.
     #[tracing::instrument(name = "store.update", skip_all, fields(kind = E::KIND))]
-    pub async fn update<E: Entity>(&self, tenant: &Tenant, current: &Record<E>, mut data: E) -> AppResult<Record<E>> {
-        let now = Timestamp::now();
-        data.reconcile(Some(&current.data), now);
+    pub async fn update<E: Entity>(&self, tenant: &Tenant, current: &Record<E>, data: E) -> AppResult<Record<E>> {
+        let (next, locks) = self.prepare_update(tenant, current, data, Timestamp::now()).await?;
+        let mut tx = Tx::new(&self.table, tenant.org);
+        tx.stage_update(current, &next, &[])?;
+        stage_locks(&mut tx, &locks)?;
+        self.commit(tx).await.map_err(Failure::into_error::<E>)?;
+        Ok(next)
+    }
+
+    /// The next state of a live record and the locks its `before_write` asks for.
+    async fn prepare_update<E: Entity>(
+        &self,
+        tenant: &Tenant,
+        current: &Record<E>,
+        mut data: E,
+        now: Timestamp,
+    ) -> AppResult<(Record<E>, Vec<Lock>)> {
+        if current.meta.is_deleted {
+            return Err(AppError::NotFound { resource: E::NAME });
+        }
+        data.reconcile(Some(&current.data), now)?;
         let meta = Meta {
             updated_at: now,
             updated_by: tenant.user.user_id.as_uuid(),
@@ -369,12 +474,30 @@ impl Store {
             ..current.meta.clone()
         };
         let next = Record { meta, data };
-        let mut tx = Tx::new(&self.table, tenant.org);
-        tx.put_record(&next, Expect::Version { version: current.meta.version, deleted: false })?;
-        tx.replace_entries(&next, &current.data.index_entries(&current.meta), &next.data.index_entries(&next.meta))?;
-        tx.move_uniques::<E>(&current.data.unique_values(), &next.data.unique_values(), next.meta.id)?;
-        self.commit(tx).await.map_err(Failure::into_error::<E>)?;
-        Ok(next)
+        let locks = next.data.before_write(self, tenant, Some(current)).await?;
+        Ok((next, locks))
+    }
+
+    /// The current value of an optimistic lock of this organization (0 if never taken).
+    pub async fn lock(&self, org: OrgId, name: &str) -> AppResult<Lock> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(keys::org_partition(org)))
+            .key("sk", s(keys::lock_sort(name)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(storage_error)?;
+        let seen = out
+            .item
+            .as_ref()
+            .and_then(|item| item.get("n"))
+            .and_then(|v| v.as_n().ok())
+            .and_then(|raw| raw.parse::<u64>().ok())
+            .unwrap_or(0);
+        Ok(Lock { name: name.to_string(), seen })
     }
 
     /// Soft delete: the record stays (restorable), leaves every list, enters the trash, and
@@ -471,8 +594,7 @@ impl Store {
             None => None,
             Some(raw) => {
                 let position = self.cursors.verify(&fingerprint, raw)?;
-                let in_range = spec.sort_prefix.as_deref().is_none_or(|p| position.sk.starts_with(p));
-                if position.pk != partition || !in_range {
+                if position.pk != partition || !spec.range.contains_key(&position.sk) {
                     return Err(AppError::bad_request("INVALID_CURSOR", "the cursor is not valid for this query"));
                 }
                 Some(position)
@@ -487,11 +609,24 @@ impl Store {
             .limit(limit)
             .scan_index_forward(!spec.newest_first)
             .consistent_read(true);
-        query = match &spec.sort_prefix {
-            Some(prefix) => query
+        query = match &spec.range {
+            SortRange::All => query.key_condition_expression("pk = :pk"),
+            SortRange::Prefix(prefix) => query
                 .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
                 .expression_attribute_values(":prefix", s(prefix)),
-            None => query.key_condition_expression("pk = :pk"),
+            // Stored keys are `<sort>#<id>`, never equal to a bare bound, so an inclusive
+            // BETWEEN or `<=` on `to` keeps exactly the sort values below it.
+            SortRange::Between { from: Some(from), to: Some(to) } => query
+                .key_condition_expression("pk = :pk AND sk BETWEEN :from AND :to")
+                .expression_attribute_values(":from", s(from))
+                .expression_attribute_values(":to", s(to)),
+            SortRange::Between { from: Some(from), to: None } => {
+                query.key_condition_expression("pk = :pk AND sk >= :from").expression_attribute_values(":from", s(from))
+            }
+            SortRange::Between { from: None, to: Some(to) } => {
+                query.key_condition_expression("pk = :pk AND sk <= :to").expression_attribute_values(":to", s(to))
+            }
+            SortRange::Between { from: None, to: None } => query.key_condition_expression("pk = :pk"),
         };
         if let Some(position) = &start {
             query = query.exclusive_start_key("pk", s(&position.pk)).exclusive_start_key("sk", s(&position.sk));
@@ -549,6 +684,21 @@ impl Store {
     }
 }
 
+fn stage_locks(tx: &mut Tx<'_>, locks: &[Lock]) -> AppResult<()> {
+    for lock in locks {
+        tx.bump_lock(lock)?;
+    }
+    Ok(())
+}
+
+fn related_not_found(field: &'static str, message: &str) -> AppError {
+    AppError::Unprocessable {
+        code: "RELATED_NOT_FOUND",
+        detail: format!("`{field}` does not name a record this request can refer to"),
+        errors: vec![FieldError::new(field, "not_found", message)],
+    }
+}
+
 fn trash_entry(deleted_at: Timestamp) -> IndexEntry {
     IndexEntry::new(DELETED_INDEX, deleted_at.to_key())
 }
@@ -565,10 +715,15 @@ impl Failure {
                 detail: format!("another {} of this organization already has this {field}", E::NAME),
                 errors: vec![FieldError::new(field, "duplicate", format!("is already used by another {}", E::NAME))],
             },
-            Failure::Condition(Purpose::Idempotency | Purpose::Entry) | Failure::Contention => AppError::conflict(
-                "CONCURRENT_MODIFICATION",
-                format!("the {} is being changed by another request; retry", E::NAME),
-            ),
+            Failure::Condition(Purpose::Reference(field)) => {
+                related_not_found(field, "no live record of this organization has this id")
+            }
+            Failure::Condition(Purpose::Idempotency | Purpose::Entry | Purpose::Lock) | Failure::Contention => {
+                AppError::conflict(
+                    "CONCURRENT_MODIFICATION",
+                    format!("the {} is being changed by another request; retry", E::NAME),
+                )
+            }
             Failure::Storage(err) => err,
         }
     }
