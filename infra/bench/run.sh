@@ -35,18 +35,26 @@ tool() { # project venv first, then PATH
     echo "missing $1: run the project's setup (it creates .venv) or pip install it" >&2; return 1; fi
 }
 
-function_bins() { for f in functions/*/src/bin/*.rs; do basename "$f" .rs; done; }
+# Function crates to size: every one under functions/, or those named in BENCH_FUNCTIONS
+# (e.g. "contacts health").
+function_dirs() {
+  if [ -n "${BENCH_FUNCTIONS:-}" ]; then for f in $BENCH_FUNCTIONS; do echo "functions/$f"; done
+  else for d in functions/*/; do echo "${d%/}"; done; fi
+}
 
 build() {
-  local bins=(--bin hello) b
-  for b in $(function_bins); do bins+=(--bin "$b"); done
+  local bins=(--bin hello) packages=(-p hub-bench) d f
+  for d in $(function_dirs); do
+    packages+=(-p "$(sed -n 's/^name = "\(.*\)"/\1/p' "$d/Cargo.toml" | head -1)")
+    for f in "$d"/src/bin/*.rs; do bins+=(--bin "$(basename "$f" .rs)"); done
+  done
   echo "== build 1/2: arm64 zips (cargo lambda)" >&2
   # The standard library for the deployed target, from the toolchain's own channel (no-op when present).
   rustup target list --installed | grep -qx aarch64-unknown-linux-gnu || rustup target add aarch64-unknown-linux-gnu
   # cargo-lambda runs cargo-zigbuild and zig, which the pip package ships (python-zig).
   PATH="$(dirname "$(tool cargo-lambda)"):$PATH" \
     "$(tool cargo-lambda)" lambda build --release --arm64 --output-format zip --lambda-dir "$ARM_DIR" \
-    -p hub-contacts -p hub-health -p hub-bench "${bins[@]}"
+    "${packages[@]}" "${bins[@]}"
   echo "== build 2/2: x86_64 for timings and callgrind (same profile, symbols kept)" >&2
   CARGO_PROFILE_RELEASE_STRIP=false cargo build --release --target-dir "$BENCH_TARGET" \
     -p hub-contacts -p hub-bench --bin hello --bin contacts-get --bin contacts-create --bin lambda-bench

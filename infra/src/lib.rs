@@ -6,6 +6,8 @@
 //! - [`localenv`] turns the template's environment into local values;
 //! - [`router`] reads the `cargo lambda watch` router and compares it with the template's routes;
 //! - [`token`] mints dev tokens; [`devstate`] keeps the generated dev secrets in `.local/`;
+//! - [`relay`] reads the emulated table's stream and invokes the audit function, as Lambda's
+//!   event source mapping does (the `stream-relay` binary);
 //! - [`spawn`] runs the `stack` binary from a test, on free ports, and stops it.
 //!
 //! Nothing here is deployed: it is development and test tooling only.
@@ -17,6 +19,7 @@ pub mod localenv;
 pub mod moto;
 pub mod process;
 pub mod provision;
+pub mod relay;
 pub mod router;
 pub mod spawn;
 pub mod template;

@@ -1,5 +1,6 @@
-//! Creates the template's tables in the emulator with the real AWS SDK, from the parsed
-//! definitions ([`crate::template::Table`]), so local and deployed schemas cannot drift.
+//! Creates the template's tables and buckets in the emulator with the real AWS SDK, from the
+//! parsed definitions ([`crate::template::Table`], [`crate::template::Bucket`]), so local and
+//! deployed schemas cannot drift.
 //!
 //! Idempotent: an existing table with the same keys is kept (its stream and TTL are switched on if
 //! needed); one with other keys is an error, since silently reusing it would test a schema that
@@ -72,19 +73,13 @@ impl ResourceNames for BTreeMap<String, String> {
     }
 }
 
-/// Creates every table of the template under the name `names` gives its logical id.
+/// Creates every table of the template under the name `names` gives its logical id (buckets:
+/// [`provision_buckets`]).
 pub async fn provision(
     client: &Client,
     template: &Template,
     names: &impl ResourceNames,
 ) -> Result<BTreeMap<String, ProvisionedTable>, ProvisionError> {
-    if let Some(bucket) = template.buckets.keys().next() {
-        // Say so rather than start a stack whose uploads fail later for want of a bucket.
-        return Err(ProvisionError(format!(
-            "template has S3 bucket {bucket}: bucket provisioning is not implemented yet \
-             (add aws-sdk-s3 to hub-infra and create it in provision.rs)"
-        )));
-    }
     let mut out = BTreeMap::new();
     for (logical_id, table) in &template.tables {
         let name = names
@@ -303,4 +298,83 @@ fn stream_spec(view: &str, table: &str) -> Result<StreamSpecification, Provision
         .stream_view_type(StreamViewType::from(view))
         .build()
         .map_err(|e| ProvisionError(format!("table {table}: {e}")))
+}
+
+/// Creates every bucket of the template under the name `ctx.names` gives its logical id, with
+/// its versioning and CORS rules (origins resolved like the functions' environment). Existing
+/// buckets are kept and brought to the template's settings. Public access blocks, encryption and
+/// ownership controls change nothing the code sees, so they are left to the deployed stack.
+pub async fn provision_buckets(
+    client: &aws_sdk_s3::Client,
+    template: &Template,
+    ctx: &crate::localenv::Context,
+) -> Result<BTreeMap<String, String>, ProvisionError> {
+    let mut out = BTreeMap::new();
+    for (logical_id, bucket) in &template.buckets {
+        let name = ctx
+            .names
+            .get(logical_id)
+            .ok_or_else(|| ProvisionError(format!("no local name given for bucket {logical_id}")))?;
+        create_bucket(client, template, ctx, bucket, name).await?;
+        out.insert(logical_id.clone(), name.clone());
+    }
+    Ok(out)
+}
+
+async fn create_bucket(
+    client: &aws_sdk_s3::Client,
+    template: &Template,
+    ctx: &crate::localenv::Context,
+    bucket: &crate::template::Bucket,
+    name: &str,
+) -> Result<(), ProvisionError> {
+    use aws_sdk_s3::types::{BucketVersioningStatus, CorsConfiguration, CorsRule, VersioningConfiguration};
+    let s3_error = |what: &str, e: &dyn fmt::Display| ProvisionError(format!("{what} {name}: {e}"));
+    match client.create_bucket().bucket(name).send().await {
+        Ok(_) => {}
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_bucket_already_owned_by_you()) => {}
+        Err(e) => return Err(s3_error("cannot create bucket", &aws_sdk_s3::error::DisplayErrorContext(e))),
+    }
+    if bucket.versioning {
+        client
+            .put_bucket_versioning()
+            .bucket(name)
+            .versioning_configuration(
+                VersioningConfiguration::builder().status(BucketVersioningStatus::Enabled).build(),
+            )
+            .send()
+            .await
+            .map_err(|e| s3_error("cannot enable versioning of", &aws_sdk_s3::error::DisplayErrorContext(e)))?;
+    }
+    if bucket.cors_rules.is_empty() {
+        return Ok(());
+    }
+    let mut rules = Vec::new();
+    for rule in &bucket.cors_rules {
+        let origins = match crate::localenv::resolve(template, ctx, &rule.allowed_origins)
+            .map_err(|e| s3_error("CORS origins of", &e))?
+        {
+            crate::localenv::Resolved::Str(one) => vec![one],
+            crate::localenv::Resolved::List(many) => many,
+            crate::localenv::Resolved::NoValue => Vec::new(),
+        };
+        let built = CorsRule::builder()
+            .set_allowed_methods(Some(rule.allowed_methods.clone()))
+            .set_allowed_origins(Some(origins))
+            .set_allowed_headers(Some(rule.allowed_headers.clone()))
+            .set_expose_headers(Some(rule.exposed_headers.clone()))
+            .set_max_age_seconds(rule.max_age.and_then(|a| i32::try_from(a).ok()))
+            .build()
+            .map_err(|e| s3_error("CORS rule of", &e))?;
+        rules.push(built);
+    }
+    let cors = CorsConfiguration::builder().set_cors_rules(Some(rules)).build().map_err(|e| s3_error("CORS of", &e))?;
+    client
+        .put_bucket_cors()
+        .bucket(name)
+        .cors_configuration(cors)
+        .send()
+        .await
+        .map_err(|e| s3_error("cannot set the CORS rules of", &aws_sdk_s3::error::DisplayErrorContext(e)))?;
+    Ok(())
 }

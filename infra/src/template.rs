@@ -54,6 +54,8 @@ pub struct Template {
     pub parameters: BTreeMap<String, Parameter>,
     pub tables: BTreeMap<String, Table>,
     pub buckets: BTreeMap<String, Bucket>,
+    /// Logical ids of the `AWS::SQS::Queue`s (dead-letter queues; not emulated locally).
+    pub queues: Vec<String>,
     pub functions: BTreeMap<String, Function>,
     /// `Globals.Function.Environment.Variables`, unresolved.
     pub global_environment: BTreeMap<String, Value>,
@@ -130,7 +132,25 @@ pub enum Billing {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Bucket {
     pub logical_id: String,
+    /// `BucketName`, when the template fixes one (the local stack names buckets itself).
+    pub bucket_name: Option<String>,
+    /// `VersioningConfiguration.Status` is `Enabled`.
+    pub versioning: bool,
+    /// `CorsConfiguration.CorsRules`, origins unresolved (`!Ref CorsAllowedOrigins`).
+    pub cors_rules: Vec<CorsRule>,
 }
+
+/// One CORS rule of a bucket.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CorsRule {
+    pub allowed_methods: Vec<String>,
+    pub allowed_origins: Value,
+    pub allowed_headers: Vec<String>,
+    pub exposed_headers: Vec<String>,
+    pub max_age: Option<i64>,
+}
+
+impl Eq for CorsRule {}
 
 #[derive(Debug, Clone)]
 pub struct Function {
@@ -164,6 +184,13 @@ pub struct StreamSource {
     pub table: String,
     pub starting_position: Option<String>,
     pub batch_size: Option<u64>,
+    /// `FunctionResponseTypes` holds `ReportBatchItemFailures`.
+    pub reports_batch_item_failures: bool,
+    pub bisect_on_error: bool,
+    pub maximum_retry_attempts: Option<i64>,
+    pub maximum_record_age_seconds: Option<i64>,
+    /// `DestinationConfig.OnFailure.Destination`, as the logical id its `!GetAtt` names.
+    pub on_failure: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -228,8 +255,10 @@ impl Template {
                     template.tables.insert(logical_id, table);
                 }
                 "AWS::S3::Bucket" => {
-                    template.buckets.insert(logical_id.clone(), Bucket { logical_id });
+                    let bucket = parse_bucket(&logical_id, props)?;
+                    template.buckets.insert(logical_id, bucket);
                 }
+                "AWS::SQS::Queue" => template.queues.push(logical_id),
                 "AWS::Serverless::Function" => {
                     let (function, routes) = parse_function(&logical_id, &resource, props)?;
                     template.routes.extend(routes);
@@ -348,6 +377,44 @@ fn parse_table(logical_id: &str, props: &Value) -> Result<Table, TemplateError> 
     })
 }
 
+fn parse_bucket(logical_id: &str, props: &Value) -> Result<Bucket, TemplateError> {
+    let ctx = |what: &str| format!("bucket {logical_id}: {what}");
+    let versioning = match props.get("VersioningConfiguration") {
+        None => false,
+        Some(v) => req_str(v, "Status", &ctx("VersioningConfiguration"))? == "Enabled",
+    };
+    let mut cors_rules = Vec::new();
+    if let Some(cors) = props.get("CorsConfiguration") {
+        for rule in sequence(cors.get("CorsRules"), &ctx("CorsRules"))? {
+            let list = |key: &str| -> Result<Vec<String>, TemplateError> {
+                match rule.get(key) {
+                    None => Ok(Vec::new()),
+                    some => string_or_list(some, &ctx(key)),
+                }
+            };
+            cors_rules.push(CorsRule {
+                allowed_methods: list("AllowedMethods")?,
+                allowed_origins: rule
+                    .get("AllowedOrigins")
+                    .cloned()
+                    .ok_or_else(|| invalid(ctx("a CORS rule without AllowedOrigins")))?,
+                allowed_headers: list("AllowedHeaders")?,
+                exposed_headers: list("ExposedHeaders")?,
+                max_age: match rule.get("MaxAge") {
+                    None => None,
+                    Some(_) => Some(req_int(rule, "MaxAge", &ctx("CorsRules"))?),
+                },
+            });
+        }
+    }
+    Ok(Bucket {
+        logical_id: logical_id.to_string(),
+        bucket_name: opt_str(props, "BucketName")?,
+        versioning,
+        cors_rules,
+    })
+}
+
 fn parse_key_schema(value: Option<&Value>, ctx: &str) -> Result<Vec<KeyElement>, TemplateError> {
     let mut out = Vec::new();
     for key in sequence(value, ctx)? {
@@ -441,6 +508,22 @@ fn parse_function(logical_id: &str, resource: &Value, props: &Value) -> Result<(
                         table,
                         starting_position: opt_str(event_props, "StartingPosition")?,
                         batch_size: event_props.get("BatchSize").and_then(Value::as_u64),
+                        reports_batch_item_failures: string_or_list(
+                            event_props.get("FunctionResponseTypes"),
+                            &format!("{event_ctx}: FunctionResponseTypes"),
+                        )?
+                        .iter()
+                        .any(|t| t == "ReportBatchItemFailures"),
+                        bisect_on_error: event_props.get("BisectBatchOnFunctionError").map(truthy).unwrap_or(false),
+                        maximum_retry_attempts: event_props.get("MaximumRetryAttempts").and_then(Value::as_i64),
+                        maximum_record_age_seconds: event_props
+                            .get("MaximumRecordAgeInSeconds")
+                            .and_then(Value::as_i64),
+                        on_failure: event_props
+                            .get("DestinationConfig")
+                            .and_then(|d| d.get("OnFailure"))
+                            .and_then(|o| o.get("Destination"))
+                            .and_then(get_att_target),
                     });
                 }
                 _ => {}
@@ -602,6 +685,14 @@ Resources:
       TimeToLiveSpecification: {AttributeName: ttl, Enabled: true}
   Files:
     Type: AWS::S3::Bucket
+    Properties:
+      VersioningConfiguration: {Status: Enabled}
+      CorsConfiguration:
+        CorsRules:
+          - AllowedMethods: [PUT]
+            AllowedOrigins: !Ref Origins
+            AllowedHeaders: [content-type]
+            MaxAge: 600
   GetThing:
     Type: AWS::Serverless::Function
     Metadata: {BuildMethod: rust-cargolambda, BuildProperties: {Binary: things-get}}
@@ -655,6 +746,20 @@ Resources:
         assert_eq!(table.stream_view_type.as_deref(), Some("NEW_IMAGE"));
         assert_eq!(table.ttl_attribute.as_deref(), Some("ttl"));
         assert!(t.buckets.contains_key("Files"));
+    }
+
+    #[test]
+    fn buckets_carry_versioning_and_cors_rules_with_origins_unresolved() {
+        let t = Template::parse(SAMPLE).unwrap();
+        let files = &t.buckets["Files"];
+        assert!(files.versioning);
+        assert_eq!(files.bucket_name, None);
+        assert_eq!(files.cors_rules.len(), 1);
+        let rule = &files.cors_rules[0];
+        assert_eq!(rule.allowed_methods, ["PUT"]);
+        assert_eq!(rule.allowed_headers, ["content-type"]);
+        assert_eq!(rule.max_age, Some(600));
+        assert_eq!(intrinsic(&rule.allowed_origins).unwrap().0, "Ref");
     }
 
     #[test]

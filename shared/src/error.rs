@@ -97,6 +97,16 @@ impl AppError {
         Self::Validation { errors: vec![FieldError::new(field, code, message)] }
     }
 
+    /// 422 `RELATED_NOT_FOUND`: a reference to a record that is missing, deleted, invisible to
+    /// the caller or another organization's (the four look the same).
+    pub fn related_not_found(field: &str, message: impl Into<String>) -> Self {
+        Self::Unprocessable {
+            code: "RELATED_NOT_FOUND",
+            detail: format!("`{field}` does not name a record this request can refer to"),
+            errors: vec![FieldError::new(field, "not_found", message)],
+        }
+    }
+
     pub fn unavailable(detail: impl Into<String>) -> Self {
         Self::Unavailable { detail: detail.into() }
     }

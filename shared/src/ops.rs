@@ -103,7 +103,8 @@ pub async fn list<E: Entity>(services: Arc<Services>, tenant: Tenant, request: A
     Ok(Reply::ok(json!({ "items": items, "next_cursor": page.next_cursor })))
 }
 
-fn page_size(request: &ApiRequest) -> AppResult<usize> {
+/// The `page_size` of a list request (1-100, default 20); public for entity-specific lists.
+pub fn page_size(request: &ApiRequest) -> AppResult<usize> {
     match request.query("page_size") {
         None => Ok(DEFAULT_PAGE_SIZE),
         Some(raw) => match raw.parse::<usize>() {
@@ -133,8 +134,9 @@ pub async fn create_record<E: Entity>(
     services.store.create(tenant, data, idempotency.as_ref()).await
 }
 
-/// The live record a write applies to, checked against the version the client expects.
-async fn current_for_write<E: Entity>(
+/// The live record a write applies to, checked against the version the client expects
+/// (`If-Match` or a body `version`). Public for entity-specific writes (a refund's original).
+pub async fn current_for_write<E: Entity>(
     services: &Services,
     tenant: &Tenant,
     request: &ApiRequest,

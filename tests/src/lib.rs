@@ -52,8 +52,50 @@ fn handlers() -> HashMap<&'static str, Handler> {
         ("contacts-delete", boxed(ops::delete::<Contact>)),
         ("contacts-restore", boxed(ops::restore::<Contact>)),
         ("contacts-bulk-delete", boxed(ops::bulk_delete::<Contact>)),
+        ("appointments-list", boxed(ops::list::<hub_appointments::Appointment>)),
+        ("appointments-create", boxed(ops::create::<hub_appointments::Appointment>)),
+        ("appointments-get", boxed(ops::get::<hub_appointments::Appointment>)),
+        ("appointments-replace", boxed(ops::replace::<hub_appointments::Appointment>)),
+        ("appointments-patch", boxed(ops::patch::<hub_appointments::Appointment>)),
+        ("appointments-delete", boxed(ops::delete::<hub_appointments::Appointment>)),
+        ("appointments-restore", boxed(ops::restore::<hub_appointments::Appointment>)),
+        ("appointments-confirm", boxed(hub_appointments::confirm)),
+        ("appointments-cancel", boxed(hub_appointments::cancel)),
+        ("transactions-list", boxed(ops::list::<hub_transactions::Transaction>)),
+        ("transactions-create", boxed(ops::create::<hub_transactions::Transaction>)),
+        ("transactions-get", boxed(ops::get::<hub_transactions::Transaction>)),
+        ("transactions-replace", boxed(ops::replace::<hub_transactions::Transaction>)),
+        ("transactions-patch", boxed(ops::patch::<hub_transactions::Transaction>)),
+        ("transactions-delete", boxed(ops::delete::<hub_transactions::Transaction>)),
+        ("transactions-restore", boxed(ops::restore::<hub_transactions::Transaction>)),
+        ("transactions-refund", boxed(hub_transactions::refund)),
     ])
 }
+
+/// The document functions' handlers: their mains build the S3 context once and close over it.
+fn document_handlers(files: &Arc<hub_documents::Files>) -> HashMap<&'static str, Handler> {
+    use hub_documents::Document;
+    let with_files = |f: fn(Arc<Services>, Tenant, ApiRequest, Arc<hub_documents::Files>) -> DocumentFuture| {
+        let files = Arc::clone(files);
+        boxed(move |s, t, r| f(s, t, r, Arc::clone(&files)))
+    };
+    HashMap::from([
+        ("documents-list", boxed(ops::list::<Document>)),
+        ("documents-create", with_files(|s, t, r, f| Box::pin(hub_documents::create(s, t, r, f)))),
+        ("documents-get", boxed(ops::get::<Document>)),
+        ("documents-replace", boxed(ops::replace::<Document>)),
+        ("documents-patch", boxed(ops::patch::<Document>)),
+        ("documents-delete", boxed(ops::delete::<Document>)),
+        ("documents-restore", boxed(ops::restore::<Document>)),
+        ("documents-complete", with_files(|s, t, r, f| Box::pin(hub_documents::complete(s, t, r, f)))),
+        ("documents-download", with_files(|s, t, r, f| Box::pin(hub_documents::download(s, t, r, f)))),
+        ("documents-versions-create", with_files(|s, t, r, f| Box::pin(hub_documents::versions_create(s, t, r, f)))),
+        ("documents-versions-list", boxed(hub_documents::versions_list)),
+        ("documents-approve", boxed(hub_documents::approve)),
+    ])
+}
+
+type DocumentFuture = Pin<Box<dyn Future<Output = AppResult<Reply>> + Send>>;
 
 struct Route {
     method: String,
@@ -116,6 +158,21 @@ fn moto() -> &'static Moto {
     })
 }
 
+/// The emulator's endpoint (S3 presigned URLs point at it).
+pub fn moto_endpoint() -> &'static str {
+    &moto().endpoint
+}
+
+/// An SDK configuration for the emulator, as a function's would be on Lambda.
+pub async fn moto_sdk_config() -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(&moto().endpoint)
+        .region(aws_config::Region::new("eu-west-3"))
+        .credentials_provider(aws_credential_types::Credentials::new("test", "test", None, None, "tests"))
+        .load()
+        .await
+}
+
 pub async fn dynamodb_client() -> Client {
     let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .endpoint_url(&moto().endpoint)
@@ -176,6 +233,10 @@ pub struct TestApp {
     pub services: Arc<Services>,
     pub client: Client,
     pub table: String,
+    /// This app's documents bucket, created from template.yaml's `DocumentsBucket`.
+    pub bucket: String,
+    /// This app's audit table, created from template.yaml's `AuditTable`.
+    pub audit_table: String,
     secret: String,
     handlers: HashMap<&'static str, Handler>,
 }
@@ -186,8 +247,23 @@ impl TestApp {
         let table = format!("hub-test-{}", Uuid::new_v4().simple());
         let template = hub_infra::template::Template::load(workspace_root().join("template.yaml"))
             .unwrap_or_else(|e| panic!("template.yaml: {e}"));
-        let names = HashMap::from([("BusinessTable".to_string(), table.clone())]);
+        let audit_table = format!("hub-test-audit-{}", Uuid::new_v4().simple());
+        let names = HashMap::from([
+            ("BusinessTable".to_string(), table.clone()),
+            ("AuditTable".to_string(), audit_table.clone()),
+        ]);
         hub_infra::provision::provision(&client, &template, &names).await.unwrap_or_else(|e| panic!("provision: {e}"));
+        let bucket = format!("hub-test-{}", Uuid::new_v4().simple());
+        let bucket_ctx = hub_infra::localenv::Context {
+            names: [("DocumentsBucket".to_string(), bucket.clone())].into(),
+            ..Default::default()
+        };
+        hub_infra::provision::provision_buckets(&hub_infra::moto::s3_client(&moto().endpoint), &template, &bucket_ctx)
+            .await
+            .unwrap_or_else(|e| panic!("provision buckets: {e}"));
+        let files = Arc::new(hub_documents::Files::new(&moto_sdk_config().await, bucket.clone()));
+        let mut handlers = handlers();
+        handlers.extend(document_handlers(&files));
         let secret = format!("test-secret-{}", Uuid::new_v4().simple());
         let env = Env::from_pairs([
             ("HUB_TABLE", table.clone()),
@@ -204,7 +280,7 @@ impl TestApp {
                 .unwrap_or_else(|e| panic!("{e}")),
             store: Store::new(client.clone(), &StoreConfig::from_env(&env).unwrap_or_else(|e| panic!("{e}"))),
         };
-        Self { services: Arc::new(services), client, table, secret, handlers: handlers() }
+        Self { services: Arc::new(services), client, table, bucket, audit_table, secret, handlers }
     }
 
     /// A valid HS256 token for `who`, expiring in an hour.

@@ -57,8 +57,8 @@ impl Client {
     }
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_contact_lives_its_whole_life_over_http_in_the_local_stack() {
+/// A local stack of its own (free ports, own state directory) and a client for its API.
+async fn start() -> (LocalStack, Client) {
     let stack = tokio::task::spawn_blocking(|| LocalStack::start(StackOptions::default()))
         .await
         .unwrap()
@@ -70,6 +70,12 @@ async fn a_contact_lives_its_whole_life_over_http_in_the_local_stack() {
         issuer: stack.var("JWT_ISSUER").to_string(),
         audience: stack.var("JWT_AUDIENCE").to_string(),
     };
+    (stack, client)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_contact_lives_its_whole_life_over_http_in_the_local_stack() {
+    let (stack, client) = start().await;
     let org = Uuid::new_v4();
     let member = client.token(Some(org), &["member"]);
     let admin = client.token(Some(org), &["admin"]);
@@ -152,6 +158,115 @@ async fn a_contact_lives_its_whole_life_over_http_in_the_local_stack() {
     let (status, bulk, _) =
         client.call("DELETE", &format!("{contacts}/bulk"), Some(&admin), Some(json!({"ids": [id]}))).await;
     assert_eq!((status, bulk["deleted_count"].as_u64()), (200, Some(1)), "{bulk}");
+
+    tokio::task::spawn_blocking(move || stack.stop()).await.unwrap().unwrap();
+}
+
+/// The other entities through the real stack: the router reaches every new function, the
+/// template's environment (bucket, table) reaches them, and the presigned URLs work against
+/// the emulated S3.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_practice_day_over_http_appointment_payment_refund_and_document() {
+    let (stack, client) = start().await;
+    let org = Uuid::new_v4();
+    let member = client.token(Some(org), &["member"]);
+    let admin = client.token(Some(org), &["admin"]);
+
+    let (status, contact, _) = client
+        .call(
+            "POST",
+            "/api/business/contacts",
+            Some(&member),
+            Some(json!({"first_name": "Inès", "last_name": "Moreau"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{contact}");
+    let contact_id = contact["id"].as_str().unwrap().to_string();
+
+    // An appointment, confirmed.
+    let start = chrono::Utc::now() + chrono::Duration::days(1);
+    let end = start + chrono::Duration::minutes(30);
+    let (status, appointment, _) = client
+        .call(
+            "POST",
+            "/api/business/appointments",
+            Some(&member),
+            Some(json!({
+                "title": "Consultation", "contact_id": contact_id, "timezone": "Europe/Paris",
+                "start_datetime": start.to_rfc3339(), "end_datetime": end.to_rfc3339(),
+                "assigned_provider": Uuid::new_v4().to_string(),
+            })),
+        )
+        .await;
+    assert_eq!(status, 201, "{appointment}");
+    let appointment_url = format!("/api/business/appointments/{}", appointment["id"].as_str().unwrap());
+    let (status, confirmed, _) = client.call("POST", &format!("{appointment_url}/confirm"), Some(&member), None).await;
+    assert_eq!((status, confirmed["status"].as_str()), (200, Some("confirmed")), "{confirmed}");
+
+    // A completed payment, partly refunded: the amounts stay exact decimals.
+    let (status, payment, _) = client
+        .call(
+            "POST",
+            "/api/business/transactions",
+            Some(&member),
+            Some(json!({
+                "transaction_id": "E2E-PAY-1", "transaction_type": "payment", "status": "completed",
+                "amount": "60.30", "contact_id": contact_id,
+                "related_appointment_id": appointment["id"],
+            })),
+        )
+        .await;
+    assert_eq!(status, 201, "{payment}");
+    let payment_url = format!("/api/business/transactions/{}", payment["id"].as_str().unwrap());
+    let (status, refund, _) =
+        client.call("POST", &format!("{payment_url}/refund"), Some(&admin), Some(json!({"amount": "20.10"}))).await;
+    assert_eq!((status, refund["amount"].as_str()), (201, Some("20.10")), "{refund}");
+    let (_, original, _) = client.call("GET", &payment_url, Some(&member), None).await;
+    assert_eq!(original["refunded_amount"], "20.10");
+    assert_eq!(original["refundable_amount"], "40.20");
+
+    // A document: declared, uploaded with the presigned PUT, completed, downloaded.
+    let bytes = b"%PDF-1.7 prescription".to_vec();
+    let checksum = {
+        use sha2::Digest;
+        let digest = sha2::Sha256::digest(&bytes);
+        digest.iter().map(|b| format!("{b:02x}")).collect::<String>()
+    };
+    let (status, document, _) = client
+        .call(
+            "POST",
+            "/api/business/documents",
+            Some(&member),
+            Some(json!({
+                "title": "Prescription", "document_type": "prescription", "file_name": "ordonnance.pdf",
+                "mime_type": "application/pdf", "file_size_bytes": bytes.len(), "checksum": checksum,
+                "related_contact_id": contact_id,
+            })),
+        )
+        .await;
+    assert_eq!(status, 201, "{document}");
+    let upload = &document["upload"];
+    let mut put = client.http.put(upload["url"].as_str().unwrap()).body(bytes.clone());
+    for (name, value) in upload["headers"].as_object().unwrap() {
+        put = put.header(name.as_str(), value.as_str().unwrap());
+    }
+    let uploaded = put.send().await.unwrap();
+    assert!(uploaded.status().is_success(), "upload: {}", uploaded.status());
+    let document_url = format!("/api/business/documents/{}", document["id"].as_str().unwrap());
+    let (status, completed, _) = client.call("POST", &format!("{document_url}/complete"), Some(&member), None).await;
+    assert_eq!((status, completed["upload_status"].as_str()), (200, Some("available")), "{completed}");
+    let (status, download, _) = client.call("GET", &format!("{document_url}/download"), Some(&member), None).await;
+    assert_eq!(status, 200, "{download}");
+    let fetched = client.http.get(download["url"].as_str().unwrap()).send().await.unwrap();
+    assert!(fetched.status().is_success());
+    assert_eq!(fetched.bytes().await.unwrap().to_vec(), bytes);
+
+    // Another organization sees none of it.
+    let attacker = client.token(Some(Uuid::new_v4()), &["admin"]);
+    for path in [&appointment_url, &payment_url, &document_url] {
+        let (status, _, _) = client.call("GET", path, Some(&attacker), None).await;
+        assert_eq!(status, 404, "{path}");
+    }
 
     tokio::task::spawn_blocking(move || stack.stop()).await.unwrap().unwrap();
 }

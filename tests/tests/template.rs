@@ -115,13 +115,76 @@ fn every_statement_is_scoped_to_a_resource_of_the_template() {
                     panic!("{}: resource {resource:?} is not a template resource's ARN", function.logical_id)
                 });
                 assert!(
-                    template.tables.contains_key(&target) || template.buckets.contains_key(&target),
-                    "{}: {target} is not a table or bucket of the template",
+                    template.tables.contains_key(&target)
+                        || template.buckets.contains_key(&target)
+                        || template.queues.contains(&target),
+                    "{}: {target} is not a table, bucket or queue of the template",
                     function.logical_id
                 );
             }
         }
     }
+}
+
+/// A function without an HTTP route is a stream consumer, and its event source mapping has what
+/// keeps a stream in order and loses nothing: partial batch failures, bisection, bounded retries
+/// and age, and a dead-letter queue of the template.
+#[test]
+fn functions_without_routes_consume_a_stream_with_bounded_retries_and_a_dead_letter_queue() {
+    let template = template();
+    let mut consumers = 0;
+    for function in template.functions.values() {
+        if template.routes.iter().any(|r| r.function == function.logical_id) {
+            continue;
+        }
+        assert!(!function.stream_sources.is_empty(), "{} has neither a route nor a stream", function.logical_id);
+        for source in &function.stream_sources {
+            consumers += 1;
+            let id = &function.logical_id;
+            assert!(template.tables.contains_key(&source.table), "{id}: stream of an unknown table");
+            assert_eq!(source.starting_position.as_deref(), Some("TRIM_HORIZON"), "{id}: may skip records");
+            assert!(source.reports_batch_item_failures, "{id}: without ReportBatchItemFailures a failure retries all");
+            assert!(source.bisect_on_error, "{id}: a poison record would block the shard");
+            assert!(
+                source.maximum_retry_attempts.is_some_and(|n| (0..=10_000).contains(&n)),
+                "{id}: unbounded retries"
+            );
+            assert!(source.maximum_record_age_seconds.is_some(), "{id}: unbounded record age");
+            let dlq = source.on_failure.as_ref().unwrap_or_else(|| panic!("{id}: no on-failure destination"));
+            assert!(template.queues.contains(dlq), "{id}: on-failure destination {dlq} is not a queue of the template");
+        }
+    }
+    assert!(consumers > 0, "no stream consumer found: is the audit function still in the template?");
+}
+
+/// Audit records are append-only: no function may update or delete anything in the audit table.
+#[test]
+fn no_function_may_change_or_delete_audit_records() {
+    let template = template();
+    assert!(template.tables.contains_key("AuditTable"));
+    let mut writers = 0;
+    for function in template.functions.values() {
+        for statement in function.policy_statements.iter().filter(|s| s.effect == "Allow") {
+            let on_audit = statement.resources.iter().any(|r| {
+                get_att(r).is_some_and(|(id, _)| id == "AuditTable")
+                    || hub_infra::template::intrinsic(r)
+                        .and_then(|(_, arg)| arg.as_str().map(|t| t.contains("${AuditTable")))
+                        .unwrap_or(false)
+            });
+            if !on_audit {
+                continue;
+            }
+            for action in &statement.actions {
+                assert!(
+                    ["dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:Query"].contains(&action.as_str()),
+                    "{} is granted {action} on the audit table",
+                    function.logical_id
+                );
+                writers += usize::from(action == "dynamodb:PutItem");
+            }
+        }
+    }
+    assert!(writers > 0, "nothing writes the audit table");
 }
 
 #[test]
@@ -138,4 +201,5 @@ fn the_template_environment_resolves_for_the_local_stack() {
     let ctx = Context { parameters, names, stream_arns: BTreeMap::new(), stack_name: "test".into() };
     let env = localenv::functions_environment(&template, &ctx).expect("environment resolves");
     assert_eq!(env.get("HUB_TABLE").map(String::as_str), Some("t-BusinessTable"));
+    assert_eq!(env.get("HUB_AUDIT_TABLE").map(String::as_str), Some("t-AuditTable"));
 }

@@ -1,11 +1,11 @@
 //! `infra/hub up`: the local stack.
 //!
-//! moto (DynamoDB, Streams, S3) on loopback, the template's tables created in it, and
+//! moto (DynamoDB, Streams, S3) on loopback, the template's tables and buckets created in it, and
 //! `cargo lambda watch` serving every template route with the template's environment, until
 //! Ctrl-C or SIGTERM, which stop everything this started. See `--help`.
 
 use hub_infra::devstate::{self, DevSecrets, LOCAL_AUDIENCE, LOCAL_ISSUER};
-use hub_infra::moto::{MotoOptions, MotoServer, dynamodb_client};
+use hub_infra::moto::{MotoOptions, MotoServer, dynamodb_client, s3_client};
 use hub_infra::process::{Output, Spec, Supervised};
 use hub_infra::template::Template;
 use hub_infra::{envfile, localenv, provision, router};
@@ -218,6 +218,9 @@ async fn run(options: Options) -> Result<ExitCode, BoxError> {
         stream_arns: tables.values().filter_map(|t| Some((t.logical_id.clone(), t.stream_arn.clone()?))).collect(),
         stack_name: "hub-local".into(),
     };
+    for (logical_id, name) in provision::provision_buckets(&s3_client(moto.endpoint()), &template, &ctx).await? {
+        eprintln!("stack: bucket {logical_id} = {name}");
+    }
     let mut lambda_env = localenv::functions_environment(&template, &ctx)?;
     for (key, value) in aws_environment(moto.endpoint()) {
         lambda_env.insert(key.to_string(), value);
@@ -325,9 +328,31 @@ async fn run(options: Options) -> Result<ExitCode, BoxError> {
         }
     };
 
+    // Stream relays (the local event source mappings), started once the functions answer.
+    let mut relays = Vec::new();
     let stop = match ready {
         Err(stop) => stop,
-        Ok(()) => {
+        Ok(()) => 'ready: {
+            for (function, table) in template
+                .functions
+                .values()
+                .flat_map(|f| f.stream_sources.iter().map(move |s| (f.binary.clone(), s.table.clone())))
+            {
+                let Some(table_name) = ctx.names.get(&table) else {
+                    break 'ready Stop::Died(format!("no local name for table {table}"));
+                };
+                let spec = Spec::new(format!("stream relay {table} -> {function}"), &cargo)
+                    .args(["run", "--quiet", "-p", "hub-infra", "--bin", "stream-relay", "--"])
+                    .args(["--endpoint", moto.endpoint(), "--table", table_name])
+                    .args(["--invoke-url", &hub_infra::relay::invoke_url(options.api_port, &function)])
+                    .cwd(&root)
+                    .output(logs(&format!("relay-{function}.log")));
+                match Supervised::spawn(&spec) {
+                    Ok(relay) => relays.push(relay),
+                    Err(e) => break 'ready Stop::Died(format!("cannot start the stream relay: {e}")),
+                }
+                eprintln!("stack: stream of {table} relayed to {function}");
+            }
             let mut client_env: Vec<(&str, String)> = vec![
                 ("HUB_API_URL", api_url.clone()),
                 ("HUB_STACK_PID", std::process::id().to_string()),
@@ -356,6 +381,9 @@ async fn run(options: Options) -> Result<ExitCode, BoxError> {
                         if let Some(stop) = check_alive(&mut moto, &mut watch) {
                             break stop;
                         }
+                        if let Some(relay) = relays.iter_mut().find_map(|r| (!matches!(r.try_wait(), Ok(None))).then_some(r)) {
+                            break Stop::Died(format!("{} exited:\n{}", relay.name(), relay.log_tail(30)));
+                        }
                     }
                 }
             }
@@ -364,6 +392,11 @@ async fn run(options: Options) -> Result<ExitCode, BoxError> {
 
     // Stop in dependency order: the API first, so no function is mid-request against a dead moto.
     eprintln!("stack: stopping");
+    for relay in &mut relays {
+        if let Err(e) = relay.stop(Duration::from_secs(5)) {
+            eprintln!("stack: stopping {}: {e}", relay.name());
+        }
+    }
     let stopped_watch = watch.stop(Duration::from_secs(10));
     let stopped_moto = moto.stop();
     // Only remove the file if it is still ours (a second stack may have replaced it).

@@ -29,7 +29,7 @@ impl Services {
         let http = HttpConfig::from_env(&env)?;
         let auth = Authenticator::new(AuthConfig::from_env(&env)?)?;
         let store_config = StoreConfig::from_env(&env)?;
-        let sdk = crate::aws::sdk_config().await;
+        let sdk = crate::aws::sdk_config_from(&env)?;
         let store = Store::new(aws_sdk_dynamodb::Client::new(&sdk), &store_config);
         Ok(Self { http, auth, store })
     }

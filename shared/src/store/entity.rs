@@ -227,6 +227,23 @@ pub trait Entity: Serialize + DeserializeOwned + Clone + Send + Sync + 'static {
         std::future::ready(Ok(Vec::new()))
     }
 
+    /// Checks a restore needs because the record comes back into the world (e.g. a restored
+    /// appointment takes its provider's time again), with the locks that make them hold until
+    /// the restore commits. Nothing by default.
+    fn before_restore<'a>(
+        &'a self,
+        _store: &'a Store,
+        _tenant: &'a Tenant,
+    ) -> impl Future<Output = AppResult<Vec<Lock>>> + Send + 'a {
+        std::future::ready(Ok(Vec::new()))
+    }
+
+    /// Whether the record may be soft-deleted now (a completed financial record may not: it is
+    /// corrected by a new record, not removed). An error refuses the delete.
+    fn check_delete(&self) -> AppResult<()> {
+        Ok(())
+    }
+
     /// Values unique per organization, normalised; empty values are not listed.
     fn unique_values(&self) -> Vec<Unique> {
         Vec::new()

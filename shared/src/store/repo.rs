@@ -273,7 +273,7 @@ impl<'a> Tx<'a> {
         let mut seen: Vec<(&str, Uuid)> = Vec::new();
         for reference in references {
             if reference.kind == E::KIND && reference.id == own {
-                return Err(related_not_found(reference.field, "must not name the record itself"));
+                return Err(AppError::related_not_found(reference.field, "must not name the record itself"));
             }
             let key = (reference.kind, reference.id);
             if skip.contains(&reference.id) || seen.contains(&key) {
@@ -354,10 +354,24 @@ impl Store {
 
     /// Creates a record and, in the same transaction, applies `also`: updates of other records
     /// of the same entity (e.g. the original of a refund), each from the state the caller read.
-    #[tracing::instrument(name = "store.create", skip_all, fields(kind = E::KIND))]
     pub async fn create_with<E: Entity>(
         &self,
         tenant: &Tenant,
+        data: E,
+        idempotency: Option<&IdempotencyKey>,
+        also: Vec<(&Record<E>, E)>,
+    ) -> AppResult<Created<E>> {
+        self.create_as(tenant, Uuid::new_v4(), data, idempotency, also).await
+    }
+
+    /// `create_with` under an id the caller chose beforehand (a fresh v4 UUID), for records
+    /// whose fields must embed their own id (a document's storage key). An id already taken
+    /// fails the write like any other condition.
+    #[tracing::instrument(name = "store.create", skip_all, fields(kind = E::KIND))]
+    pub async fn create_as<E: Entity>(
+        &self,
+        tenant: &Tenant,
+        id: Uuid,
         mut data: E,
         idempotency: Option<&IdempotencyKey>,
         also: Vec<(&Record<E>, E)>,
@@ -366,7 +380,7 @@ impl Store {
         data.reconcile(None, now)?;
         let user = tenant.user.user_id.as_uuid();
         let meta = Meta {
-            id: Uuid::new_v4(),
+            id,
             organization_id: tenant.org.as_uuid(),
             created_at: now,
             updated_at: now,
@@ -412,7 +426,24 @@ impl Store {
         }
     }
 
-    async fn replay<E: Entity>(&self, tenant: &Tenant, key: &IdempotencyKey) -> AppResult<Created<E>> {
+    /// The record an earlier request with this `Idempotency-Key` created, if the key is known
+    /// and unexpired. For operations whose own checks would refuse a retry once the first
+    /// attempt changed the state (a full refund moves its original to `refunded`), so they can
+    /// answer the replay before checking.
+    pub async fn replayed<E: Entity>(&self, tenant: &Tenant, key: &IdempotencyKey) -> AppResult<Option<Created<E>>> {
+        let now = Timestamp::now().as_datetime().timestamp();
+        let live = self
+            .idempotency_item(tenant, key)
+            .await?
+            .as_ref()
+            .and_then(|item| item.get("expires_at"))
+            .and_then(|v| v.as_n().ok())
+            .and_then(|raw| raw.parse::<i64>().ok())
+            .is_some_and(|expires| expires >= now);
+        if live { self.replay(tenant, key).await.map(Some) } else { Ok(None) }
+    }
+
+    async fn idempotency_item(&self, tenant: &Tenant, key: &IdempotencyKey) -> AppResult<Option<Item>> {
         let out = self
             .client
             .get_item()
@@ -423,7 +454,14 @@ impl Store {
             .send()
             .await
             .map_err(storage_error)?;
-        let item = out.item.ok_or_else(|| AppError::conflict("CONCURRENT_MODIFICATION", "retry the request"))?;
+        Ok(out.item)
+    }
+
+    async fn replay<E: Entity>(&self, tenant: &Tenant, key: &IdempotencyKey) -> AppResult<Created<E>> {
+        let item = self
+            .idempotency_item(tenant, key)
+            .await?
+            .ok_or_else(|| AppError::conflict("CONCURRENT_MODIFICATION", "retry the request"))?;
         if get_s(&item, "request_hash") != Some(key.request_hash.as_str()) {
             return Err(AppError::Conflict {
                 code: "IDEMPOTENCY_KEY_REUSED",
@@ -504,6 +542,7 @@ impl Store {
     /// frees its unique values.
     #[tracing::instrument(name = "store.soft_delete", skip_all, fields(kind = E::KIND))]
     pub async fn soft_delete<E: Entity>(&self, tenant: &Tenant, current: &Record<E>) -> AppResult<Record<E>> {
+        current.data.check_delete()?;
         let now = Timestamp::now();
         let user = tenant.user.user_id.as_uuid();
         let meta = Meta {
@@ -529,7 +568,8 @@ impl Store {
         Ok(next)
     }
 
-    /// Undoes a soft delete. Fails with 409 if a unique value was taken meanwhile.
+    /// Undoes a soft delete. Fails with 409 if a unique value was taken meanwhile, and with 422
+    /// `RELATED_NOT_FOUND` if a record it references is gone.
     #[tracing::instrument(name = "store.restore", skip_all, fields(kind = E::KIND))]
     pub async fn restore<E: Entity>(&self, tenant: &Tenant, current: &Record<E>) -> AppResult<Record<E>> {
         let deleted_at =
@@ -545,8 +585,10 @@ impl Store {
             ..current.meta.clone()
         };
         let next = Record { meta, data: current.data.clone() };
+        let locks = next.data.before_restore(self, tenant).await?;
         let mut tx = Tx::new(&self.table, tenant.org);
         tx.put_record(&next, Expect::Version { version: current.meta.version, deleted: true })?;
+        stage_locks(&mut tx, &locks)?;
         tx.delete_entry::<E>(next.meta.id, &trash_entry(deleted_at))?;
         for entry in next.data.index_entries(&next.meta) {
             tx.put_entry(&next, &entry)?;
@@ -554,6 +596,8 @@ impl Store {
         for unique in next.data.unique_values() {
             tx.claim_unique::<E>(&unique, next.meta.id)?;
         }
+        // A record comes back only if what it names is still there: restore the contact first.
+        tx.check_references::<E>(&next.data.references(), next.meta.id, &[])?;
         self.commit(tx).await.map_err(Failure::into_error::<E>)?;
         Ok(next)
     }
@@ -691,14 +735,6 @@ fn stage_locks(tx: &mut Tx<'_>, locks: &[Lock]) -> AppResult<()> {
     Ok(())
 }
 
-fn related_not_found(field: &'static str, message: &str) -> AppError {
-    AppError::Unprocessable {
-        code: "RELATED_NOT_FOUND",
-        detail: format!("`{field}` does not name a record this request can refer to"),
-        errors: vec![FieldError::new(field, "not_found", message)],
-    }
-}
-
 fn trash_entry(deleted_at: Timestamp) -> IndexEntry {
     IndexEntry::new(DELETED_INDEX, deleted_at.to_key())
 }
@@ -716,7 +752,7 @@ impl Failure {
                 errors: vec![FieldError::new(field, "duplicate", format!("is already used by another {}", E::NAME))],
             },
             Failure::Condition(Purpose::Reference(field)) => {
-                related_not_found(field, "no live record of this organization has this id")
+                AppError::related_not_found(field, "no live record of this organization has this id")
             }
             Failure::Condition(Purpose::Idempotency | Purpose::Entry | Purpose::Lock) | Failure::Contention => {
                 AppError::conflict(

@@ -1,0 +1,9 @@
+//! Lambda `appointments-create`: see `hub_shared::ops::create`.
+
+use hub_appointments::Appointment;
+use hub_shared::{http, ops};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    http::run_business("appointments-create", ops::create::<Appointment>).await
+}

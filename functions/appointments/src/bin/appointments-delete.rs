@@ -1,0 +1,9 @@
+//! Lambda `appointments-delete`: see `hub_shared::ops::delete`.
+
+use hub_appointments::Appointment;
+use hub_shared::{http, ops};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    http::run_business("appointments-delete", ops::delete::<Appointment>).await
+}

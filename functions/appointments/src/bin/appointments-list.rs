@@ -1,0 +1,9 @@
+//! Lambda `appointments-list`: see `hub_shared::ops::list`.
+
+use hub_appointments::Appointment;
+use hub_shared::{http, ops};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    http::run_business("appointments-list", ops::list::<Appointment>).await
+}

@@ -1,0 +1,9 @@
+//! Lambda `appointments-patch`: see `hub_shared::ops::patch`.
+
+use hub_appointments::Appointment;
+use hub_shared::{http, ops};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    http::run_business("appointments-patch", ops::patch::<Appointment>).await
+}

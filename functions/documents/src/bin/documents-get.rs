@@ -1,0 +1,9 @@
+//! Lambda `documents-get`: see `hub_shared::ops::get`.
+
+use hub_documents::Document;
+use hub_shared::{http, ops};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    http::run_business("documents-get", ops::get::<Document>).await
+}

@@ -1,0 +1,9 @@
+//! Lambda `transactions-create`: see `hub_shared::ops::create`.
+
+use hub_shared::{http, ops};
+use hub_transactions::Transaction;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    http::run_business("transactions-create", ops::create::<Transaction>).await
+}

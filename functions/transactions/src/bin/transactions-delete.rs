@@ -1,0 +1,9 @@
+//! Lambda `transactions-delete`: see `hub_shared::ops::delete`.
+
+use hub_shared::{http, ops};
+use hub_transactions::Transaction;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    http::run_business("transactions-delete", ops::delete::<Transaction>).await
+}

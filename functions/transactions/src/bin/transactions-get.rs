@@ -1,0 +1,9 @@
+//! Lambda `transactions-get`: see `hub_shared::ops::get`.
+
+use hub_shared::{http, ops};
+use hub_transactions::Transaction;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    http::run_business("transactions-get", ops::get::<Transaction>).await
+}

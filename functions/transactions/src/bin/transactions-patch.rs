@@ -1,0 +1,9 @@
+//! Lambda `transactions-patch`: see `hub_shared::ops::patch`.
+
+use hub_shared::{http, ops};
+use hub_transactions::Transaction;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    http::run_business("transactions-patch", ops::patch::<Transaction>).await
+}

@@ -1,0 +1,9 @@
+//! Lambda `transactions-replace`: see `hub_shared::ops::replace`.
+
+use hub_shared::{http, ops};
+use hub_transactions::Transaction;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    http::run_business("transactions-replace", ops::replace::<Transaction>).await
+}

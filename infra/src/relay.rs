@@ -1,0 +1,250 @@
+//! The local stand-in for Lambda's DynamoDB event source mapping: reads the emulated table's
+//! stream and invokes a function with the event Lambda would send.
+//!
+//! [`ShardReader`] reads one shard with the real DynamoDB Streams API (`DescribeStream`,
+//! `GetShardIterator`, `GetRecords`) and turns its records into Lambda's event shape
+//! ([`lambda_record`]). [`run`] polls every shard, posts each batch to the function through
+//! `cargo lambda watch`'s invoke endpoint, and honours the function's answer as the mapping
+//! does with `ReportBatchItemFailures`: a reported sequence number (or a failed invocation)
+//! makes it read again from that record, after a pause, so records are delivered in order and at
+//! least once, and never skipped.
+
+use aws_sdk_dynamodbstreams::Client;
+use aws_sdk_dynamodbstreams::types::{AttributeValue, Record, ShardIteratorType};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use serde_json::{Map, Value, json};
+use std::collections::HashMap;
+use std::time::Duration;
+
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// A DynamoDB Streams client for an emulator endpoint (dummy credentials), in `region` (the
+/// emulator keeps one world per region: the tables' own).
+pub fn streams_client(endpoint: &str, region: &str) -> Client {
+    use aws_sdk_dynamodbstreams::config::{BehaviorVersion, Credentials, Region};
+    let config = aws_sdk_dynamodbstreams::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new(region.to_string()))
+        .endpoint_url(endpoint)
+        .credentials_provider(Credentials::new("test", "test", None, None, "hub-local"))
+        .build();
+    Client::from_conf(config)
+}
+
+/// A DynamoDB-JSON value (`{"S": "x"}`), as stream events carry images.
+pub fn dynamodb_json(value: &AttributeValue) -> Value {
+    let b64 = |b: &aws_sdk_dynamodbstreams::primitives::Blob| Value::String(STANDARD.encode(b.as_ref()));
+    match value {
+        AttributeValue::S(s) => json!({"S": s}),
+        AttributeValue::N(n) => json!({"N": n}),
+        AttributeValue::B(b) => json!({"B": b64(b)}),
+        AttributeValue::Bool(b) => json!({"BOOL": b}),
+        AttributeValue::Null(_) => json!({"NULL": true}),
+        AttributeValue::Ss(items) => json!({"SS": items}),
+        AttributeValue::Ns(items) => json!({"NS": items}),
+        AttributeValue::Bs(items) => json!({"BS": items.iter().map(b64).collect::<Vec<_>>()}),
+        AttributeValue::L(items) => json!({"L": items.iter().map(dynamodb_json).collect::<Vec<_>>()}),
+        AttributeValue::M(map) => json!({"M": item_json(map)}),
+        _ => json!({"NULL": true}),
+    }
+}
+
+fn item_json(item: &HashMap<String, AttributeValue>) -> Map<String, Value> {
+    item.iter().map(|(k, v)| (k.clone(), dynamodb_json(v))).collect()
+}
+
+/// One stream record as Lambda delivers it in a DynamoDB event's `Records`.
+pub fn lambda_record(record: &Record, stream_arn: &str) -> Value {
+    let mut dynamodb = Map::new();
+    if let Some(change) = record.dynamodb() {
+        if let Some(at) = change.approximate_creation_date_time() {
+            let secs = at.secs() as f64 + f64::from(at.subsec_nanos()) / 1e9;
+            dynamodb.insert("ApproximateCreationDateTime".into(), json!(secs));
+        }
+        for (name, image) in
+            [("Keys", change.keys()), ("NewImage", change.new_image()), ("OldImage", change.old_image())]
+        {
+            if let Some(image) = image {
+                dynamodb.insert(name.into(), Value::Object(item_json(image)));
+            }
+        }
+        if let Some(seq) = change.sequence_number() {
+            dynamodb.insert("SequenceNumber".into(), json!(seq));
+        }
+        dynamodb.insert("SizeBytes".into(), json!(change.size_bytes().unwrap_or(0)));
+        if let Some(view) = change.stream_view_type() {
+            dynamodb.insert("StreamViewType".into(), json!(view.as_str()));
+        }
+    }
+    json!({
+        "eventID": record.event_id().unwrap_or_default(),
+        "eventName": record.event_name().map(|n| n.as_str()).unwrap_or_default(),
+        "eventVersion": record.event_version().unwrap_or("1.1"),
+        "eventSource": record.event_source().unwrap_or("aws:dynamodb"),
+        "awsRegion": record.aws_region().unwrap_or(crate::LOCAL_REGION),
+        "dynamodb": dynamodb,
+        "eventSourceARN": stream_arn,
+    })
+}
+
+/// The sequence number of a Lambda-shaped record.
+pub fn sequence_number(record: &Value) -> Option<&str> {
+    record.pointer("/dynamodb/SequenceNumber").and_then(Value::as_str)
+}
+
+/// Reads one shard of a stream, in order, with the ability to go back to a record.
+pub struct ShardReader {
+    client: Client,
+    stream_arn: String,
+    shard_id: String,
+    iterator: Option<String>,
+}
+
+impl ShardReader {
+    /// A reader at the start of the shard (`TRIM_HORIZON`).
+    pub async fn trim_horizon(client: Client, stream_arn: &str, shard_id: &str) -> Result<Self, BoxError> {
+        let mut reader =
+            Self { client, stream_arn: stream_arn.to_string(), shard_id: shard_id.to_string(), iterator: None };
+        reader.iterator = Some(reader.iterator_at(ShardIteratorType::TrimHorizon, None).await?);
+        Ok(reader)
+    }
+
+    /// Readers of every shard of the stream, each at its start.
+    pub async fn all(client: &Client, stream_arn: &str) -> Result<Vec<Self>, BoxError> {
+        let description = client.describe_stream().stream_arn(stream_arn).send().await?;
+        let mut readers = Vec::new();
+        for shard in description.stream_description().map(|d| d.shards()).unwrap_or_default() {
+            if let Some(id) = shard.shard_id() {
+                readers.push(Self::trim_horizon(client.clone(), stream_arn, id).await?);
+            }
+        }
+        Ok(readers)
+    }
+
+    async fn iterator_at(&self, kind: ShardIteratorType, seq: Option<&str>) -> Result<String, BoxError> {
+        let out = self
+            .client
+            .get_shard_iterator()
+            .stream_arn(&self.stream_arn)
+            .shard_id(&self.shard_id)
+            .shard_iterator_type(kind)
+            .set_sequence_number(seq.map(String::from))
+            .send()
+            .await?;
+        out.shard_iterator.ok_or_else(|| "GetShardIterator returned no iterator".into())
+    }
+
+    /// The next records (at most `limit`), as Lambda-shaped JSON; empty when there is nothing
+    /// new yet (or the shard is closed and read to its end).
+    pub async fn next_batch(&mut self, limit: i32) -> Result<Vec<Value>, BoxError> {
+        let Some(iterator) = self.iterator.clone() else {
+            return Ok(Vec::new());
+        };
+        let out = self.client.get_records().shard_iterator(iterator).limit(limit).send().await?;
+        self.iterator = out.next_shard_iterator.clone();
+        Ok(out.records().iter().map(|r| lambda_record(r, &self.stream_arn)).collect())
+    }
+
+    /// Reads again from this record on (`AT_SEQUENCE_NUMBER`).
+    pub async fn rewind_to(&mut self, sequence_number: &str) -> Result<(), BoxError> {
+        self.iterator = Some(self.iterator_at(ShardIteratorType::AtSequenceNumber, Some(sequence_number)).await?);
+        Ok(())
+    }
+}
+
+/// What the relay needs to know.
+#[derive(Debug, Clone)]
+pub struct RelayOptions {
+    /// `http://127.0.0.1:<port>/2015-03-31/functions/<name>/invocations`.
+    pub invoke_url: String,
+    /// Records per invocation (the mapping's `BatchSize`).
+    pub batch_size: i32,
+    /// Pause between polls of an idle stream.
+    pub poll: Duration,
+    /// Pause before retrying a failed batch.
+    pub retry_pause: Duration,
+}
+
+/// The invoke URL of a function served by `cargo lambda watch` on `port`.
+pub fn invoke_url(port: u16, function: &str) -> String {
+    format!("http://127.0.0.1:{port}/2015-03-31/functions/{function}/invocations")
+}
+
+/// How an invocation ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Delivery {
+    /// Every record was processed.
+    Done,
+    /// Retry from this record.
+    RetryFrom(String),
+}
+
+/// Posts one batch and reads the function's answer. A failed invocation (transport error, a
+/// non-2xx status, a Lambda error body) is a retry of the whole batch, as Lambda does.
+pub async fn deliver(http: &reqwest::Client, url: &str, records: &[Value]) -> Delivery {
+    let first = records.first().and_then(sequence_number).unwrap_or_default().to_string();
+    let response = match http.post(url).json(&json!({ "Records": records })).send().await {
+        Ok(response) => response,
+        Err(e) => {
+            eprintln!("stream-relay: invoking the function failed: {e}");
+            return Delivery::RetryFrom(first);
+        }
+    };
+    let status = response.status();
+    let body: Value = response.json().await.unwrap_or(Value::Null);
+    if !status.is_success() || body.get("errorType").is_some() || body.get("errorMessage").is_some() {
+        eprintln!("stream-relay: the function failed ({status}): {body}");
+        return Delivery::RetryFrom(first);
+    }
+    let failed = body
+        .get("batchItemFailures")
+        .and_then(Value::as_array)
+        .and_then(|failures| failures.iter().filter_map(|f| f.get("itemIdentifier").and_then(Value::as_str)).next());
+    match failed {
+        // Lambda retries from the lowest reported sequence number; the function reports one.
+        Some(seq) => Delivery::RetryFrom(seq.to_string()),
+        None => Delivery::Done,
+    }
+}
+
+/// Relays `stream_arn` to the function until the process is stopped. Errors reading the stream
+/// are reported and retried, never fatal: the emulator may be slow to answer at first.
+pub async fn run(client: Client, stream_arn: &str, options: &RelayOptions) -> Result<(), BoxError> {
+    let http = reqwest::Client::builder().timeout(Duration::from_secs(300)).build()?;
+    let mut readers = loop {
+        match ShardReader::all(&client, stream_arn).await {
+            Ok(readers) if !readers.is_empty() => break readers,
+            Ok(_) => eprintln!("stream-relay: the stream has no shard yet"),
+            Err(e) => eprintln!("stream-relay: cannot describe the stream: {e}"),
+        }
+        tokio::time::sleep(options.retry_pause).await;
+    };
+    eprintln!("stream-relay: relaying {stream_arn} to {}", options.invoke_url);
+    loop {
+        let mut idle = true;
+        for reader in &mut readers {
+            let records = match reader.next_batch(options.batch_size).await {
+                Ok(records) => records,
+                Err(e) => {
+                    eprintln!("stream-relay: GetRecords failed: {e}");
+                    continue;
+                }
+            };
+            if records.is_empty() {
+                continue;
+            }
+            idle = false;
+            if let Delivery::RetryFrom(seq) = deliver(&http, &options.invoke_url, &records).await {
+                eprintln!("stream-relay: retrying from sequence number {seq}");
+                tokio::time::sleep(options.retry_pause).await;
+                if let Err(e) = reader.rewind_to(&seq).await {
+                    eprintln!("stream-relay: cannot go back to {seq}: {e}");
+                }
+            }
+        }
+        if idle {
+            tokio::time::sleep(options.poll).await;
+        }
+    }
+}
