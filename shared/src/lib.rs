@@ -1,6 +1,7 @@
 //! The common crate of the Hub backend: everything a Lambda function shares, so that a function
 //! binary is a few lines and an entity is a type plus its rules.
 
+pub mod audit;
 pub mod auth;
 pub mod aws;
 pub mod config;

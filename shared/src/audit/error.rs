@@ -1,4 +1,4 @@
-use crate::crypto::CryptoError;
+use crate::audit::crypto::CryptoError;
 
 /// Why an audit record could not be written or read. Messages never hold personal values.
 #[derive(Debug, thiserror::Error)]

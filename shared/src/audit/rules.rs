@@ -24,8 +24,8 @@
 //! Accesses: a successful `view` is low, `download` medium, `export` high; any refused or failed
 //! access (401, 403, a 404 on another organization's id) is high, so probing stands out.
 
-use crate::fields::{ANONYMIZED_AT, BOOKKEEPING, INTERNAL};
-use crate::model::{Action, Change, Outcome, Risk};
+use crate::audit::fields::{ANONYMIZED_AT, BOOKKEEPING, INTERNAL};
+use crate::audit::model::{Action, Change, Outcome, Risk};
 use serde_json::{Map, Value};
 use std::collections::BTreeSet;
 

@@ -65,7 +65,7 @@ impl Action {
     }
 }
 
-/// How much an auditor should care; see [`crate::rules`].
+/// How much an auditor should care; see [`crate::audit::rules`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Risk {
     Low,
@@ -190,7 +190,7 @@ pub struct AuditRecord {
 impl AuditRecord {
     /// An access record: `action` is `View`, `Export` or `Download`; `resource_ids` the records
     /// served (one for a get or a download, a page's ids for a list). The risk follows
-    /// [`crate::rules::access_risk`].
+    /// [`crate::audit::rules::access_risk`].
     pub fn access(
         organization_id: Uuid,
         actor: Actor,
@@ -206,7 +206,7 @@ impl AuditRecord {
             organization_id,
             occurred_at: Utc::now(),
             action,
-            risk: crate::rules::access_risk(action, outcome),
+            risk: crate::audit::rules::access_risk(action, outcome),
             resource_type: resource_type.into(),
             resource_id,
             resource_ids,

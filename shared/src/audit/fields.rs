@@ -1,7 +1,7 @@
 //! Which fields of which entity hold personal data: the one list the audit trail encrypts by.
 //!
 //! A personal field's previous and new values are stored in an audit record only encrypted
-//! under the data key of the person they are about (see [`crate::crypto`]), so destroying that
+//! under the data key of the person they are about (see [`crate::audit::crypto`]), so destroying that
 //! key makes every audit copy of them unreadable without editing a single audit record. Other
 //! fields (statuses, amounts, dates of appointments, ids, flags) stay in clear: they are what an
 //! auditor reads, and they identify no one on their own.

@@ -3,16 +3,16 @@
 //! The item's key is derived from the record (`LOG#<time>#<audit id>`), and the put is
 //! conditioned on `attribute_not_exists(pk)`, so writing the same record twice (a redelivered
 //! stream batch) adds nothing and reports [`Written::Duplicate`]. Personal values of a change
-//! are sealed under their person's data key first (see [`crate::fields`]).
+//! are sealed under their person's data key first (see [`crate::audit::fields`]).
 
-use crate::error::AuditError;
-use crate::fields;
-use crate::item::{
+use crate::audit::error::AuditError;
+use crate::audit::fields;
+use crate::audit::item::{
     GSI_SORT, ITEM_AUDIT, Item, action_partition, log_partition, log_sort, resource_partition, risk_partition, s,
     to_attr, user_partition,
 };
-use crate::keys::{KeyCache, KeyState, KeyStore};
-use crate::model::{AuditRecord, Source};
+use crate::audit::keys::{KeyCache, KeyState, KeyStore};
+use crate::audit::model::{AuditRecord, Source};
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use serde_json::Value;

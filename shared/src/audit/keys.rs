@@ -7,9 +7,9 @@
 //! after the erasure are stored as erased rather than under a fresh key. Key material is never
 //! logged.
 
-use crate::crypto::DataKey;
-use crate::error::AuditError;
-use crate::item::{ITEM_KEY, Item, key_partition, key_sort, s};
+use crate::audit::crypto::DataKey;
+use crate::audit::error::AuditError;
+use crate::audit::item::{ITEM_KEY, Item, key_partition, key_sort, s};
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::AttributeValue;

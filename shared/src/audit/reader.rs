@@ -1,10 +1,10 @@
 //! Reads audit records back as JSON for the audit API, opening personal values with their
 //! person's key when it still exists, and showing [`ERASED`] when it does not.
 
-use crate::error::AuditError;
-use crate::item::{GSI_RESOURCE, Item, LOG_PREFIX, from_attr, get_s, log_partition, resource_partition, s};
-use crate::keys::{KeyCache, KeyState, KeyStore};
-use crate::writer::seal_context;
+use crate::audit::error::AuditError;
+use crate::audit::item::{GSI_RESOURCE, Item, LOG_PREFIX, from_attr, get_s, log_partition, resource_partition, s};
+use crate::audit::keys::{KeyCache, KeyState, KeyStore};
+use crate::audit::writer::seal_context;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::{Map, Value, json};
