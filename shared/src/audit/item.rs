@@ -11,12 +11,12 @@
 //! (`ORG#<org>#ACTION#<action>`), `gsi4pk` by risk (`ORG#<org>#RISK#<risk>`). Key items carry
 //! none, so no index ever holds key material.
 
-use aws_sdk_dynamodb::types::AttributeValue;
-use serde_json::{Map, Number, Value};
-use std::collections::HashMap;
+use serde_json::{Map, Value};
 use uuid::Uuid;
 
-pub type Item = HashMap<String, AttributeValue>;
+// One JSON <-> attribute conversion for the whole backend: the business table's.
+pub(crate) use crate::store::attr::parse_number as number;
+pub use crate::store::attr::{Item, from_attr, get_s, s, to_attr};
 
 pub const ITEM_AUDIT: &str = "audit";
 pub const ITEM_KEY: &str = "key";
@@ -59,50 +59,6 @@ pub fn action_partition(org: Uuid, action: &str) -> String {
 
 pub fn risk_partition(org: Uuid, risk: &str) -> String {
     format!("ORG#{org}#RISK#{risk}")
-}
-
-pub fn s(value: impl Into<String>) -> AttributeValue {
-    AttributeValue::S(value.into())
-}
-
-pub fn get_s<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
-    item.get(name).and_then(|v| v.as_s().ok()).map(String::as_str)
-}
-
-/// A JSON value as an attribute (numbers from their exact decimal text).
-pub fn to_attr(value: &Value) -> AttributeValue {
-    match value {
-        Value::Null => AttributeValue::Null(true),
-        Value::Bool(b) => AttributeValue::Bool(*b),
-        Value::Number(n) => AttributeValue::N(n.to_string()),
-        Value::String(s) => AttributeValue::S(s.clone()),
-        Value::Array(items) => AttributeValue::L(items.iter().map(to_attr).collect()),
-        Value::Object(map) => AttributeValue::M(map.iter().map(|(k, v)| (k.clone(), to_attr(v))).collect()),
-    }
-}
-
-/// An attribute as JSON; shapes this crate never writes read as `null`.
-pub fn from_attr(attr: &AttributeValue) -> Value {
-    match attr {
-        AttributeValue::Null(_) => Value::Null,
-        AttributeValue::Bool(b) => Value::Bool(*b),
-        AttributeValue::N(n) => number(n),
-        AttributeValue::S(s) => Value::String(s.clone()),
-        AttributeValue::L(items) => Value::Array(items.iter().map(from_attr).collect()),
-        AttributeValue::M(map) => Value::Object(map.iter().map(|(k, v)| (k.clone(), from_attr(v))).collect()),
-        AttributeValue::Ss(set) => Value::Array(set.iter().cloned().map(Value::String).collect()),
-        _ => Value::Null,
-    }
-}
-
-pub(crate) fn number(text: &str) -> Value {
-    if let Ok(i) = text.parse::<i64>() {
-        return Value::Number(i.into());
-    }
-    if let Ok(u) = text.parse::<u64>() {
-        return Value::Number(u.into());
-    }
-    text.parse::<f64>().ok().and_then(Number::from_f64).map(Value::Number).unwrap_or(Value::Null)
 }
 
 /// A DynamoDB-JSON value (`{"S": "x"}`, the stream event's image format) as plain JSON. Binary

@@ -38,7 +38,7 @@ pub fn from_attr(attr: &AttributeValue) -> Value {
     }
 }
 
-fn parse_number(text: &str) -> Value {
+pub(crate) fn parse_number(text: &str) -> Value {
     if let Ok(i) = text.parse::<i64>() {
         return Value::Number(i.into());
     }
