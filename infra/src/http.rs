@@ -12,7 +12,10 @@ pub fn get_status(addr: SocketAddr, path: &str, timeout: Duration) -> io::Result
     let mut stream = TcpStream::connect_timeout(&addr, timeout)?;
     stream.set_read_timeout(Some(timeout))?;
     stream.set_write_timeout(Some(timeout))?;
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nUser-Agent: hub-infra\r\nConnection: close\r\n\r\n")?;
+    // One write: `write!` on a socket may send the request in pieces, and a server that answers
+    // after the first piece and closes would make the rest fail with a reset.
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nUser-Agent: hub-infra\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes())?;
     let mut head = Vec::new();
     let mut buf = [0u8; 256];
     // The status line is all we need; stop reading once it is in.
