@@ -167,6 +167,8 @@ pub struct Function {
     /// grant actions this module does not expand.
     pub named_policies: Vec<String>,
     pub stream_sources: Vec<StreamSource>,
+    /// `Schedule`/`ScheduleV2` events: the expression (`rate(1 day)`, `cron(...)`) of each.
+    pub schedules: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -485,6 +487,7 @@ fn parse_function(logical_id: &str, resource: &Value, props: &Value) -> Result<(
 
     let mut routes = Vec::new();
     let mut stream_sources = Vec::new();
+    let mut schedules = Vec::new();
     if let Some(events) = props.get("Events") {
         for (event_name, event) in mapping(events, &ctx("Events"))? {
             let event_ctx = ctx(&format!("event {event_name}"));
@@ -526,6 +529,8 @@ fn parse_function(logical_id: &str, resource: &Value, props: &Value) -> Result<(
                             .and_then(get_att_target),
                     });
                 }
+                "Schedule" => schedules.push(req_str(event_props, "Schedule", &event_ctx)?),
+                "ScheduleV2" => schedules.push(req_str(event_props, "ScheduleExpression", &event_ctx)?),
                 _ => {}
             }
         }
@@ -540,6 +545,7 @@ fn parse_function(logical_id: &str, resource: &Value, props: &Value) -> Result<(
             policy_statements,
             named_policies,
             stream_sources,
+            schedules,
         },
         routes,
     ))

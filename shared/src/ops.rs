@@ -4,7 +4,12 @@
 //! `run_business("contacts-get", ops::get::<Contact>)`; entities never copy handler bodies.
 //! Entity-specific operations (a document's upload URL, a refund) are built from the pieces
 //! here (`create_record`, `live_visible`, `action`), not from copies of them.
+//!
+//! Reads of records (`get`, `list`, and the entity-specific reads built on [`list_reply`])
+//! declare what they served with `Reply::with_access`; the HTTP adapter appends the access
+//! record (or answers 503 when it cannot), so no operation writes audit records itself.
 
+use crate::audit::Access;
 use crate::auth::{Permission, Tenant};
 use crate::domain::Timestamp;
 use crate::error::{AppError, AppResult, FieldError};
@@ -60,7 +65,7 @@ pub async fn get<E: Entity>(services: Arc<Services>, tenant: Tenant, request: Ap
         .await?
         .filter(|r| (include_deleted || !r.meta.is_deleted) && r.data.visible_to(&tenant))
         .ok_or(AppError::NotFound { resource: E::NAME })?;
-    Ok(record_reply(&record))
+    Ok(record_reply(&record).with_access(Access::view(E::KIND, vec![id.to_string()])))
 }
 
 /// `GET /`: `page_size` (1-100, default 20), `cursor`, the entity's filters, and for admins
@@ -99,8 +104,16 @@ pub async fn list<E: Entity>(services: Arc<Services>, tenant: Tenant, request: A
         E::list_spec(&filters, &tenant)?
     };
     let page = services.store.list::<E>(tenant.org, &spec, page_size, request.query("cursor")).await?;
-    let items: Vec<Value> = page.items.iter().filter(|r| r.data.visible_to(&tenant)).map(Record::to_json).collect();
-    Ok(Reply::ok(json!({ "items": items, "next_cursor": page.next_cursor })))
+    Ok(list_reply(&tenant, page))
+}
+
+/// A list page's answer: the records the caller may see, and one access record naming them
+/// all (an empty page too: the search itself is an access attempt worth keeping).
+pub fn list_reply<E: Entity>(tenant: &Tenant, page: crate::store::Page<E>) -> Reply {
+    let visible: Vec<&Record<E>> = page.items.iter().filter(|r| r.data.visible_to(tenant)).collect();
+    let ids = visible.iter().map(|r| r.meta.id.to_string()).collect();
+    let items: Vec<Value> = visible.into_iter().map(Record::to_json).collect();
+    Reply::ok(json!({ "items": items, "next_cursor": page.next_cursor })).with_access(Access::view(E::KIND, ids))
 }
 
 /// The `page_size` of a list request (1-100, default 20); public for entity-specific lists.

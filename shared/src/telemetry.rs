@@ -11,8 +11,12 @@ use tracing::level_filters::LevelFilter;
 static COLD: AtomicBool = AtomicBool::new(true);
 
 pub fn init(function: &'static str) {
-    let level =
-        std::env::var("HUB_LOG_LEVEL").ok().and_then(|l| l.parse::<LevelFilter>().ok()).unwrap_or(LevelFilter::INFO);
+    init_with_level(function, &std::env::var("HUB_LOG_LEVEL").unwrap_or_default());
+}
+
+/// As [`init`], at `level` (`error` ... `trace`; anything else is `info`).
+pub fn init_with_level(function: &'static str, level: &str) {
+    let level = level.parse::<LevelFilter>().unwrap_or(LevelFilter::INFO);
     let result = tracing_subscriber::fmt()
         .json()
         .with_max_level(level)

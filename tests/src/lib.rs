@@ -97,6 +97,25 @@ fn document_handlers(files: &Arc<hub_documents::Files>) -> HashMap<&'static str,
 
 type DocumentFuture = Pin<Box<dyn Future<Output = AppResult<Reply>> + Send>>;
 
+/// The audit API and the RGPD export (the export's main builds the S3 context, as documents do).
+fn audit_handlers(files: &Arc<hub_documents::Files>) -> HashMap<&'static str, Handler> {
+    let files = Arc::clone(files);
+    HashMap::from([
+        ("audit-logs", boxed(hub_shared::audit::api::logs)),
+        ("contacts-history", boxed(hub_shared::audit::api::history::<hub_contacts::Contact>)),
+        ("contacts-export", boxed(move |s, t, r| hub_portability::export(s, t, r, Arc::clone(&files)))),
+    ])
+}
+
+/// RGPD erasure: its main builds the audit writer and the S3 client once, as documents do.
+async fn privacy_handlers(audit_table: &str, bucket: &str) -> HashMap<&'static str, Handler> {
+    let erasure = Arc::new(hub_privacy::Erasure::new(
+        hub_shared::audit::AuditWriter::new(dynamodb_client().await, audit_table),
+        hub_privacy::Objects::new(&moto_sdk_config().await, bucket),
+    ));
+    HashMap::from([("contacts-anonymize", boxed(move |s, t, r| hub_privacy::anonymize(s, t, r, Arc::clone(&erasure))))])
+}
+
 struct Route {
     method: String,
     segments: Vec<String>,
@@ -243,6 +262,10 @@ pub struct TestApp {
 
 impl TestApp {
     pub async fn spawn() -> Self {
+        // `HUB_TEST_LOG=debug` shows the functions' logs (their causes behind a 503, say).
+        if let Ok(level) = std::env::var("HUB_TEST_LOG") {
+            hub_shared::telemetry::init_with_level("tests", &level);
+        }
         let client = dynamodb_client().await;
         let table = format!("hub-test-{}", Uuid::new_v4().simple());
         let template = hub_infra::template::Template::load(workspace_root().join("template.yaml"))
@@ -264,6 +287,8 @@ impl TestApp {
         let files = Arc::new(hub_documents::Files::new(&moto_sdk_config().await, bucket.clone()));
         let mut handlers = handlers();
         handlers.extend(document_handlers(&files));
+        handlers.extend(privacy_handlers(&audit_table, &bucket).await);
+        handlers.extend(audit_handlers(&files));
         let secret = format!("test-secret-{}", Uuid::new_v4().simple());
         let env = Env::from_pairs([
             ("HUB_TABLE", table.clone()),
@@ -279,6 +304,7 @@ impl TestApp {
             auth: Authenticator::new(AuthConfig::from_env(&env).unwrap_or_else(|e| panic!("{e}")))
                 .unwrap_or_else(|e| panic!("{e}")),
             store: Store::new(client.clone(), &StoreConfig::from_env(&env).unwrap_or_else(|e| panic!("{e}"))),
+            audit: hub_shared::audit::AuditWriter::new(client.clone(), &audit_table),
         };
         Self { services: Arc::new(services), client, table, bucket, audit_table, secret, handlers }
     }
@@ -336,7 +362,9 @@ impl TestApp {
         let event = api_gateway_event(method, &template_path, path, query, &params, &headers, body.as_deref());
         let request = lambda_http::request::from_str(&event.to_string()).unwrap_or_else(|e| panic!("event: {e}"));
         let function: &'static str = Box::leak(route.binary.clone().into_boxed_str());
-        let response = hub_shared::http::handle(&self.services, function, handler.as_ref(), request).await;
+        // Boxed: the runtime's future (auth, handler, access audit) is deep enough to overflow the
+        // compiler's layout query depth when inlined into every test's future.
+        let response = Box::pin(hub_shared::http::handle(&self.services, function, handler.as_ref(), request)).await;
         let status = response.status().as_u16();
         let headers = response.headers().clone();
         let body = match response.body() {

@@ -73,7 +73,14 @@ async fn each_write_kind_leaves_exactly_one_audit_record_with_its_changes() {
     body["city"] = json!("Nantes");
     let id = create_contact(&app, &token, body).await;
     let url = format!("/api/business/contacts/{id}");
-    let patched = app.send("PATCH", &url, Some(&token), Some(json!({"city": "Lyon", "consent_given": true}))).await;
+    let patched = app
+        .send(
+            "PATCH",
+            &url,
+            Some(&token),
+            Some(json!({"city": "Lyon", "consent_given": true, "consent_version": "2025-01"})),
+        )
+        .await;
     assert_eq!(patched.status, 200, "{}", patched.body);
     assert_eq!(app.send("DELETE", &url, Some(&token), None).await.status, 200);
     assert_eq!(app.send("POST", &format!("{url}/restore"), Some(&token), None).await.status, 200);
@@ -113,7 +120,7 @@ async fn each_write_kind_leaves_exactly_one_audit_record_with_its_changes() {
     let update = by_action("update");
     let changes = update["changes"].as_array().unwrap();
     let fields: Vec<&str> = changes.iter().map(|c| c["field"].as_str().unwrap()).collect();
-    assert_eq!(fields, ["city", "consent_date", "consent_given"], "only what changed: {update}");
+    assert_eq!(fields, ["city", "consent_date", "consent_given", "consent_version"], "only what changed: {update}");
     assert_eq!(changes[0], json!({"field": "city", "personal": true, "from": "Nantes", "to": "Lyon"}));
     assert_eq!(changes[2], json!({"field": "consent_given", "personal": false, "from": false, "to": true}));
     assert_eq!(update["risk"], "medium", "a consent change");

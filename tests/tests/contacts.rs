@@ -725,16 +725,21 @@ async fn bulk_delete_reports_each_id_and_caps_at_one_hundred() {
 }
 
 #[tokio::test]
-async fn consent_is_dated_when_given_and_cleared_when_withdrawn_over_http() {
+async fn consent_is_dated_and_versioned_when_given_and_cleared_when_withdrawn_over_http() {
     let app = TestApp::spawn().await;
     let token = app.token(&Who::member(Uuid::new_v4()));
-    let c = create(&app, &token, json!({"first_name": "Con", "last_name": "Sent", "consent_given": true})).await;
+    let unversioned = json!({"first_name": "Con", "last_name": "Sent", "consent_given": true});
+    let refused = app.send("POST", CONTACTS, Some(&token), Some(unversioned)).await;
+    assert_eq!(refused.problem(422, "VALIDATION_FAILED")["errors"][0]["field"], "consent_version", "{}", refused.body);
+    let body = json!({"first_name": "Con", "last_name": "Sent", "consent_given": true, "consent_version": "2025-01"});
+    let c = create(&app, &token, body).await;
     let given_at = c["consent_date"].as_str().unwrap().to_string();
+    assert_eq!(c["consent_version"], "2025-01");
     let url = format!("{CONTACTS}/{}", c["id"].as_str().unwrap());
     let edited = app.send("PATCH", &url, Some(&token), Some(json!({"city": "Lille"}))).await;
-    assert_eq!(edited.body["consent_date"], given_at.as_str());
+    assert_eq!((&edited.body["consent_date"], &edited.body["consent_version"]), (&json!(given_at), &json!("2025-01")));
     let withdrawn = app.send("PATCH", &url, Some(&token), Some(json!({"consent_given": false}))).await;
-    assert_eq!(withdrawn.body["consent_date"], Value::Null);
+    assert_eq!((&withdrawn.body["consent_date"], &withdrawn.body["consent_version"]), (&Value::Null, &json!("")));
 }
 
 #[tokio::test]

@@ -107,6 +107,28 @@ async fn a_contact_lives_its_whole_life_over_http_in_the_local_stack() {
         .unwrap();
     assert!(stored.item.is_some(), "the record is in the emulated table");
 
+    // The stack's stream relay feeds `audit-stream`: the create's audit record is readable
+    // through the audit API within seconds.
+    let trail_url = format!("/api/audit/logs?resource_type=CONTACT&resource_id={id}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    let create = loop {
+        let (status, page, _) = client.call("GET", &trail_url, Some(&admin), None).await;
+        assert_eq!(status, 200, "{page}");
+        if let Some(record) = page["items"].as_array().and_then(|items| items.iter().find(|r| r["action"] == "create"))
+        {
+            break record.clone();
+        }
+        assert!(std::time::Instant::now() < deadline, "no create record through the audit API after 15 s: {page}");
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    };
+    assert_eq!(create["organization_id"], org.to_string());
+    assert!(
+        create["changes"].as_array().unwrap().iter().any(|c| c["field"] == "last_name" && c["to"] == "Martin"),
+        "personal values decrypted for an admin: {create}"
+    );
+    let (status, _, _) = client.call("GET", &trail_url, Some(&member), None).await;
+    assert_eq!(status, 403, "members do not read the audit trail");
+
     // Read, list, search.
     let url = format!("{contacts}/{id}");
     let (status, got, _) = client.call("GET", &url, Some(&member), None).await;

@@ -16,8 +16,8 @@ fn template() -> Template {
 
 /// The only actions a read function may hold. An allow-list rather than a list of write actions,
 /// so that a new or wildcard action (`dynamodb:*`, `dynamodb:Put*`) cannot slip through.
-/// When reads become audited (an access-audit record per read), this rule gains exactly one
-/// exception: `dynamodb:PutItem` on the audit table.
+/// Reads are audited (an access record per read), so this rule has exactly one exception:
+/// `dynamodb:PutItem` on the audit table ([`appends_to_the_audit_table_only`]).
 const READ_ACTIONS: &[&str] = &["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "s3:GetObject"];
 
 #[test]
@@ -87,7 +87,7 @@ fn read_only_functions_are_granted_no_write_action() {
             }
             for action in &statement.actions {
                 assert!(
-                    READ_ACTIONS.contains(&action.as_str()),
+                    READ_ACTIONS.contains(&action.as_str()) || appends_to_the_audit_table_only(action, statement),
                     "{} serves only GET but is granted {action}",
                     function.logical_id
                 );
@@ -95,6 +95,37 @@ fn read_only_functions_are_granted_no_write_action() {
         }
     }
     assert!(checked > 0, "no read-only function found: is the rule still meaningful?");
+}
+
+/// `dynamodb:PutItem` on the audit table and nothing else: how a read function appends its
+/// access records.
+fn appends_to_the_audit_table_only(action: &str, statement: &hub_infra::template::PolicyStatement) -> bool {
+    action == "dynamodb:PutItem"
+        && !statement.resources.is_empty()
+        && statement.resources.iter().all(|r| get_att(r).is_some_and(|(id, attr)| id == "AuditTable" && attr == "Arn"))
+}
+
+/// Every business function records accesses and denied attempts (401, 403, by-id 404) in the
+/// audit trail, so each needs `HUB_AUDIT_TABLE` (from Globals) and `PutItem` on the audit table.
+#[test]
+fn every_business_function_may_append_access_records() {
+    let template = template();
+    let mut checked = 0;
+    for function in template.functions.values() {
+        let routed = template.routes.iter().any(|r| r.function == function.logical_id);
+        if !routed || function.binary == "health" {
+            continue;
+        }
+        checked += 1;
+        let may_append = function
+            .policy_statements
+            .iter()
+            .any(|s| s.effect == "Allow" && s.actions.iter().any(|a| appends_to_the_audit_table_only(a, s)));
+        assert!(may_append, "{} cannot append access records to the audit table", function.logical_id);
+        let env = template.function_environment(function);
+        assert!(env.contains_key("HUB_AUDIT_TABLE"), "{} has no HUB_AUDIT_TABLE", function.logical_id);
+    }
+    assert!(checked > 0);
 }
 
 #[test]
@@ -137,6 +168,11 @@ fn functions_without_routes_consume_a_stream_with_bounded_retries_and_a_dead_let
         if template.routes.iter().any(|r| r.function == function.logical_id) {
             continue;
         }
+        // A scheduled job (retention) has neither: checked by
+        // `scheduled_functions_run_daily_and_only_they_read_the_retention_index`.
+        if !function.schedules.is_empty() {
+            continue;
+        }
         assert!(!function.stream_sources.is_empty(), "{} has neither a route nor a stream", function.logical_id);
         for source in &function.stream_sources {
             consumers += 1;
@@ -155,6 +191,44 @@ fn functions_without_routes_consume_a_stream_with_bounded_retries_and_a_dead_let
         }
     }
     assert!(consumers > 0, "no stream consumer found: is the audit function still in the template?");
+}
+
+/// A scheduled function (retention) has no route and no stream, runs at most daily, and is the
+/// only kind of function allowed to Query the business table's cross-organization retention
+/// index: an HTTP function reading it could reach another organization's records.
+#[test]
+fn scheduled_functions_run_daily_and_only_they_read_the_retention_index() {
+    let template = template();
+    let mut scheduled = 0;
+    for function in template.functions.values() {
+        let routed = template.routes.iter().any(|r| r.function == function.logical_id);
+        let reads_retention_index = function.policy_statements.iter().any(|s| {
+            s.effect == "Allow"
+                && s.resources.iter().any(|r| {
+                    hub_infra::template::intrinsic(r)
+                        .and_then(|(_, arg)| arg.as_str().map(|t| t.contains("/index/retention")))
+                        .unwrap_or(false)
+                })
+        });
+        if function.schedules.is_empty() {
+            assert!(
+                !reads_retention_index,
+                "{} is not scheduled but may read the retention index",
+                function.logical_id
+            );
+            continue;
+        }
+        scheduled += 1;
+        assert!(!routed && function.stream_sources.is_empty(), "{}: a scheduled job only", function.logical_id);
+        for expression in &function.schedules {
+            assert!(
+                expression == "rate(1 day)" || expression.starts_with("cron("),
+                "{}: schedule {expression} is not daily",
+                function.logical_id
+            );
+        }
+    }
+    assert!(scheduled > 0, "no scheduled function: is retention still in the template?");
 }
 
 /// Audit records are append-only: no function may update or delete anything in the audit table.

@@ -5,8 +5,8 @@
 // The record types, rules, writer and reader live in `hub_shared::audit`, because every
 // business function writes access records with them; they are re-exported here under the
 // same paths.
-pub use hub_shared::audit::{AuditError, KeyState, KeyStore};
 pub use hub_shared::audit::{Action, Actor, AuditRecord, Change, Outcome, RequestInfo, Risk, Source};
+pub use hub_shared::audit::{AuditError, KeyState, KeyStore};
 pub use hub_shared::audit::{AuditReader, ERASED};
 pub use hub_shared::audit::{AuditWriter, Written};
 pub use hub_shared::audit::{crypto, error, fields, item, keys, model, reader, rules, writer};

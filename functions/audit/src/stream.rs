@@ -116,7 +116,8 @@ pub fn to_audit(change: &StreamChange) -> Result<Option<AuditRecord>, AuditError
         resource_type: kind.to_string(),
         resource_id: Some(id.to_string()),
         resource_ids: Vec::new(),
-        actor: actor.map(Actor::User).unwrap_or(Actor::System),
+        // The nil id is the platform's own writes (retention's anonymizations): `system`.
+        actor: actor.filter(|u| !u.is_nil()).map(Actor::User).unwrap_or(Actor::System),
         outcome: Outcome::Success,
         changes,
         subject_before: old.and_then(|o| fields::subject(kind, o)),

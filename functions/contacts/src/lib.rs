@@ -61,8 +61,15 @@ pub struct Contact {
     pub emergency_contact_relationship: String,
     pub consent_given: bool,
     pub consent_date: Option<Timestamp>,
+    /// The version of the privacy policy consent was given to (`2025-01`): required when
+    /// consent is given, cleared with it. Records stored before it existed read `""`.
+    #[serde(default)]
+    pub consent_version: String,
     pub data_retention_until: Option<NaiveDate>,
 }
+
+/// The longest `consent_version`: a short policy version label.
+pub const MAX_CONSENT_VERSION: usize = 32;
 
 /// Computed fields: returned, never stored, ignored when sent back.
 const COMPUTED: &[&str] = &["full_name", "display_name"];
@@ -194,8 +201,12 @@ impl Entity for Contact {
             emergency_contact_relationship: f.text("emergency_contact_relationship", 100),
             consent_given: f.boolean("consent_given", false),
             consent_date: f.timestamp("consent_date"),
+            consent_version: f.text("consent_version", MAX_CONSENT_VERSION),
             data_retention_until: f.date("data_retention_until"),
         };
+        if !contact.consent_version.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c)) {
+            f.error("consent_version", "invalid_format", "must be a policy version label such as 2025-01 or v3.1");
+        }
         let today = Utc::now().date_naive();
         if let Some(born) = contact.date_of_birth {
             if born > today {
@@ -216,16 +227,39 @@ impl Entity for Contact {
         Ok(contact)
     }
 
-    /// RGPD: consent carries the moment it was given. Withdrawing clears it; giving it again
-    /// stamps a new moment unless the client states when consent was collected.
+    /// RGPD: consent carries the moment it was given and the policy version it was given to.
+    /// - Giving consent (on create, or from not given) requires `consent_version`; the moment
+    ///   is stamped now unless the client states when consent was collected.
+    /// - While consent stays given, an omitted version keeps the previous one; a new version
+    ///   is a new consent, stamped now unless a new moment is stated.
+    /// - Withdrawing clears the moment and the version.
+    ///
+    /// The history (who, when, which version) is the audit trail of these three fields.
     fn reconcile(&mut self, previous: Option<&Self>, now: Timestamp) -> AppResult<()> {
         if !self.consent_given {
             self.consent_date = None;
+            self.consent_version.clear();
             return Ok(());
         }
-        let previously_given = previous.filter(|p| p.consent_given).and_then(|p| p.consent_date);
-        if self.consent_date.is_none() {
-            self.consent_date = Some(previously_given.unwrap_or(now));
+        let Some(previous) = previous.filter(|p| p.consent_given) else {
+            if self.consent_version.is_empty() {
+                return Err(AppError::field(
+                    "consent_version",
+                    "required",
+                    "is required when consent is given: the version of the privacy policy agreed to",
+                ));
+            }
+            if self.consent_date.is_none() {
+                self.consent_date = Some(now);
+            }
+            return Ok(());
+        };
+        if self.consent_version.is_empty() {
+            self.consent_version = previous.consent_version.clone();
+        }
+        let renewed = self.consent_version != previous.consent_version;
+        if self.consent_date.is_none() || (renewed && self.consent_date == previous.consent_date) {
+            self.consent_date = Some(if renewed { now } else { previous.consent_date.unwrap_or(now) });
         }
         Ok(())
     }
@@ -241,14 +275,21 @@ impl Entity for Contact {
         values
     }
 
+    /// An anonymized contact keeps its `ALL` and `TYPE` entries (its records and amounts stay)
+    /// but has no search entries: there is no name left to find it by.
     fn index_entries(&self, meta: &Meta) -> Vec<IndexEntry> {
         let created = meta.created_at.to_key();
         let mut entries = vec![
             IndexEntry::new("ALL", created.clone()),
             IndexEntry::new(format!("TYPE#{}", self.contact_type.as_str()), created),
+        ];
+        if meta.anonymized_at.is_some() {
+            return entries;
+        }
+        entries.extend([
             IndexEntry::new("SEARCH", search_sort(&self.last_first(), SearchKind::LastFirst)),
             IndexEntry::new("SEARCH", search_sort(&self.first_last(), SearchKind::FirstLast)),
-        ];
+        ]);
         if let Some(email) = self.email_key() {
             entries.push(IndexEntry::new("SEARCH", search_sort(&email, SearchKind::Email)));
         }
@@ -258,6 +299,11 @@ impl Entity for Contact {
         // Identical names ("Jean Jean") give one entry, not two writes of the same item.
         entries.dedup();
         entries
+    }
+
+    /// Retention applies after `data_retention_until`, until the contact is anonymized.
+    fn retention_date(&self, meta: &Meta) -> Option<NaiveDate> {
+        self.data_retention_until.filter(|_| meta.anonymized_at.is_none())
     }
 
     fn computed(&self) -> Map<String, Value> {

@@ -87,22 +87,58 @@ fn display_name_uses_the_title_code() {
 }
 
 #[test]
-fn consent_is_dated_when_given_and_cleared_when_withdrawn() {
+fn consent_is_dated_and_versioned_when_given_and_cleared_when_withdrawn() {
     let now = Timestamp::now();
     let mut body = minimal();
     body.insert("consent_given".into(), json!(true));
+    let err = Contact::from_json(&body).unwrap().reconcile(None, now).unwrap_err();
+    assert_eq!(codes(err), [("consent_version".into(), "required")], "consent names its policy version");
+    body.insert("consent_version".into(), json!("2025-01"));
     let mut given = Contact::from_json(&body).unwrap();
     given.reconcile(None, now).unwrap();
-    assert_eq!(given.consent_date, Some(now));
+    assert_eq!((given.consent_date, given.consent_version.as_str()), (Some(now), "2025-01"));
 
+    body.remove("consent_version");
     let mut still = Contact::from_json(&body).unwrap();
     still.reconcile(Some(&given), Timestamp::now()).unwrap();
     assert_eq!(still.consent_date, Some(now), "re-saving keeps the original moment");
+    assert_eq!(still.consent_version, "2025-01", "and the version");
+
+    let later = Timestamp::from_datetime(now.as_datetime() + chrono::Duration::seconds(5));
+    let mut renewed = given.clone();
+    renewed.consent_version = "2026-01".into();
+    renewed.reconcile(Some(&given), later).unwrap();
+    assert_eq!(renewed.consent_date, Some(later), "a new policy version is a new consent");
 
     let mut withdrawn = Contact::from_json(&minimal()).unwrap();
     withdrawn.consent_date = Some(now);
+    withdrawn.consent_version = "2025-01".into();
     withdrawn.reconcile(Some(&given), Timestamp::now()).unwrap();
-    assert_eq!(withdrawn.consent_date, None);
+    assert_eq!((withdrawn.consent_date, withdrawn.consent_version.as_str()), (None, ""));
+}
+
+#[test]
+fn consent_versions_are_short_labels() {
+    let mut body = minimal();
+    body.insert("consent_version".into(), json!("2025 01"));
+    assert_eq!(codes(Contact::from_json(&body).unwrap_err()), [("consent_version".into(), "invalid_format")]);
+    body.insert("consent_version".into(), json!("v".repeat(MAX_CONSENT_VERSION + 1)));
+    assert_eq!(Contact::from_json(&body).unwrap_err().field_errors()[0].field, "consent_version");
+}
+
+#[test]
+fn an_anonymized_contact_has_no_search_entries_and_no_retention_date() {
+    let mut body = minimal();
+    body.insert("email".into(), json!("jean@example.fr"));
+    body.insert("data_retention_until".into(), json!("2020-01-01"));
+    let c = Contact::from_json(&body).unwrap();
+    let mut meta = sample_meta();
+    assert!(c.index_entries(&meta).iter().any(|e| e.index == "SEARCH"));
+    assert!(c.retention_date(&meta).is_some());
+    meta.anonymized_at = Some(Timestamp::now());
+    let indexes: Vec<String> = c.index_entries(&meta).into_iter().map(|e| e.index).collect();
+    assert_eq!(indexes, ["ALL", "TYPE#patient"]);
+    assert_eq!(c.retention_date(&meta), None);
 }
 
 #[test]
@@ -156,5 +192,6 @@ fn sample_meta() -> Meta {
         deleted_at: None,
         deleted_by: None,
         version: 1,
+        anonymized_at: None,
     }
 }

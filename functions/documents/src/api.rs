@@ -4,6 +4,7 @@
 
 use crate::files::{Declared, Files, Stored, hex_to_base64, object_key};
 use crate::{Document, MAX_DOCUMENT_VERSION, UploadStatus, versions_lock};
+use hub_shared::audit::{Access, Action};
 use hub_shared::auth::{Permission, Tenant};
 use hub_shared::domain::Timestamp;
 use hub_shared::error::{AppError, AppResult};
@@ -128,8 +129,7 @@ pub async fn versions_list(services: Arc<Services>, tenant: Tenant, request: Api
     let root = base.data.root_id(base.meta.id);
     let spec = ListSpec::<Document>::all(format!("VERSIONS#{root}"), false);
     let page = services.store.list::<Document>(tenant.org, &spec, page_size, request.query("cursor")).await?;
-    let items: Vec<Value> = page.items.iter().filter(|r| r.data.visible_to(&tenant)).map(Record::to_json).collect();
-    Ok(Reply::ok(json!({ "items": items, "next_cursor": page.next_cursor })))
+    Ok(ops::list_reply(&tenant, page))
 }
 
 /// `POST /{id}/complete`: compares the stored object with the record. Nothing stored yet is
@@ -209,7 +209,7 @@ pub async fn download(
     body["mime_type"] = json!(document.mime_type);
     body["file_size_bytes"] = json!(document.file_size_bytes);
     body["checksum"] = json!(document.checksum);
-    Ok(Reply::ok(body))
+    Ok(Reply::ok(body).with_access(Access::new(Action::Download, Document::KIND, vec![record.meta.id.to_string()])))
 }
 
 /// `POST /{id}/approve`: admins and the clinical roles approve an available document.

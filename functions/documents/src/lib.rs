@@ -406,6 +406,12 @@ impl Entity for Document {
 
     /// Newest first. One filter picks the partition Queried (the most selective given: contact,
     /// appointment, tag, type, privacy); the others are checked on the entries it returns.
+    /// Retention (the `retention` function in `hub-privacy`) purges the document, with its
+    /// file, after `retention_until`.
+    fn retention_date(&self, _meta: &Meta) -> Option<NaiveDate> {
+        self.retention_until
+    }
+
     fn list_spec(params: &HashMap<String, String>, _tenant: &Tenant) -> AppResult<ListSpec<Self>> {
         let choice = |name: &str| -> AppResult<Option<&'static str>> {
             match params.get(name) {

@@ -118,6 +118,7 @@ fn versions_sort_by_their_zero_padded_number() {
         deleted_at: None,
         deleted_by: None,
         version: 1,
+        anonymized_at: None,
     };
     let entry = d.index_entries(&meta).into_iter().find(|e| e.index.starts_with("VERSIONS#")).unwrap();
     assert_eq!(entry.index, format!("VERSIONS#{root}"));

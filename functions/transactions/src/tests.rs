@@ -40,6 +40,7 @@ fn record(data: Transaction) -> Record<Transaction> {
         deleted_at: None,
         deleted_by: None,
         version: 1,
+        anonymized_at: None,
     };
     Record { meta, data }
 }

@@ -28,8 +28,10 @@ pub const BOOKKEEPING: &[&str] = &[
     "version",
 ];
 
-/// Storage attributes that are not fields of the record at all.
-pub const INTERNAL: &[&str] = &["pk", "sk", "item_type", "entity", "record_sk", "expires_at"];
+/// Storage attributes that are not fields of the record at all (`retention_pk`/`retention_due`:
+/// the sparse retention index's keys, derived from the record's retention date).
+pub const INTERNAL: &[&str] =
+    &["pk", "sk", "item_type", "entity", "record_sk", "expires_at", "retention_pk", "retention_due"];
 
 /// The anonymization marker: set (from absent or null to a time) by the operation that
 /// irreversibly replaces a person's identifying fields. Its appearance makes a change an

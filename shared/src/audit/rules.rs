@@ -22,7 +22,8 @@
 //! - **low**: every other create and update.
 //!
 //! Accesses: a successful `view` is low, `download` medium, `export` high; any refused or failed
-//! access (401, 403, a 404 on another organization's id) is high, so probing stands out.
+//! access (401, 403) is high, so probing stands out. A by-id 404 is recorded as medium by the
+//! adapter (`audit::access`), since it cannot tell another organization's id from a typo.
 
 use crate::audit::fields::{ANONYMIZED_AT, BOOKKEEPING, INTERNAL};
 use crate::audit::model::{Action, Change, Outcome, Risk};

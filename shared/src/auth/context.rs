@@ -116,8 +116,11 @@ impl UserContext {
     }
 
     /// The organization every business operation is scoped to; 403 when the token has none.
+    /// The nil UUID is refused too: it is the audit trail's platform partition, which no
+    /// organization may read (see `audit::access`).
     pub fn org(&self) -> Result<OrgId, AppError> {
         self.organization_id
+            .filter(|org| !org.as_uuid().is_nil())
             .ok_or_else(|| AppError::forbidden("NO_ORGANIZATION", "the token does not name an organization"))
     }
 
@@ -184,6 +187,8 @@ mod tests {
         let mut c = ctx(&[]);
         c.organization_id = None;
         assert_eq!(c.org().map_err(|e| e.status()), Err(403));
+        c.organization_id = Some(OrgId::new(Uuid::nil()));
+        assert_eq!(c.org().map_err(|e| e.status()), Err(403), "the nil id is the audit trail's platform partition");
     }
 }
 

@@ -1,3 +1,4 @@
+use crate::audit::Access;
 use http::{HeaderName, HeaderValue, StatusCode};
 use serde_json::Value;
 
@@ -7,11 +8,14 @@ pub struct Reply {
     pub status: StatusCode,
     pub body: Option<Value>,
     pub headers: Vec<(HeaderName, HeaderValue)>,
+    /// The personal data this answer serves, if any: the adapter records the access in the
+    /// audit trail before answering, and answers 503 instead when it cannot.
+    pub access: Option<Access>,
 }
 
 impl Reply {
     pub fn ok(body: Value) -> Self {
-        Self { status: StatusCode::OK, body: Some(body), headers: Vec::new() }
+        Self { status: StatusCode::OK, body: Some(body), headers: Vec::new(), access: None }
     }
 
     /// 201 with the new resource's `Location`.
@@ -30,6 +34,12 @@ impl Reply {
         if let Ok(value) = HeaderValue::from_str(value) {
             self.headers.push((name, value));
         }
+        self
+    }
+
+    /// Declares the personal data served (see [`Reply::access`]).
+    pub fn with_access(mut self, access: Access) -> Self {
+        self.access = Some(access);
         self
     }
 

@@ -2,6 +2,8 @@ use super::cors;
 use super::problem::problem_response;
 use super::reply::Reply;
 use super::request::ApiRequest;
+use crate::audit::AuditWriter;
+use crate::audit::access::{self, Caller, RequestFacts};
 use crate::auth::{Authenticator, Tenant};
 use crate::config::{AuthConfig, Env, HttpConfig, StoreConfig};
 use crate::error::{AppError, AppResult};
@@ -19,6 +21,9 @@ pub struct Services {
     pub http: HttpConfig,
     pub auth: Authenticator,
     pub store: Store,
+    /// Appends access records (`HUB_AUDIT_TABLE`): every read of personal data and every
+    /// denied attempt leaves one (see [`crate::audit::access`]).
+    pub audit: AuditWriter,
 }
 
 impl Services {
@@ -30,8 +35,12 @@ impl Services {
         let auth = Authenticator::new(AuthConfig::from_env(&env)?)?;
         let store_config = StoreConfig::from_env(&env)?;
         let sdk = crate::aws::sdk_config_from(&env)?;
-        let store = Store::new(aws_sdk_dynamodb::Client::new(&sdk), &store_config);
-        Ok(Self { http, auth, store })
+        // Required: a business function that could not record accesses must not start at all.
+        let audit_table = env.required("HUB_AUDIT_TABLE")?.to_string();
+        let client = aws_sdk_dynamodb::Client::new(&sdk);
+        let audit = AuditWriter::new(client.clone(), audit_table);
+        let store = Store::new(client, &store_config);
+        Ok(Self { http, auth, store, audit })
     }
 }
 
@@ -91,19 +100,59 @@ where
             return preflight(origin.as_ref());
         }
         let request_id = request.request_id.clone();
-        let result = async {
-            let header = request.header("authorization").map(str::to_owned);
-            let user = services.auth.authenticate(header.as_deref()).await.map_err(AppError::from)?;
-            tracing::Span::current().record("user_id", tracing::field::display(user.user_id));
-            let tenant = Tenant::new(user)?;
-            tracing::Span::current().record("org_id", tracing::field::display(tenant.org));
-            handler(Arc::clone(services), tenant, request).await
-        }
-        .await;
+        let facts = RequestFacts {
+            method: request.method.clone(),
+            path: request.path.clone(),
+            id: request.path_params.get("id").and_then(|raw| uuid::Uuid::parse_str(raw).ok()),
+            request_id: request.request_id.clone(),
+            source_ip: request.source_ip.clone(),
+            user_agent: request.user_agent.clone(),
+        };
+        let header = request.header("authorization").map(str::to_owned);
+        let (result, caller) = match services.auth.authenticate(header.as_deref()).await.map_err(AppError::from) {
+            Err(err) => (Err(err), Caller::ANONYMOUS),
+            Ok(user) => {
+                tracing::Span::current().record("user_id", tracing::field::display(user.user_id));
+                let mut caller = Caller { user: Some(user.user_id.as_uuid()), org: None };
+                match Tenant::new(user) {
+                    Err(err) => (Err(err), caller),
+                    Ok(tenant) => {
+                        tracing::Span::current().record("org_id", tracing::field::display(tenant.org));
+                        caller.org = Some(tenant.org.as_uuid());
+                        (handler(Arc::clone(services), tenant, request).await, caller)
+                    }
+                }
+            }
+        };
+        let result = audited(services, caller, &facts, result).await;
         finish(result, &request_id, origin.as_ref(), started)
     }
     .instrument(span)
     .await
+}
+
+/// The audit side of an answer: a reply that serves personal data is recorded first (and
+/// becomes a 503 when it cannot be: no access without a trail); a denied attempt is recorded
+/// without changing the answer. One `PutItem` either way, and none for other answers.
+async fn audited(
+    services: &Services,
+    caller: Caller,
+    facts: &RequestFacts,
+    result: AppResult<Reply>,
+) -> AppResult<Reply> {
+    match result {
+        Ok(reply) => match (&reply.access, caller.org) {
+            (Some(served), Some(org)) => {
+                access::record_success(&services.audit, org, caller, facts, served, reply.status.as_u16()).await?;
+                Ok(reply)
+            }
+            _ => Ok(reply),
+        },
+        Err(err) => {
+            access::record_denied(&services.audit, caller, facts, &err).await;
+            Err(err)
+        }
+    }
 }
 
 /// One invocation of a public function.

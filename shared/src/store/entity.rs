@@ -22,6 +22,11 @@ pub struct Meta {
     pub deleted_at: Option<Timestamp>,
     pub deleted_by: Option<Uuid>,
     pub version: u64,
+    /// RGPD erasure: when the record's identifying fields were irreversibly replaced (see
+    /// `hub-privacy`). Set only by `Store::anonymize`, kept by every later write; its
+    /// appearance is what the audit stream records as `anonymize`. Absent on most records.
+    #[serde(default)]
+    pub anonymized_at: Option<Timestamp>,
 }
 
 impl Meta {
@@ -37,6 +42,7 @@ impl Meta {
         "deleted_at",
         "deleted_by",
         "version",
+        "anonymized_at",
     ];
 }
 
@@ -251,6 +257,15 @@ pub trait Entity: Serialize + DeserializeOwned + Clone + Send + Sync + 'static {
 
     /// The list entries of a live record.
     fn index_entries(&self, meta: &Meta) -> Vec<IndexEntry>;
+
+    /// The day after which retention applies to the record (a contact's
+    /// `data_retention_until`, a document's `retention_until`), if any. The repository writes
+    /// it on the record item as the sparse retention index's key, live or deleted, so the
+    /// `retention` function finds what is due without scanning (DATA-DESIGN.md). `None` once
+    /// nothing is left to do (e.g. after anonymization).
+    fn retention_date(&self, _meta: &Meta) -> Option<chrono::NaiveDate> {
+        None
+    }
 
     /// Derived read-only fields added to responses (e.g. `full_name`).
     fn computed(&self) -> Map<String, Value> {

@@ -41,3 +41,20 @@ pub fn idempotency_sort(user: Uuid, key: &str) -> String {
 pub fn lock_sort(name: &str) -> String {
     format!("LOCK#{name}")
 }
+
+/// The business table's sparse retention index (a GSI, template.yaml): `retention_pk` is one of
+/// [`RETENTION_SHARDS`] partitions, `retention_due` the retention date (`YYYY-MM-DD`). Only
+/// record items with a retention date carry them. The one key family that does not start with
+/// the organization: the daily `retention` job reads across organizations, and the items it
+/// finds (`pk`/`sk`, projected) name their organization. No request-serving function may Query it.
+pub const RETENTION_INDEX: &str = "retention";
+pub const RETENTION_PK: &str = "retention_pk";
+pub const RETENTION_DUE: &str = "retention_due";
+/// Shards spread the index's writes over 16 partitions (by the record id's first hex digit);
+/// the job reads each.
+pub const RETENTION_SHARDS: &[char] = &['0', '1', '2', '3', '4', '5', '6', '7', '8', '9', 'a', 'b', 'c', 'd', 'e', 'f'];
+
+pub fn retention_partition(id: Uuid) -> String {
+    let shard = id.simple().to_string().chars().next().unwrap_or('0');
+    format!("RETENTION#{shard}")
+}

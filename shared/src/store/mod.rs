@@ -13,4 +13,4 @@ pub(crate) mod keys;
 mod repo;
 
 pub use entity::{Entity, IndexEntry, ListSpec, Lock, Meta, Record, Reference, SortRange, Unique};
-pub use repo::{BulkOutcome, Created, IdempotencyKey, Page, Store};
+pub use repo::{BulkOutcome, Created, Due, IdempotencyKey, Page, Store};

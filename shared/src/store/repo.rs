@@ -10,8 +10,12 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Delete, Put, TransactWriteItem};
+use serde_json::Value;
 use std::collections::HashMap;
 use uuid::Uuid;
+
+mod maintenance;
+pub use maintenance::Due;
 
 /// How long a POST's `Idempotency-Key` is remembered.
 const IDEMPOTENCY_TTL_SECS: i64 = 24 * 3600;
@@ -142,7 +146,13 @@ impl<'a> Tx<'a> {
     }
 
     fn put_record<E: Entity>(&mut self, record: &Record<E>, expect: Expect) -> AppResult<()> {
-        let item = self.record_item(record);
+        let mut item = self.record_item(record);
+        // The sparse retention index: only the record item (never its list entries) carries
+        // its key, so the index holds one item per record with a retention date.
+        if let Some(due) = record.data.retention_date(&record.meta) {
+            item.insert(keys::RETENTION_PK.into(), s(keys::retention_partition(record.meta.id)));
+            item.insert(keys::RETENTION_DUE.into(), s(due.format("%Y-%m-%d").to_string()));
+        }
         let put = match expect {
             Expect::New => self.put(item, Some(("attribute_not_exists(pk)", vec![]))),
             Expect::Version { version, deleted } => self.put(
@@ -314,6 +324,12 @@ impl Store {
         &self.table
     }
 
+    /// The signer of this store's cursors, for other paginated reads (the audit API) whose
+    /// cursors must be just as unforgeable.
+    pub fn cursors(&self) -> &CursorSigner {
+        &self.cursors
+    }
+
     /// A record by id, deleted or not; `None` when it does not exist in this organization.
     #[tracing::instrument(name = "store.get", skip_all, fields(kind = E::KIND))]
     pub async fn get<E: Entity>(&self, org: OrgId, id: Uuid) -> AppResult<Option<Record<E>>> {
@@ -390,6 +406,7 @@ impl Store {
             deleted_at: None,
             deleted_by: None,
             version: 1,
+            anonymized_at: None,
         };
         let record = Record { meta, data };
         let mut locks = record.data.before_write(self, tenant, None).await?;
@@ -505,6 +522,9 @@ impl Store {
             return Err(AppError::NotFound { resource: E::NAME });
         }
         data.reconcile(Some(&current.data), now)?;
+        if current.meta.anonymized_at.is_some() {
+            refuse_reidentification(&current.data, &data)?;
+        }
         let meta = Meta {
             updated_at: now,
             updated_by: tenant.user.user_id.as_uuid(),
@@ -725,6 +745,26 @@ impl Store {
             }
         }
         Err(Failure::Storage(storage_error(err)))
+    }
+}
+
+/// An anonymized record stays anonymous: no write may put a value back in one of its personal
+/// fields (the audit trail's list, `crate::audit::fields`). Its other fields may still change.
+fn refuse_reidentification<E: Entity>(current: &E, next: &E) -> AppResult<()> {
+    let (Ok(Value::Object(before)), Ok(Value::Object(after))) =
+        (serde_json::to_value(current), serde_json::to_value(next))
+    else {
+        return Err(AppError::internal("an entity did not serialize to an object"));
+    };
+    let changed = after
+        .iter()
+        .find(|(field, value)| crate::audit::fields::is_personal(E::KIND, field) && before.get(*field) != Some(*value));
+    match changed {
+        Some((field, _)) => Err(AppError::conflict(
+            "ANONYMIZED",
+            format!("the {} was anonymized (RGPD erasure): its `{field}` cannot be set again", E::NAME),
+        )),
+        None => Ok(()),
     }
 }
 

@@ -1,0 +1,139 @@
+//! The daily retention run. Rules (README, "RGPD: consent, erasure, retention"):
+//!
+//! - a contact whose `data_retention_until` is before today, and not anonymized yet, is erased
+//!   exactly as `POST /contacts/{id}/anonymize` would (its records, its documents' files, its
+//!   audit data key), by `system`; it stays, anonymized, with its amounts (legal retention of
+//!   accounts is a reason to keep those, not the person);
+//! - a document whose `retention_until` is before today is purged: every S3 version of its
+//!   file deleted (an explicit `purge` audit record), then the record hard-deleted with its list
+//!   entries (the stream audits that `purge`);
+//! - nothing else is touched: records not yet due, records without a date.
+//!
+//! What is due comes from the business table's sparse retention index (DATA-DESIGN.md): one
+//! Query per shard, across organizations, never a Scan. Each record is re-read (consistently)
+//! and re-checked before acting, and acted on in its own organization. A record that fails is
+//! reported and the run goes on; running again is safe (what was done is not due any more).
+
+use crate::erase::{delete_file, erase_contact};
+use crate::{By, Erasure};
+use chrono::NaiveDate;
+use hub_contacts::Contact;
+use hub_documents::Document;
+use hub_shared::audit::{Action, Actor, RequestInfo};
+use hub_shared::auth::OrgId;
+use hub_shared::error::AppResult;
+use hub_shared::store::{Due, Entity, Store};
+use serde::Serialize;
+use uuid::Uuid;
+
+/// One record retention acted on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Acted {
+    pub organization_id: Uuid,
+    pub id: Uuid,
+}
+
+/// One record retention could not act on, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Failed {
+    pub organization_id: Uuid,
+    pub kind: String,
+    pub id: Uuid,
+    pub error: String,
+}
+
+/// What one run did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RetentionReport {
+    /// Records before this day were due.
+    pub as_of: Option<NaiveDate>,
+    pub contacts_anonymized: Vec<Acted>,
+    pub documents_purged: Vec<Acted>,
+    pub file_versions_deleted: usize,
+    /// Index items whose record was no longer due when re-read (already handled, or its date
+    /// moved): left alone.
+    pub skipped: usize,
+    pub failures: Vec<Failed>,
+}
+
+/// Runs retention for records due before `today`. `run_id` (the invocation's request id) is
+/// the request id of the audit records it writes itself.
+#[tracing::instrument(name = "privacy.retention", skip_all, fields(%today))]
+pub async fn run(store: &Store, erasure: &Erasure, today: NaiveDate, run_id: &str) -> AppResult<RetentionReport> {
+    let by = By {
+        actor: Actor::System,
+        request: RequestInfo { request_id: format!("retention:{run_id}"), ..RequestInfo::default() },
+    };
+    let mut report = RetentionReport { as_of: Some(today), ..RetentionReport::default() };
+    for due in store.due_for_retention(today).await? {
+        let acted = match due.kind.as_str() {
+            Contact::KIND => contact(store, erasure, &by, &due, today, &mut report).await,
+            Document::KIND => document(store, erasure, &by, &due, today, &mut report).await,
+            _ => Ok(false),
+        };
+        match acted {
+            Ok(true) => {}
+            Ok(false) => report.skipped += 1,
+            Err(error) => {
+                tracing::error!(kind = %due.kind, id = %due.id, org = %due.org, error = %error, "retention failed for a record");
+                report.failures.push(Failed {
+                    organization_id: due.org.as_uuid(),
+                    kind: due.kind.clone(),
+                    id: due.id,
+                    error: error.to_string(),
+                });
+            }
+        }
+    }
+    tracing::info!(
+        contacts = report.contacts_anonymized.len(),
+        documents = report.documents_purged.len(),
+        files = report.file_versions_deleted,
+        skipped = report.skipped,
+        failures = report.failures.len(),
+        "retention run done"
+    );
+    Ok(report)
+}
+
+fn acted(org: OrgId, id: Uuid) -> Acted {
+    Acted { organization_id: org.as_uuid(), id }
+}
+
+async fn contact(
+    store: &Store,
+    erasure: &Erasure,
+    by: &By,
+    due: &Due,
+    today: NaiveDate,
+    report: &mut RetentionReport,
+) -> AppResult<bool> {
+    let Some(record) = store.get::<Contact>(due.org, due.id).await? else { return Ok(false) };
+    let is_due = record.data.retention_date(&record.meta).is_some_and(|date| date < today);
+    if !is_due {
+        return Ok(false);
+    }
+    let erased = erase_contact(store, erasure, due.org, by, record).await?;
+    report.file_versions_deleted += erased.file_versions_deleted;
+    report.contacts_anonymized.push(acted(due.org, due.id));
+    Ok(true)
+}
+
+async fn document(
+    store: &Store,
+    erasure: &Erasure,
+    by: &By,
+    due: &Due,
+    today: NaiveDate,
+    report: &mut RetentionReport,
+) -> AppResult<bool> {
+    let Some(record) = store.get::<Document>(due.org, due.id).await? else { return Ok(false) };
+    let is_due = record.data.retention_date(&record.meta).is_some_and(|date| date < today);
+    if !is_due {
+        return Ok(false);
+    }
+    report.file_versions_deleted += delete_file(erasure, due.org, by, &record, Action::Purge).await?;
+    store.purge(due.org, &record).await?;
+    report.documents_purged.push(acted(due.org, due.id));
+    Ok(true)
+}
