@@ -334,6 +334,37 @@ impl TestApp {
             .unwrap_or_else(|e| panic!("{e}"))
     }
 
+    /// Every record the business table's stream holds so far, as Lambda would deliver them.
+    pub async fn stream_records(&self) -> Vec<Value> {
+        let description =
+            self.client.describe_table().table_name(&self.table).send().await.unwrap_or_else(|e| panic!("{e}"));
+        let arn =
+            description.table.and_then(|t| t.latest_stream_arn).unwrap_or_else(|| panic!("the business table streams"));
+        let client = hub_infra::relay::streams_client(moto_endpoint(), "eu-west-3");
+        let mut records = Vec::new();
+        let shards = hub_infra::relay::ShardReader::all(&client, &arn).await.unwrap_or_else(|e| panic!("{e}"));
+        for mut reader in shards {
+            loop {
+                let batch = reader.next_batch(1000).await.unwrap_or_else(|e| panic!("{e}"));
+                if batch.is_empty() {
+                    break;
+                }
+                records.extend(batch);
+            }
+        }
+        records
+    }
+
+    /// A writer on this app's audit table, as `audit-stream` builds it.
+    pub fn audit_writer(&self) -> hub_shared::audit::AuditWriter {
+        hub_shared::audit::AuditWriter::new(self.client.clone(), &self.audit_table)
+    }
+
+    /// A reader on this app's audit table.
+    pub fn audit_reader(&self) -> hub_shared::audit::AuditReader {
+        hub_shared::audit::AuditReader::new(self.client.clone(), &self.audit_table)
+    }
+
     /// Sends a request as API Gateway would deliver it to the function its route names.
     pub async fn send(&self, method: &str, path_and_query: &str, token: Option<&str>, body: Option<Value>) -> Answer {
         let mut headers = HashMap::new();

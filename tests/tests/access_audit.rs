@@ -8,8 +8,7 @@
 use aws_sdk_dynamodb::types::AttributeValue;
 use hub_audit::AuditWriter;
 use hub_audit::stream;
-use hub_infra::relay::{ShardReader, streams_client};
-use hub_tests::{Answer, TestApp, Who, contact, enc, moto_endpoint};
+use hub_tests::{Answer, TestApp, Who, contact, enc};
 use serde_json::{Value, json};
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -371,24 +370,6 @@ async fn a_contacts_history_is_its_trail_for_auditors_and_reading_it_is_recorded
         .problem(403, "FORBIDDEN");
 }
 
-/// Every record the business table's stream holds so far, as Lambda would deliver them.
-async fn stream_records(app: &TestApp) -> Vec<Value> {
-    let description = app.client.describe_table().table_name(&app.table).send().await.unwrap();
-    let arn = description.table.and_then(|t| t.latest_stream_arn).expect("the business table streams");
-    let client = streams_client(moto_endpoint(), "eu-west-3");
-    let mut records = Vec::new();
-    for mut reader in ShardReader::all(&client, &arn).await.unwrap() {
-        loop {
-            let batch = reader.next_batch(1000).await.unwrap();
-            if batch.is_empty() {
-                break;
-            }
-            records.extend(batch);
-        }
-    }
-    records
-}
-
 fn sha_hex(bytes: &[u8]) -> String {
     aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, bytes).as_ref().iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -522,7 +503,7 @@ async fn the_export_holds_everything_about_the_person_and_is_itself_audited() {
     let pending_id = pending.body["id"].as_str().unwrap().to_string();
     // The audit trail of the contact's record: the stream's change records, and a view.
     assert_eq!(app.send("GET", &url, Some(&member), None).await.status, 200);
-    let records = stream_records(&app).await;
+    let records = app.stream_records().await;
     let outcome = stream::handle(&AuditWriter::new(app.client.clone(), &app.audit_table), &json!({"Records": records}))
         .await
         .unwrap();

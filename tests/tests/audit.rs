@@ -9,43 +9,17 @@ use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_dynamodb::types::AttributeValue;
 use hub_audit::stream::{self, BatchOutcome};
-use hub_audit::{AuditReader, AuditWriter, ERASED};
-use hub_infra::relay::{ShardReader, sequence_number, streams_client};
-use hub_tests::{TestApp, Who, contact, moto_endpoint};
+use hub_audit::{AuditWriter, ERASED};
+use hub_infra::relay::sequence_number;
+use hub_tests::{TestApp, Who, contact};
 use serde_json::{Value, json};
 use std::sync::{Arc, Mutex};
 use uuid::Uuid;
 
 const REGION: &str = "eu-west-3";
 
-/// Every record the business table's stream holds so far, as Lambda would deliver them.
-async fn stream_records(app: &TestApp) -> Vec<Value> {
-    let description = app.client.describe_table().table_name(&app.table).send().await.unwrap();
-    let arn = description.table.and_then(|t| t.latest_stream_arn).expect("the business table streams");
-    let client = streams_client(moto_endpoint(), REGION);
-    let mut records = Vec::new();
-    for mut reader in ShardReader::all(&client, &arn).await.unwrap() {
-        loop {
-            let batch = reader.next_batch(1000).await.unwrap();
-            if batch.is_empty() {
-                break;
-            }
-            records.extend(batch);
-        }
-    }
-    records
-}
-
 fn event(records: &[Value]) -> Value {
     json!({ "Records": records })
-}
-
-fn writer(app: &TestApp) -> AuditWriter {
-    AuditWriter::new(app.client.clone(), &app.audit_table)
-}
-
-fn reader(app: &TestApp) -> AuditReader {
-    AuditReader::new(app.client.clone(), &app.audit_table)
 }
 
 async fn audit_items(app: &TestApp) -> Vec<std::collections::HashMap<String, AttributeValue>> {
@@ -94,14 +68,14 @@ async fn each_write_kind_leaves_exactly_one_audit_record_with_its_changes() {
         .await
         .unwrap();
 
-    let records = stream_records(&app).await;
-    let outcome = stream::handle(&writer(&app), &event(&records)).await.unwrap();
+    let records = app.stream_records().await;
+    let outcome = stream::handle(&app.audit_writer(), &event(&records)).await.unwrap();
     assert_eq!(outcome.failed_at, None);
     assert_eq!(outcome.written, 5, "one per write of the record: {outcome:?}");
     assert_eq!(outcome.written + outcome.skipped, records.len(), "list entries and markers are not audited");
     assert!(outcome.response().batch_item_failures.is_empty());
 
-    let trail = reader(&app).for_resource(org, "CONTACT", &id, 100).await.unwrap();
+    let trail = app.audit_reader().for_resource(org, "CONTACT", &id, 100).await.unwrap();
     let actions: Vec<&str> = trail.iter().rev().map(|r| r["action"].as_str().unwrap()).collect();
     assert_eq!(actions, ["create", "update", "delete", "restore", "purge"]);
     let by_action = |a: &str| trail.iter().find(|r| r["action"] == a).unwrap();
@@ -139,9 +113,9 @@ async fn each_write_kind_leaves_exactly_one_audit_record_with_its_changes() {
     assert!(purge["event_id"].as_str().is_some_and(|e| !e.is_empty()));
 
     // The organization's trail and the indexes agree; another organization sees nothing.
-    assert_eq!(reader(&app).for_organization(org, 100).await.unwrap().len(), 5);
-    assert!(reader(&app).for_organization(Uuid::new_v4(), 100).await.unwrap().is_empty());
-    assert!(reader(&app).for_resource(Uuid::new_v4(), "CONTACT", &id, 100).await.unwrap().is_empty());
+    assert_eq!(app.audit_reader().for_organization(org, 100).await.unwrap().len(), 5);
+    assert!(app.audit_reader().for_organization(Uuid::new_v4(), 100).await.unwrap().is_empty());
+    assert!(app.audit_reader().for_resource(Uuid::new_v4(), "CONTACT", &id, 100).await.unwrap().is_empty());
 }
 
 #[tokio::test]
@@ -151,10 +125,10 @@ async fn replaying_a_batch_adds_nothing() {
     for name in ["Alice", "Bruno", "Chloé"] {
         create_contact(&app, &token, contact(name, "Martin")).await;
     }
-    let batch = event(&stream_records(&app).await);
-    let first = stream::handle(&writer(&app), &batch).await.unwrap();
+    let batch = event(&app.stream_records().await);
+    let first = stream::handle(&app.audit_writer(), &batch).await.unwrap();
     assert_eq!(first.written, 3);
-    let again = stream::handle(&writer(&app), &batch).await.unwrap();
+    let again = stream::handle(&app.audit_writer(), &batch).await.unwrap();
     assert_eq!((again.written, again.duplicates, again.failed_at), (0, 3, None));
     assert_eq!(audit_items(&app).await.len(), 3);
 }
@@ -194,7 +168,8 @@ async fn a_failing_record_is_reported_and_a_retry_from_it_completes_without_dupl
     for name in ["Alice", "Bruno", "Chloé"] {
         create_contact(&app, &token, contact(name, "Martin")).await;
     }
-    let records: Vec<Value> = stream_records(&app)
+    let records: Vec<Value> = app
+        .stream_records()
         .await
         .into_iter()
         .filter(|r| r.pointer("/dynamodb/NewImage/item_type/S").and_then(Value::as_str) == Some("record"))
@@ -237,12 +212,12 @@ async fn a_malformed_record_is_reported_by_its_sequence_number() {
     broken_image.as_object_mut().unwrap().remove("entity");
     let broken = lambda_event_record("INSERT", "101", None, Some(broken_image));
     let after = lambda_event_record("INSERT", "102", None, Some(contact_image(org, Uuid::new_v4(), "Xavier", 1)));
-    let outcome = stream::handle(&writer(&app), &event(&[good, broken, after])).await.unwrap();
+    let outcome = stream::handle(&app.audit_writer(), &event(&[good, broken, after])).await.unwrap();
     assert_eq!((outcome.written, outcome.failed_at.as_deref()), (1, Some("101")));
 
     // A record without even a sequence number fails the invocation: Lambda retries and bisects.
     let nameless = json!({"eventID": "x", "eventName": "INSERT"});
-    assert!(stream::handle(&writer(&app), &event(&[nameless])).await.is_err());
+    assert!(stream::handle(&app.audit_writer(), &event(&[nameless])).await.is_err());
 }
 
 fn contact_image(org: Uuid, id: Uuid, first_name: &str, version: u64) -> Value {
@@ -295,7 +270,7 @@ async fn personal_values_are_sealed_and_become_unreadable_once_the_key_is_gone()
     body["email"] = json!("heloise.vasseur@example.fr");
     body["medical_record_number"] = json!("MRN-4471");
     let id = create_contact(&app, &token, body).await;
-    let outcome = stream::handle(&writer(&app), &event(&stream_records(&app).await)).await.unwrap();
+    let outcome = stream::handle(&app.audit_writer(), &event(&app.stream_records().await)).await.unwrap();
     assert_eq!(outcome.written, 1);
 
     // At rest: no personal value in clear anywhere in the audit record.
@@ -307,7 +282,7 @@ async fn personal_values_are_sealed_and_become_unreadable_once_the_key_is_gone()
     assert!(stored.contains("patient"), "non-personal values stay in clear");
 
     // With the key: readable.
-    let trail = reader(&app).for_resource(org, "CONTACT", &id, 10).await.unwrap();
+    let trail = app.audit_reader().for_resource(org, "CONTACT", &id, 10).await.unwrap();
     let value = |trail: &[Value], field: &str| {
         trail[0]["changes"].as_array().unwrap().iter().find(|c| c["field"] == field).unwrap()["to"].clone()
     };
@@ -324,7 +299,7 @@ async fn personal_values_are_sealed_and_become_unreadable_once_the_key_is_gone()
         .send()
         .await
         .unwrap();
-    let erased = reader(&app).for_resource(org, "CONTACT", &id, 10).await.unwrap();
+    let erased = app.audit_reader().for_resource(org, "CONTACT", &id, 10).await.unwrap();
     assert_eq!(value(&erased, "last_name"), ERASED);
     assert_eq!(value(&erased, "email"), ERASED);
     assert_eq!(value(&erased, "contact_type"), "patient");
@@ -333,14 +308,14 @@ async fn personal_values_are_sealed_and_become_unreadable_once_the_key_is_gone()
 
     // Erased for good: a later change of this person, written after the erasure, stores no
     // value of theirs (the tombstone stops a new key from being created).
-    writer(&app).keys().erase(org, id.parse().unwrap()).await.unwrap();
+    app.audit_writer().keys().erase(org, id.parse().unwrap()).await.unwrap();
     let url = format!("/api/business/contacts/{id}");
     assert_eq!(app.send("PATCH", &url, Some(&token), Some(json!({"city": "Rennes"}))).await.status, 200);
-    let late = stream::handle(&writer(&app), &event(&stream_records(&app).await)).await.unwrap();
+    let late = stream::handle(&app.audit_writer(), &event(&app.stream_records().await)).await.unwrap();
     assert_eq!((late.written, late.duplicates), (1, 1));
     let stored = format!("{:?}", audit_items(&app).await);
     assert!(!stored.contains("Rennes"));
-    let trail = reader(&app).for_resource(org, "CONTACT", &id, 10).await.unwrap();
+    let trail = app.audit_reader().for_resource(org, "CONTACT", &id, 10).await.unwrap();
     assert_eq!(trail[0]["action"], "update");
     assert_eq!(value(&trail, "city"), ERASED);
 }
@@ -371,9 +346,9 @@ async fn records_about_a_person_are_sealed_under_that_persons_key_and_money_rate
             Some(transaction("120.00", "paid by card 4242", 2)),
         ),
     ];
-    let outcome = stream::handle(&writer(&app), &event(&records)).await.unwrap();
+    let outcome = stream::handle(&app.audit_writer(), &event(&records)).await.unwrap();
     assert_eq!(outcome.written, 2);
-    let trail = reader(&app).for_resource(org, "TRANSACTION", &id.to_string(), 10).await.unwrap();
+    let trail = app.audit_reader().for_resource(org, "TRANSACTION", &id.to_string(), 10).await.unwrap();
     assert_eq!(trail[0]["action"], "update");
     assert_eq!(trail[0]["risk"], "high", "an amount changed");
     assert_eq!(trail[1]["risk"], "medium", "any transaction change");
@@ -386,8 +361,8 @@ async fn records_about_a_person_are_sealed_under_that_persons_key_and_money_rate
     );
     assert_eq!(trail[0]["subject_ids"], json!([person.to_string()]));
     // The key is the person's: erasing them erases the transaction's notes, not its amounts.
-    writer(&app).keys().erase(org, person).await.unwrap();
-    let erased = reader(&app).for_resource(org, "TRANSACTION", &id.to_string(), 10).await.unwrap();
+    app.audit_writer().keys().erase(org, person).await.unwrap();
+    let erased = app.audit_reader().for_resource(org, "TRANSACTION", &id.to_string(), 10).await.unwrap();
     let changes = erased[0]["changes"].as_array().unwrap();
     assert_eq!(changes[0]["to"], "120.00");
     assert_eq!(changes[1]["to"], ERASED);

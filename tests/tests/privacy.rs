@@ -5,37 +5,19 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use aws_sdk_dynamodb::types::AttributeValue;
+use hub_audit::ERASED;
 use hub_audit::stream;
-use hub_audit::{AuditReader, AuditWriter, ERASED};
-use hub_infra::relay::{ShardReader, streams_client};
 use hub_privacy::{Erasure, Objects};
-use hub_tests::{TestApp, Who, contact, enc, moto_endpoint, moto_sdk_config};
+use hub_tests::{TestApp, Who, contact, enc, moto_sdk_config};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use uuid::Uuid;
 
 const CONTACTS: &str = "/api/business/contacts";
 
-async fn stream_records(app: &TestApp) -> Vec<Value> {
-    let description = app.client.describe_table().table_name(&app.table).send().await.unwrap();
-    let arn = description.table.and_then(|t| t.latest_stream_arn).expect("the business table streams");
-    let client = streams_client(moto_endpoint(), "eu-west-3");
-    let mut records = Vec::new();
-    for mut reader in ShardReader::all(&client, &arn).await.unwrap() {
-        loop {
-            let batch = reader.next_batch(1000).await.unwrap();
-            if batch.is_empty() {
-                break;
-            }
-            records.extend(batch);
-        }
-    }
-    records
-}
-
 /// Feeds the whole stream so far to `audit-stream` (records already audited add nothing).
 async fn audit_stream(app: &TestApp) {
-    let outcome = stream::handle(&writer(app), &json!({ "Records": stream_records(app).await })).await.unwrap();
+    let outcome = stream::handle(&app.audit_writer(), &json!({ "Records": app.stream_records().await })).await.unwrap();
     assert_eq!(outcome.failed_at, None, "{outcome:?}");
 }
 
@@ -44,16 +26,8 @@ fn changes_only(trail: &[Value]) -> Vec<&Value> {
     trail.iter().filter(|r| !["view", "export", "download"].contains(&r["action"].as_str().unwrap_or(""))).collect()
 }
 
-fn writer(app: &TestApp) -> AuditWriter {
-    AuditWriter::new(app.client.clone(), &app.audit_table)
-}
-
-fn reader(app: &TestApp) -> AuditReader {
-    AuditReader::new(app.client.clone(), &app.audit_table)
-}
-
 async fn erasure(app: &TestApp) -> Erasure {
-    Erasure::new(writer(app), Objects::new(&moto_sdk_config().await, &app.bucket))
+    Erasure::new(app.audit_writer(), Objects::new(&moto_sdk_config().await, &app.bucket))
 }
 
 async fn s3() -> aws_sdk_s3::Client {
@@ -133,7 +107,7 @@ async fn giving_then_withdrawing_consent_leaves_two_audit_records_naming_who_whe
     assert_eq!(withdrawn.status, 200, "{}", withdrawn.body);
     audit_stream(&app).await;
 
-    let trail = reader(&app).for_resource(org, "CONTACT", &id(&created), 10).await.unwrap();
+    let trail = app.audit_reader().for_resource(org, "CONTACT", &id(&created), 10).await.unwrap();
     let changes = |record: &Value| -> HashMap<String, (Value, Value)> {
         record["changes"]
             .as_array()
@@ -199,7 +173,7 @@ async fn anonymize_leaves_no_readable_identifying_value_anywhere_while_amounts_a
     assert_eq!(file_versions(&app, &key).await, 2);
     // Audited while the person's key exists: these copies are sealed, and readable.
     audit_stream(&app).await;
-    let before = reader(&app).for_resource(org, "CONTACT", &pid, 10).await.unwrap();
+    let before = app.audit_reader().for_resource(org, "CONTACT", &pid, 10).await.unwrap();
     let created = before.iter().find(|r| r["action"] == "create").unwrap();
     assert!(created["changes"].to_string().contains("Vasseur"), "readable before erasure");
 
@@ -287,7 +261,7 @@ async fn anonymize_leaves_no_readable_identifying_value_anywhere_while_amounts_a
 
     // The audit trail: every personal value of this person reads [erased]; actors, actions,
     // times and clear values (amounts) remain.
-    let trail = reader(&app).for_organization(org, 1000).await.unwrap();
+    let trail = app.audit_reader().for_organization(org, 1000).await.unwrap();
     for record in &trail {
         for change in record["changes"].as_array().unwrap() {
             if change["personal"] == true {
@@ -298,17 +272,17 @@ async fn anonymize_leaves_no_readable_identifying_value_anywhere_while_amounts_a
         }
         assert!(record["actor_id"].is_string() && record["occurred_at"].is_string() && record["action"].is_string());
     }
-    let contact_trail = reader(&app).for_resource(org, "CONTACT", &pid, 100).await.unwrap();
+    let contact_trail = app.audit_reader().for_resource(org, "CONTACT", &pid, 100).await.unwrap();
     let contact_trail = changes_only(&contact_trail);
     let actions: Vec<&str> = contact_trail.iter().rev().map(|r| r["action"].as_str().unwrap()).collect();
     assert_eq!(actions, ["create", "anonymize"]);
     assert_eq!(contact_trail[0]["actor_id"], admin.user.to_string(), "who erased, kept");
     assert_eq!(contact_trail[0]["risk"], "high");
-    let tx_trail = reader(&app).for_resource(org, "TRANSACTION", &id(&payment), 100).await.unwrap();
+    let tx_trail = app.audit_reader().for_resource(org, "TRANSACTION", &id(&payment), 100).await.unwrap();
     let created = tx_trail.iter().find(|r| r["action"] == "create").unwrap();
     let amount = created["changes"].as_array().unwrap().iter().find(|c| c["field"] == "amount").unwrap();
     assert_eq!(amount["to"], "120.50", "amounts stay readable in the trail");
-    let doc_trail = reader(&app).for_resource(org, "DOCUMENT", &id(&scan_doc), 100).await.unwrap();
+    let doc_trail = app.audit_reader().for_resource(org, "DOCUMENT", &id(&scan_doc), 100).await.unwrap();
     let deletion = doc_trail.iter().find(|r| r["action"] == "anonymize" && r["source"] == "request").unwrap();
     assert_eq!(deletion["resource_ids"].as_array().unwrap().len(), 2, "the S3 versions deleted: {deletion}");
     assert_eq!(deletion["actor_id"], admin.user.to_string());
@@ -430,16 +404,16 @@ async fn the_retention_run_anonymizes_and_purges_what_is_due_in_each_organizatio
     // Each action is audited: the anonymization and the purge by `system` (from the stream),
     // the file deletion explicitly.
     audit_stream(&app).await;
-    let trail = reader(&app).for_resource(org_a, "CONTACT", &id(&due_a), 100).await.unwrap();
+    let trail = app.audit_reader().for_resource(org_a, "CONTACT", &id(&due_a), 100).await.unwrap();
     let trail = changes_only(&trail);
     assert_eq!((trail[0]["action"].as_str(), trail[0]["actor_id"].as_str()), (Some("anonymize"), Some("system")));
-    let doc_trail = reader(&app).for_resource(org_a, "DOCUMENT", &id(&old_doc), 100).await.unwrap();
+    let doc_trail = app.audit_reader().for_resource(org_a, "DOCUMENT", &id(&old_doc), 100).await.unwrap();
     let purge = doc_trail.iter().find(|r| r["action"] == "purge" && r["source"] == "stream").expect("record purge");
     assert_eq!(purge["actor_id"], "system");
     let files = doc_trail.iter().find(|r| r["action"] == "purge" && r["source"] == "request").expect("file purge");
     assert_eq!(files["request_id"], "retention:test-run");
     assert_eq!(files["resource_ids"].as_array().unwrap().len(), 2);
-    let b_trail = reader(&app).for_resource(org_b, "CONTACT", &id(&due_b), 100).await.unwrap();
+    let b_trail = app.audit_reader().for_resource(org_b, "CONTACT", &id(&due_b), 100).await.unwrap();
     assert_eq!(changes_only(&b_trail)[0]["action"], "anonymize", "B's contact is audited in B");
 
     // Running again finds nothing due.

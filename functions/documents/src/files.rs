@@ -168,7 +168,9 @@ fn presigning(ttl: Duration) -> AppResult<PresigningConfig> {
     PresigningConfig::expires_in(ttl).map_err(AppError::internal)
 }
 
-fn s3_error<E, R>(err: SdkError<E, R>) -> AppError
+/// An S3 failure as the API answers it: throttling and transport failures are a retryable 503,
+/// anything else a 500 with the SDK's context logged. Shared with the erasure of files.
+pub fn s3_error<E, R>(err: SdkError<E, R>) -> AppError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     R: std::fmt::Debug + Send + Sync + 'static,

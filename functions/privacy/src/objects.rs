@@ -3,7 +3,7 @@
 //! every byte in place: erasure lists the object's versions and delete markers and deletes each
 //! one by version id.
 
-use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use hub_documents::files::s3_error;
 use hub_shared::auth::OrgId;
 use hub_shared::error::{AppError, AppResult};
 
@@ -73,20 +73,5 @@ impl Objects {
                 .map_err(s3_error)?;
         }
         Ok(versions.len())
-    }
-}
-
-fn s3_error<E, R>(err: SdkError<E, R>) -> AppError
-where
-    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug + Send + Sync + 'static,
-{
-    let retryable = matches!(err, SdkError::TimeoutError(_) | SdkError::DispatchFailure(_))
-        || matches!(err.code(), Some("SlowDown" | "ServiceUnavailable" | "InternalError"));
-    if retryable {
-        tracing::warn!(error = %DisplayErrorContext(&err), "file storage unavailable");
-        AppError::unavailable("file storage is temporarily unavailable; retry shortly")
-    } else {
-        AppError::internal(DisplayErrorContext(err).to_string())
     }
 }

@@ -22,7 +22,7 @@ use hub_documents::Document;
 use hub_shared::audit::{Action, Actor, RequestInfo};
 use hub_shared::auth::OrgId;
 use hub_shared::error::AppResult;
-use hub_shared::store::{Due, Entity, Store};
+use hub_shared::store::{Due, Entity, Record, Store};
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -96,6 +96,13 @@ pub async fn run(store: &Store, erasure: &Erasure, today: NaiveDate, run_id: &st
     Ok(report)
 }
 
+/// The record an index item points at, re-read, if it is still due: the index is eventually
+/// consistent, and the record may have been handled or had its date moved since.
+async fn still_due<E: Entity>(store: &Store, due: &Due, today: NaiveDate) -> AppResult<Option<Record<E>>> {
+    let record = store.get::<E>(due.org, due.id).await?;
+    Ok(record.filter(|r| r.data.retention_date(&r.meta).is_some_and(|date| date < today)))
+}
+
 fn acted(org: OrgId, id: Uuid) -> Acted {
     Acted { organization_id: org.as_uuid(), id }
 }
@@ -108,11 +115,7 @@ async fn contact(
     today: NaiveDate,
     report: &mut RetentionReport,
 ) -> AppResult<bool> {
-    let Some(record) = store.get::<Contact>(due.org, due.id).await? else { return Ok(false) };
-    let is_due = record.data.retention_date(&record.meta).is_some_and(|date| date < today);
-    if !is_due {
-        return Ok(false);
-    }
+    let Some(record) = still_due::<Contact>(store, due, today).await? else { return Ok(false) };
     let erased = erase_contact(store, erasure, due.org, by, record).await?;
     report.file_versions_deleted += erased.file_versions_deleted;
     report.contacts_anonymized.push(acted(due.org, due.id));
@@ -127,11 +130,7 @@ async fn document(
     today: NaiveDate,
     report: &mut RetentionReport,
 ) -> AppResult<bool> {
-    let Some(record) = store.get::<Document>(due.org, due.id).await? else { return Ok(false) };
-    let is_due = record.data.retention_date(&record.meta).is_some_and(|date| date < today);
-    if !is_due {
-        return Ok(false);
-    }
+    let Some(record) = still_due::<Document>(store, due, today).await? else { return Ok(false) };
     report.file_versions_deleted += delete_file(erasure, due.org, by, &record, Action::Purge).await?;
     store.purge(due.org, &record).await?;
     report.documents_purged.push(acted(due.org, due.id));
