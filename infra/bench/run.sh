@@ -5,7 +5,9 @@
 #
 # Knobs (environment): COLD (cold starts per binary, 20), INVOCATIONS (events per cold start, 100),
 # WARM (warm invocations under callgrind, 20), OUT (results directory, target/bench/results),
-# BENCH_ARGS (extra lambda-bench options for compare and callgrind, e.g. "--env SSL_CERT_FILE=...").
+# BENCH_ARGS (extra lambda-bench options for compare and callgrind, e.g. "--env SSL_CERT_FILE=..."),
+# BENCH_FUNCTIONS (crates to build, e.g. "contacts health"; default all), BENCH_BINS (only these
+# binaries of them, e.g. "contacts-get documents-get"; default every binary).
 #
 # Two release builds, each one cargo invocation (2 cores: each takes a while):
 #   1. arm64, what is deployed: `cargo lambda build --release --arm64 --output-format zip` of every
@@ -46,8 +48,10 @@ build() {
   local bins=(--bin hello) packages=(-p hub-bench) d f
   for d in $(function_dirs); do
     packages+=(-p "$(sed -n 's/^name = "\(.*\)"/\1/p' "$d/Cargo.toml" | head -1)")
-    for f in "$d"/src/bin/*.rs; do bins+=(--bin "$(basename "$f" .rs)"); done
+    if [ -z "${BENCH_BINS:-}" ]; then for f in "$d"/src/bin/*.rs; do bins+=(--bin "$(basename "$f" .rs)"); done; fi
   done
+  # BENCH_BINS="contacts-get documents-get ...": only those binaries (of the crates above).
+  for f in ${BENCH_BINS:-}; do bins+=(--bin "$f"); done
   echo "== build 1/2: arm64 zips (cargo lambda)" >&2
   # The standard library for the deployed target, from the toolchain's own channel (no-op when present).
   rustup target list --installed | grep -qx aarch64-unknown-linux-gnu || rustup target add aarch64-unknown-linux-gnu
@@ -84,7 +88,7 @@ stack() {
   done
   export AWS_ENDPOINT_URL="http://127.0.0.1:$port" AWS_REGION=us-east-1
   export AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench
-  export HUB_TABLE="bench-business-$RANDOM"
+  export HUB_TABLE="bench-business-$RANDOM" HUB_AUDIT_TABLE="bench-audit-$RANDOM"
   HUB_CURSOR_SECRET="$(python3 -c 'import secrets; print(secrets.token_hex(24))')"
   JWT_HS256_SECRET="$(python3 -c 'import secrets; print(secrets.token_hex(24))')"
   export HUB_CURSOR_SECRET JWT_HS256_SECRET
