@@ -107,6 +107,23 @@ fn audit_handlers(files: &Arc<hub_documents::Files>) -> HashMap<&'static str, Ha
     ])
 }
 
+/// Analytics: the records' generic operations, and the summary, whose main builds the analytics
+/// table's client once.
+fn analytics_handlers(table: &Arc<hub_analytics::AnalyticsTable>) -> HashMap<&'static str, Handler> {
+    use hub_analytics::AnalyticsRecord;
+    let table = Arc::clone(table);
+    HashMap::from([
+        ("analytics-records-list", boxed(ops::list::<AnalyticsRecord>)),
+        ("analytics-records-create", boxed(ops::create::<AnalyticsRecord>)),
+        ("analytics-records-get", boxed(ops::get::<AnalyticsRecord>)),
+        ("analytics-records-replace", boxed(ops::replace::<AnalyticsRecord>)),
+        ("analytics-records-patch", boxed(ops::patch::<AnalyticsRecord>)),
+        ("analytics-records-delete", boxed(ops::delete::<AnalyticsRecord>)),
+        ("analytics-records-restore", boxed(ops::restore::<AnalyticsRecord>)),
+        ("analytics-summary", boxed(move |s, t, r| hub_analytics::summary(s, t, r, Arc::clone(&table)))),
+    ])
+}
+
 /// RGPD erasure: its main builds the audit writer and the S3 client once, as documents do.
 async fn privacy_handlers(audit_table: &str, bucket: &str) -> HashMap<&'static str, Handler> {
     let erasure = Arc::new(hub_privacy::Erasure::new(
@@ -256,6 +273,8 @@ pub struct TestApp {
     pub bucket: String,
     /// This app's audit table, created from template.yaml's `AuditTable`.
     pub audit_table: String,
+    /// This app's analytics counters, in a table created from template.yaml's `AnalyticsTable`.
+    pub analytics: Arc<hub_analytics::AnalyticsTable>,
     secret: String,
     handlers: HashMap<&'static str, Handler>,
 }
@@ -271,9 +290,12 @@ impl TestApp {
         let template = hub_infra::template::Template::load(workspace_root().join("template.yaml"))
             .unwrap_or_else(|e| panic!("template.yaml: {e}"));
         let audit_table = format!("hub-test-audit-{}", Uuid::new_v4().simple());
+        let analytics_table = format!("hub-test-analytics-{}", Uuid::new_v4().simple());
+        let analytics = Arc::new(hub_analytics::AnalyticsTable::new(client.clone(), analytics_table.clone()));
         let names = HashMap::from([
             ("BusinessTable".to_string(), table.clone()),
             ("AuditTable".to_string(), audit_table.clone()),
+            ("AnalyticsTable".to_string(), analytics_table.clone()),
         ]);
         hub_infra::provision::provision(&client, &template, &names).await.unwrap_or_else(|e| panic!("provision: {e}"));
         let bucket = format!("hub-test-{}", Uuid::new_v4().simple());
@@ -289,6 +311,7 @@ impl TestApp {
         handlers.extend(document_handlers(&files));
         handlers.extend(privacy_handlers(&audit_table, &bucket).await);
         handlers.extend(audit_handlers(&files));
+        handlers.extend(analytics_handlers(&analytics));
         let secret = format!("test-secret-{}", Uuid::new_v4().simple());
         let env = Env::from_pairs([
             ("HUB_TABLE", table.clone()),
@@ -306,7 +329,7 @@ impl TestApp {
             store: Store::new(client.clone(), &StoreConfig::from_env(&env).unwrap_or_else(|e| panic!("{e}"))),
             audit: hub_shared::audit::AuditWriter::new(client.clone(), &audit_table),
         };
-        Self { services: Arc::new(services), client, table, bucket, audit_table, secret, handlers }
+        Self { services: Arc::new(services), client, table, bucket, audit_table, analytics, secret, handlers }
     }
 
     /// A valid HS256 token for `who`, expiring in an hour.
@@ -398,7 +421,10 @@ impl TestApp {
         let response = Box::pin(hub_shared::http::handle(&self.services, function, handler.as_ref(), request)).await;
         let status = response.status().as_u16();
         let headers = response.headers().clone();
+        let is_text = headers.get("content-type").and_then(|v| v.to_str().ok()).is_some_and(|t| t.starts_with("text/"));
         let body = match response.body() {
+            // A text answer (a CSV export) is kept as one JSON string.
+            lambda_http::Body::Text(t) if is_text => Value::String(t.clone()),
             lambda_http::Body::Text(t) => serde_json::from_str(t).unwrap_or_else(|e| panic!("response body: {e}: {t}")),
             lambda_http::Body::Binary(b) => serde_json::from_slice(b).unwrap_or_else(|e| panic!("response body: {e}")),
             _ => Value::Null,

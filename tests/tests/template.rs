@@ -169,8 +169,9 @@ fn functions_without_routes_consume_a_stream_with_bounded_retries_and_a_dead_let
             continue;
         }
         // A scheduled job (retention) has neither: checked by
-        // `scheduled_functions_run_daily_and_only_they_read_the_retention_index`.
-        if !function.schedules.is_empty() {
+        // `scheduled_functions_run_daily_and_only_they_read_the_retention_index`; nor has an
+        // on-demand repair job: `on_demand_functions_read_the_business_table_and_write_only_derived_data`.
+        if !function.schedules.is_empty() || ON_DEMAND.contains(&function.binary.as_str()) {
             continue;
         }
         assert!(!function.stream_sources.is_empty(), "{} has neither a route nor a stream", function.logical_id);
@@ -276,4 +277,67 @@ fn the_template_environment_resolves_for_the_local_stack() {
     let env = localenv::functions_environment(&template, &ctx).expect("environment resolves");
     assert_eq!(env.get("HUB_TABLE").map(String::as_str), Some("t-BusinessTable"));
     assert_eq!(env.get("HUB_AUDIT_TABLE").map(String::as_str), Some("t-AuditTable"));
+}
+
+/// Functions invoked by an operator only (no route, no stream, no schedule): repair jobs.
+const ON_DEMAND: &[&str] = &["analytics-rebuild"];
+
+/// An on-demand repair job is invoked by an operator only, never writes a business record (it
+/// recomputes derived data: the analytics counters), and is the only kind of function that may
+/// `Scan` (its maintenance read of every organization's id); no HTTP function may.
+#[test]
+fn on_demand_functions_read_the_business_table_and_write_only_derived_data() {
+    let template = template();
+    let mut on_demand = 0;
+    for function in template.functions.values() {
+        let id = &function.logical_id;
+        let routed = template.routes.iter().any(|r| r.function == function.logical_id);
+        let scans = function.policy_statements.iter().any(|s| s.actions.iter().any(|a| a == "dynamodb:Scan"));
+        if !ON_DEMAND.contains(&function.binary.as_str()) {
+            assert!(!scans, "{id} may Scan, but only on-demand maintenance jobs may");
+            continue;
+        }
+        on_demand += 1;
+        assert!(!routed && function.stream_sources.is_empty() && function.schedules.is_empty(), "{id}: on demand only");
+        for statement in function.policy_statements.iter().filter(|s| s.effect == "Allow") {
+            let on_business = statement.resources.iter().any(|r| get_att(r).is_some_and(|(t, _)| t == "BusinessTable"));
+            if on_business {
+                for action in &statement.actions {
+                    assert!(
+                        ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:Scan"].contains(&action.as_str()),
+                        "{id} is granted {action} on the business table"
+                    );
+                }
+            }
+        }
+    }
+    assert_eq!(on_demand, ON_DEMAND.len(), "an on-demand function of ON_DEMAND is missing from the template");
+}
+
+/// Only the analytics functions touch the analytics table, and the summary (an HTTP read) only
+/// with `BatchGetItem`.
+#[test]
+fn only_analytics_functions_use_the_analytics_table_and_the_summary_only_reads_it() {
+    let template = template();
+    assert!(template.tables.contains_key("AnalyticsTable"));
+    let mut checked = 0;
+    for function in template.functions.values() {
+        for statement in function.policy_statements.iter().filter(|s| s.effect == "Allow") {
+            let on_analytics =
+                statement.resources.iter().any(|r| get_att(r).is_some_and(|(t, _)| t == "AnalyticsTable"));
+            if !on_analytics {
+                continue;
+            }
+            checked += 1;
+            let id = &function.logical_id;
+            assert!(
+                function.binary.starts_with("analytics-"),
+                "{id} is not an analytics function but may use the analytics table"
+            );
+            if function.binary == "analytics-summary" {
+                assert_eq!(statement.actions, ["dynamodb:BatchGetItem"], "{id}");
+            }
+        }
+    }
+    assert!(checked >= 3, "the summary, the stream consumer and the rebuild use the analytics table");
 }

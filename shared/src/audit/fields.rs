@@ -172,6 +172,13 @@ pub const ENTITIES: &[EntityFields] = &[
             "upload_status",
         ],
     },
+    // A metric of the practice (`hub-analytics`), about no one: nothing to seal.
+    EntityFields {
+        kind: "ANALYTICS_RECORD",
+        subject_field: None,
+        personal: &[],
+        clear: &["metric_name", "metric_value"],
+    },
 ];
 
 pub fn entity(kind: &str) -> Option<&'static EntityFields> {
@@ -222,6 +229,7 @@ mod tests {
         assert!(is_personal("CONTACT", "nickname_added_later"));
         assert!(is_personal("PRESCRIPTION", "status"));
         assert!(!is_personal("TRANSACTION", "amount"));
+        assert!(!is_personal("ANALYTICS_RECORD", "metric_name") && !is_personal("ANALYTICS_RECORD", "metric_value"));
         assert!(!is_personal("CONTACT", ANONYMIZED_AT));
     }
 

@@ -11,11 +11,19 @@ pub struct Reply {
     /// The personal data this answer serves, if any: the adapter records the access in the
     /// audit trail before answering, and answers 503 instead when it cannot.
     pub access: Option<Access>,
+    /// A body that is not JSON (a CSV export), with its content type; when set, it is sent
+    /// as is instead of `body`.
+    pub text: Option<(String, &'static str)>,
 }
 
 impl Reply {
     pub fn ok(body: Value) -> Self {
-        Self { status: StatusCode::OK, body: Some(body), headers: Vec::new(), access: None }
+        Self { status: StatusCode::OK, body: Some(body), headers: Vec::new(), access: None, text: None }
+    }
+
+    /// 200 with a text body of the given content type (e.g. `text/csv; charset=utf-8`).
+    pub fn text(body: String, content_type: &'static str) -> Self {
+        Self { status: StatusCode::OK, body: None, headers: Vec::new(), access: None, text: Some((body, content_type)) }
     }
 
     /// 201 with the new resource's `Location`.

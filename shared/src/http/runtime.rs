@@ -196,17 +196,17 @@ fn finish(
     started: Instant,
 ) -> Response<Body> {
     let (status, body, content_type, headers) = match result {
-        Ok(reply) => (reply.status, reply.body, "application/json", reply.headers),
+        Ok(Reply { status, text: Some((text, content_type)), headers, .. }) => {
+            (status, Some(Body::Text(text)), content_type, headers)
+        }
+        Ok(reply) => (reply.status, reply.body.map(|v| Body::Text(v.to_string())), "application/json", reply.headers),
         Err(err) => {
             let (status, body) = problem_response(&err, request_id);
-            (status, Some(body), "application/problem+json", Vec::new())
+            (status, Some(Body::Text(body.to_string())), "application/problem+json", Vec::new())
         }
     };
     tracing::info!(status = status.as_u16(), latency_ms = started.elapsed().as_millis() as u64, "request done");
-    let mut response = Response::new(match body {
-        Some(value) => Body::Text(value.to_string()),
-        None => Body::Empty,
-    });
+    let mut response = Response::new(body.unwrap_or(Body::Empty));
     *response.status_mut() = status;
     if !matches!(response.body(), Body::Empty) {
         response.headers_mut().insert(http::header::CONTENT_TYPE, HeaderValue::from_static(content_type));

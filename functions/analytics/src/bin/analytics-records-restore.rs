@@ -1,0 +1,9 @@
+//! Lambda `analytics-records-restore`: see `hub_shared::ops::restore`.
+
+use hub_analytics::AnalyticsRecord;
+use hub_shared::{http, ops};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    http::run_business("analytics-records-restore", ops::restore::<AnalyticsRecord>).await
+}

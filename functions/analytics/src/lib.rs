@@ -1,0 +1,131 @@
+//! Analytics: the seed's analytics records (a named number an organization keeps, CRUD through
+//! the generic operations), and the organization's summary (`GET /api/analytics/summary`).
+//!
+//! The summary is never computed from the records at request time: it reads a handful of
+//! counter items that the `analytics-stream` function keeps up to date from the business
+//! table's stream, so its cost does not grow with the organization.
+//!
+//! - [`counters`]: the pure part: what one record contributes to the counters.
+//! - [`table`]: the analytics table: counter items, and each record's applied contribution,
+//!   written together in one transaction (exactly once, see its doc).
+//! - [`stream`]: the `analytics-stream` function.
+//! - [`rebuild`]: recomputes an organization's counters from its records (repair, tests).
+//! - [`summary`]: the summary endpoint, JSON or CSV.
+
+use hub_shared::auth::Tenant;
+use hub_shared::domain::Fields;
+use hub_shared::error::{AppError, AppResult};
+use hub_shared::store::{Entity, IndexEntry, ListSpec, Meta};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use std::collections::HashMap;
+
+pub mod counters;
+pub mod rebuild;
+pub mod stream;
+pub mod summary;
+pub mod table;
+
+pub use rebuild::{RebuildReport, rebuild_all, rebuild_org};
+pub use summary::summary;
+pub use table::AnalyticsTable;
+
+/// The longest `metric_name`, as the seed's `CharField(max_length=100)`.
+pub const MAX_METRIC_NAME: usize = 100;
+/// DynamoDB numbers hold magnitudes up to 10^126 and down to 10^-130; a value outside that
+/// could be validated but not stored, so it is refused up front.
+const MAX_MAGNITUDE: f64 = 1e125;
+const MIN_MAGNITUDE: f64 = 1e-130;
+
+/// The seed's `AnalyticsRecord`: a named measurement. Not personal data: a metric's name and
+/// value describe the practice, not a person (`shared/src/audit/fields.rs` lists both as clear).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AnalyticsRecord {
+    pub metric_name: String,
+    /// The seed's `FloatField`: a JSON number, finite.
+    pub metric_value: f64,
+}
+
+fn metric_value(f: &mut Fields<'_>, input: &Map<String, Value>) -> f64 {
+    f.ignore(&["metric_value"]);
+    match input.get("metric_value") {
+        None | Some(Value::Null) => {
+            f.error("metric_value", "required", "is required");
+            0.0
+        }
+        Some(Value::Number(n)) => match n.as_f64() {
+            Some(v) if v.is_finite() && v.abs() < MAX_MAGNITUDE && (v == 0.0 || v.abs() > MIN_MAGNITUDE) => v,
+            _ => {
+                f.error("metric_value", "invalid_value", "must be a finite number between -1e125 and 1e125");
+                0.0
+            }
+        },
+        Some(_) => {
+            f.error("metric_value", "invalid_type", "must be a number");
+            0.0
+        }
+    }
+}
+
+impl Entity for AnalyticsRecord {
+    const KIND: &'static str = "ANALYTICS_RECORD";
+    const NAME: &'static str = "analytics record";
+    const PATH: &'static str = "/api/analytics/records";
+    const FILTERS: &'static [&'static str] = &["metric_name"];
+
+    fn from_json(input: &Map<String, Value>) -> AppResult<Self> {
+        let mut f = Fields::new(input);
+        f.ignore(Meta::FIELDS);
+        let metric_name = f.required_text("metric_name", MAX_METRIC_NAME);
+        let metric_value = metric_value(&mut f, input);
+        f.finish()?;
+        Ok(Self { metric_name, metric_value })
+    }
+
+    /// `ALL` and `NAME#<metric_name>`, newest first: a metric's series is one Query.
+    fn index_entries(&self, meta: &Meta) -> Vec<IndexEntry> {
+        let created = meta.created_at.to_key();
+        vec![IndexEntry::new("ALL", created.clone()), IndexEntry::new(format!("NAME#{}", self.metric_name), created)]
+    }
+
+    fn list_spec(params: &HashMap<String, String>, _tenant: &Tenant) -> AppResult<ListSpec<Self>> {
+        match params.get("metric_name").map(|n| n.trim()) {
+            None => Ok(ListSpec::all("ALL", true)),
+            Some(name)
+                if name.is_empty() || name.chars().count() > MAX_METRIC_NAME || name.chars().any(char::is_control) =>
+            {
+                Err(AppError::invalid_param("metric_name", format!("must be 1 to {MAX_METRIC_NAME} characters")))
+            }
+            Some(name) => Ok(ListSpec::all(format!("NAME#{name}"), true)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn parse(body: Value) -> AppResult<AnalyticsRecord> {
+        AnalyticsRecord::from_json(body.as_object().unwrap_or(&Map::new()))
+    }
+
+    #[test]
+    fn a_named_finite_number_is_a_record() {
+        let record = parse(json!({"metric_name": " visits ", "metric_value": 12.5, "id": "ignored"}));
+        assert_eq!(record.ok(), Some(AnalyticsRecord { metric_name: "visits".into(), metric_value: 12.5 }));
+    }
+
+    #[test]
+    fn missing_wrong_typed_and_unstorable_values_are_refused_together() {
+        let err = parse(json!({"metric_value": "12"})).err().map(|e| e.field_errors().to_vec()).unwrap_or_default();
+        let fields: Vec<(&str, &str)> = err.iter().map(|e| (e.field.as_str(), e.code)).collect();
+        assert_eq!(fields, [("metric_name", "required"), ("metric_value", "invalid_type")]);
+        for value in [json!(1e200), json!(1e-200), json!(null)] {
+            assert!(parse(json!({"metric_name": "x", "metric_value": value})).is_err(), "{value}");
+        }
+        let long = "x".repeat(MAX_METRIC_NAME + 1);
+        assert!(parse(json!({"metric_name": long, "metric_value": 1})).is_err());
+        assert!(parse(json!({"metric_name": "x", "metric_value": 1, "extra": 1})).is_err());
+    }
+}
