@@ -2,6 +2,8 @@
 //! real stream (read from moto), checked against hand-computed figures and against a rebuild
 //! from the records, through a redelivered batch and a partial failure.
 
+#![allow(clippy::unwrap_used)]
+
 use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use hub_analytics::AnalyticsTable;
