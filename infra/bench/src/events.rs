@@ -101,6 +101,7 @@ impl HttpEvent {
             "medical_record_number": format!("MRN-{}", &Uuid::new_v4().simple().to_string()[..12]),
             "insurance_number": "1 80 04 75 123 456 78",
             "consent_given": true,
+            "consent_version": "2026-01",
         });
         Self {
             method: "POST",
