@@ -7,6 +7,7 @@ use std::fmt;
 
 /// One invalid field of a request, reported back to the client in the problem body's `errors`.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FieldError {
     /// The JSON field (or query parameter) at fault, as the client named it.
     pub field: String,

@@ -8,6 +8,8 @@ pub mod config;
 pub mod domain;
 pub mod error;
 pub mod http;
+#[cfg(feature = "openapi")]
+pub mod openapi;
 pub mod ops;
 pub mod store;
 pub mod telemetry;

@@ -39,7 +39,7 @@ choice_enum! {
 }
 
 choice_enum! {
-    pub enum Status {
+    pub enum Status as "AppointmentStatus" {
         Scheduled = "scheduled",
         Confirmed = "confirmed",
         InProgress = "in_progress",
@@ -61,6 +61,7 @@ const MAX_DURATION_MINUTES: i64 = MAX_DURATION_HOURS * 60;
 /// An appointment, as the seed's model defines it. Times are UTC instants; `timezone` is the
 /// zone the practice displays them in.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Appointment {
     pub title: String,
     pub description: String,

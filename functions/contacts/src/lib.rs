@@ -34,9 +34,11 @@ choice_enum! {
 /// A contact, as the seed's model defines it. Blank strings are `""`, as the original API
 /// returned them; nullable values are `null`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Contact {
     pub contact_type: ContactType,
     #[serde(with = "blank")]
+    #[cfg_attr(feature = "openapi", schema(schema_with = hub_shared::openapi::blank_choice::<Title>))]
     pub title: Option<Title>,
     pub first_name: String,
     pub last_name: String,

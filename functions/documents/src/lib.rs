@@ -66,6 +66,7 @@ const DEFAULT_MIME_TYPE: &str = "application/octet-stream";
 /// `version` (the document's version number) is `document_version` here, because `version` is
 /// the record's write version (`If-Match`) on every entity.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Document {
     pub title: String,
     pub description: String,

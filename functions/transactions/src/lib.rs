@@ -34,7 +34,7 @@ choice_enum! {
 }
 
 choice_enum! {
-    pub enum Status {
+    pub enum Status as "TransactionStatus" {
         Pending = "pending",
         Processing = "processing",
         Completed = "completed",
@@ -106,6 +106,7 @@ mod blank_method {
 /// `refunded_amount` (on an original: the exact total of its refunds so far). Both are kept by
 /// the server and ignored when a client sends them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Transaction {
     pub transaction_id: String,
     pub transaction_type: TransactionType,
@@ -116,6 +117,7 @@ pub struct Transaction {
     pub contact_id: Uuid,
     pub related_appointment_id: Option<Uuid>,
     #[serde(with = "blank_method")]
+    #[cfg_attr(feature = "openapi", schema(schema_with = hub_shared::openapi::blank_choice::<PaymentMethod>))]
     pub payment_method: Option<PaymentMethod>,
     pub payment_reference: String,
     pub payment_date: Option<Timestamp>,

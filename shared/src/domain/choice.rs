@@ -9,8 +9,13 @@ pub trait Choice: Sized + Copy + 'static {
 
 /// Defines a `Choice` enum whose wire values are the given strings, with serde support.
 #[macro_export]
+///
+/// `enum Status as "AppointmentStatus" { ... }` names its OpenAPI schema where the Rust name is
+/// not unique across the API (the schema is only compiled with hub-shared's `openapi` feature).
 macro_rules! choice_enum {
-    ($(#[$meta:meta])* $vis:vis enum $name:ident { $($variant:ident = $wire:literal),+ $(,)? }) => {
+    (@define [$schema:expr] $(#[$meta:meta])* $vis:vis enum $name:ident { $($variant:ident = $wire:literal),+ $(,)? }) => {
+        $crate::__choice_schema!($name, $schema);
+
         $(#[$meta])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
         $vis enum $name { $($variant),+ }
@@ -45,4 +50,37 @@ macro_rules! choice_enum {
             }
         }
     };
+    ($(#[$meta:meta])* $vis:vis enum $name:ident as $schema:literal { $($variant:ident = $wire:literal),+ $(,)? }) => {
+        $crate::choice_enum! { @define [$schema] $(#[$meta])* $vis enum $name { $($variant = $wire),+ } }
+    };
+    ($(#[$meta:meta])* $vis:vis enum $name:ident { $($variant:ident = $wire:literal),+ $(,)? }) => {
+        $crate::choice_enum! { @define [stringify!($name)] $(#[$meta])* $vis enum $name { $($variant = $wire),+ } }
+    };
+}
+
+/// The OpenAPI schema of a choice enum. Chosen by hub-shared's own `openapi` feature (a `cfg`
+/// inside `choice_enum!` would be read in each calling crate instead).
+#[cfg(feature = "openapi")]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __choice_schema {
+    ($name:ident, $schema:expr) => {
+        impl $crate::openapi::utoipa::PartialSchema for $name {
+            fn schema() -> $crate::openapi::utoipa::openapi::RefOr<$crate::openapi::utoipa::openapi::schema::Schema> {
+                $crate::openapi::choice::<Self>().into()
+            }
+        }
+        impl $crate::openapi::utoipa::ToSchema for $name {
+            fn name() -> ::std::borrow::Cow<'static, str> {
+                ::std::borrow::Cow::Borrowed($schema)
+            }
+        }
+    };
+}
+
+#[cfg(not(feature = "openapi"))]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __choice_schema {
+    ($name:ident, $schema:expr) => {};
 }

@@ -11,6 +11,7 @@ use uuid::Uuid;
 /// The seed's BaseModel, plus the `version` that guards concurrent writes. Stamped by the
 /// repository from the `Tenant`, never taken from a request body.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Meta {
     pub id: Uuid,
     pub organization_id: Uuid,

@@ -1,0 +1,394 @@
+//! Operations with their own handler: the public system routes, entity actions (confirm,
+//! refund, approve...), the document file flow, the audit API, RGPD and the analytics summary.
+//! Their records reuse the entity schemas of [`crate::entities`]; replies built by hand in
+//! their handlers are described here, with examples from the same code where it is public.
+
+use crate::document::{Operation, json_body, json_response, param, query};
+use crate::schema::{Schemas, all_required, infer, reference};
+use serde_json::{Value, json};
+
+const ACTION_BODY: &str = "Optional: `{\"version\": n}` (as `If-Match`), nothing else.";
+
+fn action_body() -> Value {
+    json_body(
+        ACTION_BODY,
+        json!({
+            "type": "object",
+            "additionalProperties": false,
+            "properties": { "version": { "type": "integer", "minimum": 1 } },
+        }),
+        None,
+        false,
+    )
+}
+
+fn presigned(schemas: &mut Schemas) -> Value {
+    schemas.insert(
+        "PresignedRequest",
+        all_required(json!({
+            "type": "object",
+            "description": "A short-lived presigned S3 request: send exactly this method and these headers to `url`.",
+            "properties": {
+                "url": { "type": "string", "format": "uri" },
+                "method": { "type": "string", "enum": ["GET", "PUT"] },
+                "headers": { "type": "object", "additionalProperties": { "type": "string" } },
+                "expires_at": { "type": "string", "format": "date-time" },
+            },
+        })),
+    )
+}
+
+pub fn operations(schemas: &mut Schemas) -> Vec<Operation> {
+    crate::entities::reply_schemas(schemas);
+    let mut ops = system();
+    ops.extend(business(schemas));
+    ops.extend(audit_and_privacy(schemas));
+    ops.extend(analytics(schemas));
+    ops
+}
+
+fn system() -> Vec<Operation> {
+    vec![
+        Operation::new("GET", "/api/health", "health", "System")
+            .public()
+            .summary("Liveness", "Touches no dependency: answers whether the function runs at all.")
+            .response(
+                200,
+                json_response(
+                    "Healthy.",
+                    all_required(json!({
+                        "type": "object",
+                        "properties": {
+                            "status": { "type": "string", "const": "healthy" },
+                            "service": { "type": "string" },
+                            "version": { "type": "string" },
+                        },
+                    })),
+                    Some(
+                        json!({ "status": "healthy", "service": "hub-backend", "version": env!("CARGO_PKG_VERSION") }),
+                    ),
+                    &[],
+                ),
+            ),
+        Operation::new("GET", "/api/openapi.json", "openapi-json", "System")
+            .public()
+            .summary("This document", "The OpenAPI 3.1 document of the API, generated from its code.")
+            .response(200, json_response("The document.", json!({ "type": "object" }), None, &[])),
+        Operation::new("GET", "/api/docs", "docs", "System")
+            .public()
+            .summary("The interactive docs page", "Swagger UI over this document; every asset is served by the API.")
+            .response(200, html("The page.")),
+        Operation::new("GET", "/api/docs/{asset}", "docs", "System")
+            .public()
+            .summary("An asset of the docs page", "The page's script and style sheets.")
+            .parameters([json!({
+                "name": "asset", "in": "path", "required": true,
+                "schema": { "type": "string", "enum": crate::docs::ASSET_NAMES },
+            })])
+            .response(
+                200,
+                json!({
+                    "description": "The asset (`text/javascript` or `text/css`).",
+                    "content": {
+                        "text/javascript": { "schema": { "type": "string" } },
+                        "text/css": { "schema": { "type": "string" } },
+                    },
+                }),
+            )
+            .problems(&[404]),
+    ]
+}
+
+fn html(description: &str) -> Value {
+    json!({ "description": description, "content": { "text/html": { "schema": { "type": "string" } } } })
+}
+
+fn business(schemas: &mut Schemas) -> Vec<Operation> {
+    let appointment = reference("Appointment");
+    let transaction = reference("Transaction");
+    let document = reference("Document");
+    let upload = presigned(schemas);
+    let created_document = schemas.insert(
+        "DocumentCreated",
+        json!({
+            "allOf": [
+                document.clone(),
+                {
+                    "type": "object",
+                    "properties": { "upload": upload.clone() },
+                    "description": "`upload`: where to PUT the file (absent when a replayed create's upload already completed).",
+                },
+            ],
+        }),
+    );
+    let download = schemas.insert(
+        "DocumentDownload",
+        json!({
+            "allOf": [
+                upload.clone(),
+                all_required(json!({
+                    "type": "object",
+                    "properties": {
+                        "file_name": { "type": "string" },
+                        "mime_type": { "type": "string" },
+                        "file_size_bytes": { "type": "integer" },
+                        "checksum": { "type": "string", "description": "SHA-256, hex." },
+                    },
+                })),
+            ],
+        }),
+    );
+    let created_headers = &["ETag", "Location", "Idempotent-Replayed"];
+    vec![
+        Operation::new("POST", "/api/business/appointments/{id}/confirm", "appointments-confirm", "Business")
+            .summary("Confirm an appointment", "A scheduled appointment becomes confirmed, stamped `confirmed_at`; 409 `INVALID_TRANSITION` otherwise.")
+            .parameters([param("id"), param("If-Match")])
+            .body(action_body())
+            .response(200, json_response("The confirmed appointment.", appointment.clone(), None, &["ETag"]))
+            .problems(&[400, 404, 409, 413, 415, 422]),
+        Operation::new("POST", "/api/business/appointments/{id}/cancel", "appointments-cancel", "Business")
+            .summary("Cancel an appointment", "A scheduled, confirmed or in-progress appointment becomes cancelled and frees its provider's time.")
+            .parameters([param("id"), param("If-Match")])
+            .body(action_body())
+            .response(200, json_response("The cancelled appointment.", appointment, None, &["ETag"]))
+            .problems(&[400, 404, 409, 413, 415, 422]),
+        Operation::new("POST", "/api/business/transactions/{id}/refund", "transactions-refund", "Business")
+            .summary(
+                "Refund a transaction",
+                "Creates a `refund` transaction for (part of) a completed payment, charge, fee or subscription; no \
+                 body refunds the whole remainder. The original becomes `refunded` once refunds cover it. \
+                 `Idempotency-Key` makes a retry safe.",
+            )
+            .parameters([param("id"), param("If-Match"), param("Idempotency-Key")])
+            .body(json_body(
+                "Optional: the refund's amount and payment details.",
+                json!({
+                    "type": "object",
+                    "additionalProperties": false,
+                    "properties": {
+                        "amount": { "$ref": "#/components/schemas/Money" },
+                        "transaction_id": { "type": "string" },
+                        "tax_amount": { "$ref": "#/components/schemas/Money" },
+                        "payment_method": { "type": "string" },
+                        "payment_reference": { "type": "string" },
+                        "payment_date": { "type": "string", "format": "date-time" },
+                        "invoice_number": { "type": "string" },
+                        "description": { "type": "string" },
+                        "notes": { "type": "string" },
+                        "requires_receipt": { "type": "boolean" },
+                        "receipt_sent": { "type": "boolean" },
+                        "version": { "type": "integer", "minimum": 1 },
+                    },
+                }),
+                Some(json!({ "amount": "20.00", "description": "Partial refund" })),
+                false,
+            ))
+            .response(201, json_response("The refund transaction.", transaction, None, created_headers))
+            .problems(&[400, 404, 409, 413, 415, 422]),
+        Operation::new("POST", "/api/business/documents", "documents-create", "Business")
+            .summary(
+                "Create a document and get its upload URL",
+                "201 with the record (`upload_status: pending`) and `upload`, a presigned PUT for the file. Then call \
+                 `complete`. A body with `parent_document_id` creates a new version of that document.",
+            )
+            .parameters([param("Idempotency-Key")])
+            .body(json_body("The document's metadata and its file's size and SHA-256.", reference("DocumentInput"), None, true))
+            .response(201, json_response("Created, with the upload URL.", created_document.clone(), None, created_headers))
+            .problems(&[400, 409, 413, 415, 422]),
+        Operation::new("POST", "/api/business/documents/{id}/complete", "documents-complete", "Business")
+            .summary(
+                "Check an uploaded file",
+                "Compares the stored object with the declared size and SHA-256: the document becomes `available`, or \
+                 `rejected` with a reason. 409 `UPLOAD_NOT_FOUND` before the PUT, `NOT_PENDING` after a check.",
+            )
+            .parameters([param("id")])
+            .response(200, json_response("The checked document.", document.clone(), None, &["ETag"]))
+            .problems(&[404, 409]),
+        Operation::new("GET", "/api/business/documents/{id}/download", "documents-download", "Business")
+            .summary("Get a download URL", "A short-lived presigned GET for an available file; the download is audited.")
+            .parameters([param("id")])
+            .response(200, json_response("Where to GET the file.", download, None, &[]))
+            .problems(&[404, 409]),
+        Operation::new("GET", "/api/business/documents/{id}/versions", "documents-versions-list", "Business")
+            .summary("List a document's versions", "Every version of the document `{id}` belongs to, oldest first.")
+            .parameters([param("id"), param("page_size"), param("cursor")])
+            .response(200, json_response("A page of versions.", reference("DocumentPage"), None, &[]))
+            .problems(&[400, 404]),
+        Operation::new("POST", "/api/business/documents/{id}/versions", "documents-versions-create", "Business")
+            .summary(
+                "Create a new version",
+                "Version n+1 of the document, with a new upload URL. Metadata not in the body is inherited; the file \
+                 (`file_size_bytes`, `checksum`) must be declared anew.",
+            )
+            .parameters([param("id"), param("Idempotency-Key")])
+            .body(json_body(
+                "The new file and any metadata to change.",
+                json!({ "type": "object", "description": "Any of DocumentInput's fields; `file_size_bytes` and `checksum` required." }),
+                None,
+                true,
+            ))
+            .response(201, json_response("The new version, with the upload URL.", created_document, None, created_headers))
+            .problems(&[400, 404, 409, 413, 415, 422]),
+        Operation::new("POST", "/api/business/documents/{id}/approve", "documents-approve", "Business")
+            .summary("Approve a document", "Admins and clinical roles; the file must be available (409 otherwise).")
+            .parameters([param("id"), param("If-Match")])
+            .body(action_body())
+            .response(200, json_response("The approved document.", document, None, &["ETag"]))
+            .problems(&[400, 404, 409, 413, 415, 422]),
+    ]
+}
+
+fn audit_and_privacy(schemas: &mut Schemas) -> Vec<Operation> {
+    let entry = schemas.insert(
+        "AuditRecord",
+        json!({
+            "type": "object",
+            "description": "One audit record: who did what to which record, when, from where, and which fields changed \
+                (personal values shown while their person's key exists, `[erased]` after).",
+            "additionalProperties": true,
+        }),
+    );
+    let page = schemas.insert(
+        "AuditPage",
+        json!({
+            "type": "object",
+            "required": ["items", "next_cursor"],
+            "properties": {
+                "items": { "type": "array", "items": entry.clone() },
+                "next_cursor": { "type": ["string", "null"] },
+            },
+        }),
+    );
+    let instant = json!({ "type": "string", "format": "date-time" });
+    vec![
+        Operation::new("GET", "/api/audit/logs", "audit-logs", "Audit")
+            .summary("Search the audit trail", "Admins, owners and auditors. Newest first.")
+            .parameters([
+                query(
+                    "resource_type",
+                    "With `resource_id`: one record's trail (e.g. `CONTACT`).",
+                    json!({ "type": "string" }),
+                ),
+                query("resource_id", "With `resource_type`.", json!({ "type": "string" })),
+                query("user_id", "One user's acts, or `system`.", json!({ "type": "string" })),
+                query(
+                    "action",
+                    "One kind of act (`create`, `update`, `view`, `export`...).",
+                    json!({ "type": "string" }),
+                ),
+                query("risk", "One risk level.", json!({ "type": "string", "enum": ["low", "medium", "high"] })),
+                query("from", "At or after this instant.", instant.clone()),
+                query("to", "At or before this instant.", instant),
+                param("page_size"),
+                param("cursor"),
+            ])
+            .response(200, json_response("A page of audit records.", page.clone(), None, &[]))
+            .problems(&[400]),
+        Operation::new("GET", "/api/business/contacts/{id}/history", "contacts-history", "Audit")
+            .summary(
+                "A contact's audit trail",
+                "Admins, owners and auditors; deleted contacts too. Reading it is audited.",
+            )
+            .parameters([param("id"), param("page_size"), param("cursor")])
+            .response(200, json_response("A page of the contact's audit records.", page, None, &[]))
+            .problems(&[400, 404]),
+        Operation::new("GET", "/api/business/contacts/{id}/export", "contacts-export", "Privacy")
+            .summary(
+                "Export a contact's data (RGPD access and portability)",
+                "The contact, its appointments, transactions and documents (with download URLs), its consent history \
+                 and audit trail, in one document. Audited as an export.",
+            )
+            .parameters([param("id")])
+            .response(
+                200,
+                json_response(
+                    "The export.",
+                    all_required(json!({
+                        "type": "object",
+                        "properties": {
+                            "format": { "type": "string" },
+                            "exported_at": { "type": "string", "format": "date-time" },
+                            "organization_id": { "type": "string", "format": "uuid" },
+                            "subject": { "type": "object" },
+                            "contact": reference("Contact"),
+                            "appointments": { "type": "array", "items": reference("Appointment") },
+                            "transactions": { "type": "array", "items": reference("Transaction") },
+                            "documents": { "type": "array", "items": reference("Document") },
+                            "consent_history": { "type": "array", "items": { "type": "object" } },
+                            "audit_trail": { "type": "array", "items": entry },
+                        },
+                    })),
+                    None,
+                    &[],
+                ),
+            )
+            .problems(&[404]),
+        Operation::new("POST", "/api/business/contacts/{id}/anonymize", "contacts-anonymize", "Privacy")
+            .summary(
+                "Erase a contact (RGPD)",
+                "Admins only. Irreversibly replaces the contact's identifying fields and those of its records, deletes \
+                 its files and erases its personal values from the audit trail. Repeating it does nothing more.",
+            )
+            .parameters([param("id")])
+            .response(
+                200,
+                json_response(
+                    "What the erasure did.",
+                    all_required(json!({
+                        "type": "object",
+                        "properties": {
+                            "already_anonymized": { "type": "boolean" },
+                            "appointments": { "type": "integer" },
+                            "documents": { "type": "integer" },
+                            "transactions": { "type": "integer" },
+                            "file_versions_deleted": { "type": "integer" },
+                            "contact": reference("Contact"),
+                        },
+                    })),
+                    None,
+                    &["ETag"],
+                ),
+            )
+            .problems(&[404, 409]),
+    ]
+}
+
+/// The summary: its schema is inferred from a real summary, computed by the analytics crate
+/// from empty counters over a fixed range.
+fn analytics(schemas: &mut Schemas) -> Vec<Operation> {
+    let day = |raw: &str| chrono::NaiveDate::parse_from_str(raw, "%Y-%m-%d").unwrap_or_default();
+    let range = hub_analytics::summary::Range { from: day("2026-01-01"), to: day("2026-01-02") };
+    let example = serde_json::to_value(hub_analytics::summary::Summary::compute(
+        &hub_analytics::table::Counters::default(),
+        &range,
+        day("2026-01-02"),
+    ))
+    .unwrap_or(Value::Null);
+    let summary = schemas.insert("AnalyticsSummary", infer(&example));
+    vec![
+        Operation::new("GET", "/api/analytics/summary", "analytics-summary", "Analytics")
+            .summary(
+                "The organization in figures",
+                "Contacts by type and consent; appointments by status and per day over `from`..`to` (default: the 30 \
+                 days to today, at most 366); the no-show rate; revenue per month and currency; pending and overdue \
+                 amounts; documents by type, pending approval, and storage. Read from counters kept by the stream: \
+                 constant cost whatever the organization's size. `format=csv` gives the same figures as a table.",
+            )
+            .parameters([
+                query("from", "First day (YYYY-MM-DD).", json!({ "type": "string", "format": "date" })),
+                query("to", "Last day (YYYY-MM-DD), default today.", json!({ "type": "string", "format": "date" })),
+                query("format", "`json` (default) or `csv`.", json!({ "type": "string", "enum": ["json", "csv"] })),
+            ])
+            .response(
+                200,
+                json!({
+                    "description": "The summary.",
+                    "content": {
+                        "application/json": { "schema": summary, "example": example },
+                        "text/csv": { "schema": { "type": "string" } },
+                    },
+                }),
+            )
+            .problems(&[400, 422]),
+    ]
+}
