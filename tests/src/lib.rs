@@ -410,18 +410,32 @@ impl TestApp {
     ) -> Answer {
         let (path, query) = path_and_query.split_once('?').unwrap_or((path_and_query, ""));
         let (route, params) = route(method, path).unwrap_or_else(|| panic!("no route for {method} {path}"));
-        let handler =
-            self.handlers.get(route.binary.as_str()).unwrap_or_else(|| panic!("no handler for {}", route.binary));
         let template_path = format!("/{}", route.segments.join("/"));
         let event = api_gateway_event(method, &template_path, path, query, &params, &headers, body.as_deref());
         let request = lambda_http::request::from_str(&event.to_string()).unwrap_or_else(|e| panic!("event: {e}"));
         let function: &'static str = Box::leak(route.binary.clone().into_boxed_str());
-        // Boxed: the runtime's future (auth, handler, access audit) is deep enough to overflow the
-        // compiler's layout query depth when inlined into every test's future.
-        let response = Box::pin(hub_shared::http::handle(&self.services, function, handler.as_ref(), request)).await;
+        // The public functions of the API contract (the document and its docs page).
+        let response = match function {
+            "openapi-json" | "docs" => hub_openapi::serve::respond(&self.services.http, function, request)
+                .await
+                .unwrap_or_else(|| panic!("hub-openapi does not serve {function}")),
+            _ => {
+                let handler = self
+                    .handlers
+                    .get(route.binary.as_str())
+                    .unwrap_or_else(|| panic!("no handler for {}", route.binary));
+                // Boxed: the runtime's future (auth, handler, access audit) is deep enough to overflow
+                // the compiler's layout query depth when inlined into every test's future.
+                Box::pin(hub_shared::http::handle(&self.services, function, handler.as_ref(), request)).await
+            }
+        };
         let status = response.status().as_u16();
         let headers = response.headers().clone();
-        let is_text = headers.get("content-type").and_then(|v| v.to_str().ok()).is_some_and(|t| t.starts_with("text/"));
+        // A text answer (a CSV export, a page, a script) is kept as one JSON string.
+        let is_text = headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|t| t.starts_with("text/") || t.starts_with("application/javascript"));
         let body = match response.body() {
             // A text answer (a CSV export) is kept as one JSON string.
             lambda_http::Body::Text(t) if is_text => Value::String(t.clone()),

@@ -78,7 +78,7 @@ fn system() -> Vec<Operation> {
             .public()
             .summary("The interactive docs page", "Swagger UI over this document; every asset is served by the API.")
             .response(200, html("The page.")),
-        Operation::new("GET", "/api/docs/{asset}", "docs", "System")
+        Operation::new("GET", "/api/docs/{asset}", "docs-asset", "System")
             .public()
             .summary("An asset of the docs page", "The page's script and style sheets.")
             .parameters([json!({
