@@ -42,10 +42,15 @@ pub struct PresignedUrl {
 impl PresignedUrl {
     fn from_request(request: &PresignedRequest, ttl: Duration) -> Self {
         let expires_at = Timestamp::from_datetime(Utc::now() + ChronoDuration::seconds(ttl.as_secs() as i64));
-        // `host` is set by any HTTP client from the URL; browsers refuse to set it at all.
+        // Only the signed headers: the SDK also attaches unsigned ones (`x-amzn-trace-id`, from
+        // Lambda's `_X_AMZN_TRACE_ID`) that the bucket's CORS rules do not allow, so a browser
+        // sending them has its upload refused at the preflight. `host` is set by any HTTP client
+        // from the URL; browsers refuse to set it at all.
+        let signed = signed_headers(request.uri());
         let headers = request
             .headers()
             .filter(|(name, _)| !name.eq_ignore_ascii_case("host"))
+            .filter(|(name, _)| signed.as_ref().is_none_or(|list| list.iter().any(|s| s.eq_ignore_ascii_case(name))))
             .map(|(name, value)| (name.to_ascii_lowercase(), value.to_string()))
             .collect();
         Self { url: request.uri().to_string(), method: request.method().to_string(), headers, expires_at }
@@ -61,6 +66,14 @@ impl PresignedUrl {
             "expires_at": self.expires_at,
         })
     }
+}
+
+/// The names in a presigned URL's `X-Amz-SignedHeaders` (`None` when it has none).
+fn signed_headers(uri: &str) -> Option<Vec<String>> {
+    let query = uri.split_once('?')?.1;
+    let value = query.split('&').find_map(|pair| pair.strip_prefix("X-Amz-SignedHeaders="))?;
+    // `;` is percent-encoded in the query.
+    Some(value.replace("%3B", ";").replace("%3b", ";").split(';').map(str::to_owned).collect())
 }
 
 /// What an upload must be: the record's declared size, type and SHA-256.
@@ -222,4 +235,16 @@ pub fn hex_to_base64(hex: &str) -> Option<String> {
         .map(|i| hex.get(i..i + 2).and_then(|pair| u8::from_str_radix(pair, 16).ok()))
         .collect();
     bytes.map(|b| BASE64.encode(b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::signed_headers;
+
+    #[test]
+    fn the_signed_header_names_are_read_from_the_presigned_urls_query() {
+        let url = "http://s3.test/b/k?x-id=PutObject&X-Amz-SignedHeaders=content-length%3Bcontent-type%3Bhost&X-Amz-Signature=ab";
+        assert_eq!(signed_headers(url), Some(vec!["content-length".into(), "content-type".into(), "host".into()]));
+        assert_eq!(signed_headers("http://s3.test/b/k"), None);
+    }
 }

@@ -39,8 +39,6 @@ Options (environment variable in brackets):
   --param Name=Value  a template parameter's local value (repeatable), e.g. LogLevel=debug
   --ready-timeout S   seconds to wait for GET /api/health to answer 200 [default 1800]
   --logs MODE         `tee` (functions' logs on the terminal too) or `file` [default: tee on a terminal]
-  --watch-cors        let `cargo lambda watch` answer CORS preflights itself, for a browser
-                      frontend on another origin (it allows any origin: local use only)
   --no-prebuild       let `cargo lambda watch` compile each function on its first request
   -h, --help          this help
 ";
@@ -54,7 +52,6 @@ struct Options {
     params: BTreeMap<String, String>,
     ready_timeout: Duration,
     tee_logs: bool,
-    watch_cors: bool,
     prebuild: bool,
 }
 
@@ -73,7 +70,6 @@ fn parse_args() -> Result<Option<Options>, BoxError> {
         params: BTreeMap::new(),
         ready_timeout: Duration::from_secs(1800),
         tee_logs: std::io::stderr().is_terminal(),
-        watch_cors: false,
         prebuild: true,
     };
     let mut args = std::env::args().skip(1);
@@ -101,7 +97,6 @@ fn parse_args() -> Result<Option<Options>, BoxError> {
                     other => return Err(format!("--logs {other}: expected tee or file").into()),
                 }
             }
-            "--watch-cors" => options.watch_cors = true,
             "--no-prebuild" => options.prebuild = false,
             other => return Err(format!("unknown option {other} (see --help)").into()),
         }
@@ -283,18 +278,21 @@ async fn run(options: Options) -> Result<ExitCode, BoxError> {
         )
         .into());
     }
+    // The API port is the gateway's (CORS as the template's HTTP API answers it); the watcher
+    // listens on a private port behind it.
+    let watch_port = hub_infra::moto::free_port()?;
+    let template_text = std::fs::read_to_string(root.join(hub_infra::template::TEMPLATE_FILE))?;
+    let cors = hub_infra::gateway::Cors::from_template(&template_text, &template, &ctx)?;
+    start_gateway(options.api_port, format!("http://127.0.0.1:{watch_port}"), cors)?;
     let mut watch_spec = Spec::new("cargo lambda watch", &cargo_lambda)
         .args(["lambda", "watch", "--invoke-address", "127.0.0.1"])
-        .args(["--invoke-port", &options.api_port.to_string()])
+        .args(["--invoke-port", &watch_port.to_string()])
         .arg("--env-file")
         .arg(lambda_env_path.to_string_lossy())
         .cwd(&root)
-        .output(logs("watch.log"));
-    if !options.watch_cors {
-        // Without this, cargo lambda watch adds permissive CORS headers (any origin, with
-        // credentials) over the functions' own, hiding what the functions really send.
-        watch_spec = watch_spec.arg("--disable-cors");
-    }
+        .output(logs("watch.log"))
+        // The gateway sets the CORS headers; the watcher's own allow any origin.
+        .arg("--disable-cors");
     // The functions inherit this environment: no real AWS identity may reach them.
     for key in REAL_AWS_VARIABLES {
         watch_spec = watch_spec.env_remove(*key);
@@ -344,7 +342,7 @@ async fn run(options: Options) -> Result<ExitCode, BoxError> {
                 let spec = Spec::new(format!("stream relay {table} -> {function}"), &cargo)
                     .args(["run", "--quiet", "-p", "hub-infra", "--bin", "stream-relay", "--"])
                     .args(["--endpoint", moto.endpoint(), "--table", table_name])
-                    .args(["--invoke-url", &hub_infra::relay::invoke_url(options.api_port, &function)])
+                    .args(["--invoke-url", &hub_infra::relay::invoke_url(watch_port, &function)])
                     .cwd(&root)
                     .output(logs(&format!("relay-{function}.log")));
                 match Supervised::spawn(&spec) {
@@ -482,4 +480,25 @@ fn print_banner(api_url: &str, stack_env: &Path, state: &Path) {
         stack_env.display(),
         state.join("logs").display(),
     );
+}
+
+/// Binds the API port now (so a busy port fails the start) and serves it from a thread of its
+/// own: the stack's runtime blocks at times (readiness probes, builds), the API must not.
+fn start_gateway(port: u16, upstream: String, cors: Option<hub_infra::gateway::Cors>) -> Result<(), BoxError> {
+    let listener = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, port))?;
+    listener.set_nonblocking(true)?;
+    std::thread::Builder::new().name("gateway".into()).spawn(move || {
+        let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+            Ok(runtime) => runtime,
+            Err(e) => return eprintln!("stack: cannot start the gateway's runtime: {e}"),
+        };
+        let failure = runtime.block_on(async move {
+            match tokio::net::TcpListener::from_std(listener) {
+                Ok(listener) => hub_infra::gateway::serve(listener, upstream, cors).await,
+                Err(e) => e,
+            }
+        });
+        eprintln!("stack: the API gateway stopped: {failure}");
+    })?;
+    Ok(())
 }
