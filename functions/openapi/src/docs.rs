@@ -41,7 +41,8 @@ pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'
     img-src 'self' data:; connect-src 'self'; font-src 'self'; base-uri 'none'; form-action 'none'; \
     frame-ancestors 'none'";
 
-/// The page: assets by absolute path, with a content hash so they can be cached for good.
+/// The page: assets by absolute path, with a content hash so they can be cached for good. The
+/// empty `data:` icon keeps the browser from asking for `/favicon.ico`, a route the API lacks.
 pub fn page() -> String {
     format!(
         r#"<!doctype html>
@@ -50,6 +51,7 @@ pub fn page() -> String {
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Hub API</title>
+<link rel="icon" href="data:,">
 <link rel="stylesheet" href="/api/docs/swagger-ui.css?v={css}">
 </head>
 <body>
