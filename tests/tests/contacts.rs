@@ -526,7 +526,12 @@ async fn a_retried_create_with_the_same_idempotency_key_returns_the_first_record
         ("content-type".to_string(), "application/json".to_string()),
         ("idempotency-key".to_string(), "retry-1".to_string()),
     ]);
-    let body = contact("Idem", "Potent").to_string();
+    // With an e-mail and a record number: the retry's uniqueness claims fail too (the first
+    // attempt made them), and must not hide that it is a replay.
+    let mut body = contact("Idem", "Potent");
+    body["email"] = json!("idem.potent@example.fr");
+    body["medical_record_number"] = json!("MRN-IDEM-1");
+    let body = body.to_string();
     let first = app.send_raw("POST", CONTACTS, headers.clone(), Some(body.clone())).await;
     let second = app.send_raw("POST", CONTACTS, headers.clone(), Some(body)).await;
     assert_eq!(first.status, 201);

@@ -733,15 +733,21 @@ impl Store {
         if let SdkError::ServiceError(service) = &err
             && let TransactWriteItemsError::TransactionCanceledException(cancelled) = service.err()
         {
-            for (index, reason) in cancelled.cancellation_reasons().iter().enumerate() {
-                match reason.code() {
-                    Some("ConditionalCheckFailed") => {
-                        let purpose = purposes.get(index).copied().unwrap_or(Purpose::Entry);
-                        return Err(Failure::Condition(purpose));
-                    }
-                    Some("TransactionConflict") => return Err(Failure::Contention),
-                    _ => {}
-                }
+            let reasons = cancelled.cancellation_reasons();
+            let failed = || {
+                reasons
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, r)| r.code() == Some("ConditionalCheckFailed"))
+                    .map(|(index, _)| purposes.get(index).copied().unwrap_or(Purpose::Entry))
+            };
+            // A retried create fails its uniqueness claims too (the first attempt made them);
+            // the idempotency key's failure must win, so the retry is answered as a replay.
+            if let Some(purpose) = failed().find(|p| matches!(p, Purpose::Idempotency)).or_else(|| failed().next()) {
+                return Err(Failure::Condition(purpose));
+            }
+            if reasons.iter().any(|r| r.code() == Some("TransactionConflict")) {
+                return Err(Failure::Contention);
             }
         }
         Err(Failure::Storage(storage_error(err)))
