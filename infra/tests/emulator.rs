@@ -77,3 +77,42 @@ fn a_stopped_server_no_longer_answers() {
     server.stop().unwrap();
     assert!(hub_infra::http::get_status(addr, "/", timeout).is_err());
 }
+
+/// The stream relay reads through one shard iterator for the life of the stack: a cancelled
+/// transaction must add nothing to what it reads, and the writes after it must still reach it.
+#[tokio::test]
+async fn a_cancelled_transaction_leaves_nothing_in_the_stream_and_later_writes_still_arrive() {
+    use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
+    let template = Template::load_workspace().unwrap();
+    let client = dynamodb_client(MOTO.endpoint());
+    let name = unique("cancelled");
+    let created = create_table(&client, template.table("BusinessTable").unwrap(), &name).await.unwrap();
+    let streams = hub_infra::relay::streams_client(MOTO.endpoint(), hub_infra::LOCAL_REGION);
+    let arn = created.stream_arn.unwrap();
+    let put = |sk: &str| {
+        let item = Put::builder()
+            .table_name(&name)
+            .item("pk", AttributeValue::S("ORG#1".into()))
+            .item("sk", AttributeValue::S(sk.into()))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .unwrap();
+        TransactWriteItem::builder().put(item).build()
+    };
+    let commit = |items: Vec<TransactWriteItem>| client.transact_write_items().set_transact_items(Some(items)).send();
+    commit(vec![put("first")]).await.unwrap();
+    let mut readers = hub_infra::relay::ShardReader::all(&streams, &arn).await.unwrap();
+    let mut read = Vec::new();
+    for reader in &mut readers {
+        read.extend(reader.next_batch(100).await.unwrap());
+    }
+    // `phantom` would be written, then `first` fails its condition: the whole is cancelled.
+    let cancelled = commit(vec![put("phantom"), put("first")]).await;
+    assert!(cancelled.is_err(), "the transaction is cancelled");
+    commit(vec![put("after")]).await.unwrap();
+    for reader in &mut readers {
+        read.extend(reader.next_batch(100).await.unwrap());
+    }
+    let keys: Vec<&str> = read.iter().filter_map(|r| r["dynamodb"]["Keys"]["sk"]["S"].as_str()).collect();
+    assert_eq!(keys, ["first", "after"]);
+}
