@@ -767,73 +767,15 @@ export interface components {
             next_cursor: string | null;
         };
         AnalyticsSummary: {
-            appointments: {
-                by_status: {
-                    cancelled: number;
-                    completed: number;
-                    confirmed: number;
-                    in_progress: number;
-                    no_show: number;
-                    rescheduled: number;
-                    scheduled: number;
-                };
-                in_range: {
-                    by_status: {
-                        cancelled: number;
-                        completed: number;
-                        confirmed: number;
-                        in_progress: number;
-                        no_show: number;
-                        rescheduled: number;
-                        scheduled: number;
-                    };
-                    no_show_rate: unknown;
-                    total: number;
-                };
-                per_day: {
-                    /** Format: date */
-                    date: string;
-                    total: number;
-                }[];
-                total: number;
-            };
+            appointments: components["schemas"]["SummaryAppointments"];
             /** Format: date */
             as_of: string;
-            contacts: {
-                by_consent: {
-                    given: number;
-                    not_given: number;
-                };
-                by_type: {
-                    other: number;
-                    patient: number;
-                    provider: number;
-                    staff: number;
-                    vendor: number;
-                };
-                total: number;
-            };
-            documents: {
-                by_type: {
-                    consent_form: number;
-                    contract: number;
-                    imaging: number;
-                    insurance: number;
-                    invoice: number;
-                    lab_result: number;
-                    medical_record: number;
-                    other: number;
-                    prescription: number;
-                    report: number;
-                };
-                pending_approval: number;
-                storage_bytes: number;
-                total: number;
-            };
+            contacts: components["schemas"]["SummaryContacts"];
+            documents: components["schemas"]["SummaryDocuments"];
             /** Format: date */
             from: string;
-            receivables: unknown[];
-            revenue: unknown[];
+            receivables: components["schemas"]["SummaryReceivable"][];
+            revenue: components["schemas"]["SummaryRevenue"][];
             /** Format: date */
             to: string;
         };
@@ -1239,6 +1181,58 @@ export interface components {
             title: string;
             /** @description Always `about:blank`: the status says it all. */
             type: string;
+        };
+        SummaryAppointments: {
+            by_status: {
+                [key: string]: number;
+            };
+            in_range: components["schemas"]["SummaryInRange"];
+            per_day: components["schemas"]["SummaryDay"][];
+            total: number;
+        };
+        SummaryContacts: {
+            by_consent: {
+                [key: string]: number;
+            };
+            by_type: {
+                [key: string]: number;
+            };
+            total: number;
+        };
+        SummaryDay: {
+            /** Format: date */
+            date: string;
+            total: number;
+        };
+        SummaryDocuments: {
+            by_type: {
+                [key: string]: number;
+            };
+            pending_approval: number;
+            storage_bytes: number;
+            total: number;
+        };
+        SummaryInRange: {
+            by_status: {
+                [key: string]: number;
+            };
+            /** @description `no_show / (completed + no_show)` of the appointments starting in the range. */
+            no_show_rate?: string | null;
+            total: number;
+        };
+        SummaryReceivable: {
+            currency: string;
+            overdue_amount: string;
+            overdue_count: number;
+            pending_amount: string;
+            pending_count: number;
+        };
+        SummaryRevenue: {
+            currency: string;
+            month: string;
+            net: string;
+            payments: string;
+            refunds: string;
         };
         /**
          * Format: date-time

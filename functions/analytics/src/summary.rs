@@ -109,6 +109,8 @@ pub fn ratio(part: i128, whole: i128) -> Option<String> {
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(as = AnalyticsSummary))]
 pub struct Summary {
     pub as_of: NaiveDate,
     pub from: NaiveDate,
@@ -121,6 +123,8 @@ pub struct Summary {
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(as = SummaryContacts))]
 pub struct Contacts {
     pub total: i128,
     pub by_type: BTreeMap<&'static str, i128>,
@@ -128,6 +132,8 @@ pub struct Contacts {
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(as = SummaryAppointments))]
 pub struct Appointments {
     pub total: i128,
     pub by_status: BTreeMap<&'static str, i128>,
@@ -136,6 +142,8 @@ pub struct Appointments {
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(as = SummaryInRange))]
 pub struct InRange {
     pub total: i128,
     pub by_status: BTreeMap<&'static str, i128>,
@@ -144,12 +152,16 @@ pub struct InRange {
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(as = SummaryDay))]
 pub struct Day {
     pub date: NaiveDate,
     pub total: i128,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(as = SummaryRevenue))]
 pub struct Revenue {
     pub month: String,
     pub currency: String,
@@ -159,6 +171,8 @@ pub struct Revenue {
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(as = SummaryReceivable))]
 pub struct Receivable {
     pub currency: String,
     pub pending_amount: String,
@@ -168,6 +182,8 @@ pub struct Receivable {
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(as = SummaryDocuments))]
 pub struct Documents {
     pub total: i128,
     pub by_type: BTreeMap<&'static str, i128>,

@@ -4,7 +4,7 @@
 //! their handlers are described here, with examples from the same code where it is public.
 
 use crate::document::{Operation, json_body, json_response, param, query};
-use crate::schema::{Schemas, all_required, infer, reference};
+use crate::schema::{Schemas, all_required, reference};
 use serde_json::{Value, json};
 
 const ACTION_BODY: &str = "Optional: `{\"version\": n}` (as `If-Match`), nothing else.";
@@ -364,7 +364,7 @@ fn analytics(schemas: &mut Schemas) -> Vec<Operation> {
         day("2026-01-02"),
     ))
     .unwrap_or(Value::Null);
-    let summary = schemas.insert("AnalyticsSummary", infer(&example));
+    let summary = schemas.reference::<hub_analytics::summary::Summary>();
     vec![
         Operation::new("GET", "/api/analytics/summary", "analytics-summary", "Analytics")
             .summary(
