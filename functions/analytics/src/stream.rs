@@ -10,7 +10,7 @@
 
 use crate::counters::{COUNTED_KINDS, Contribution, contribution};
 use crate::table::{AnalyticsTable, Outcome, Position};
-use hub_audit::stream::{BatchOutcome, StreamChange, parse};
+use hub_audit::stream::{Applied, BatchOutcome, StreamChange, parse};
 use hub_shared::error::AppError;
 use serde_json::{Map, Value};
 use uuid::Uuid;
@@ -83,29 +83,15 @@ pub async fn handle(table: &AnalyticsTable, event: &Value) -> Result<BatchOutcom
             }
         })
         .await;
-        match result {
-            Ok(Some(Outcome::Changed)) => outcome.written += 1,
-            Ok(Some(Outcome::Unchanged | Outcome::Stale)) => outcome.duplicates += 1,
-            Ok(None) => outcome.skipped += 1,
-            Err(error) => {
-                let event_id = raw.get("eventID").and_then(Value::as_str).unwrap_or("");
-                let Some(seq) = raw.pointer("/dynamodb/SequenceNumber").and_then(Value::as_str) else {
-                    tracing::error!(event_id, error = %error, "stream record failed and has no sequence number");
-                    return Err(error);
-                };
-                tracing::error!(event_id, sequence_number = seq, error = %error, "stream record failed; retrying from it");
-                outcome.failed_at = Some(seq.to_string());
-                break;
-            }
+        let result = result.map(|applied| match applied {
+            Some(Outcome::Changed) => Applied::Written,
+            Some(Outcome::Unchanged | Outcome::Stale) => Applied::Duplicate,
+            None => Applied::Skipped,
+        });
+        if outcome.count(raw, result)? {
+            break;
         }
     }
-    tracing::info!(
-        records = records.len(),
-        changed = outcome.written,
-        unchanged = outcome.duplicates,
-        skipped = outcome.skipped,
-        failed = outcome.failed_at.is_some(),
-        "batch done"
-    );
+    outcome.log(records.len());
     Ok(outcome)
 }

@@ -137,7 +137,53 @@ pub struct BatchOutcome {
     pub failed_at: Option<String>,
 }
 
+/// What processing one stream record did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applied {
+    /// It changed the destination (an audit record written, counters moved).
+    Written,
+    /// It had been applied before (a redelivery): nothing changed.
+    Duplicate,
+    /// Not a record this consumer handles.
+    Skipped,
+}
+
 impl BatchOutcome {
+    /// Counts one record's result, in order. A failure stops the batch: `Ok(true)` (stop) with
+    /// its sequence number kept as the one batch item failure, so Lambda retries from it; or,
+    /// when the record has no sequence number to report, the error itself, so Lambda retries
+    /// (and bisects) the whole batch. Shared by every stream consumer.
+    pub fn count<E: std::fmt::Display>(&mut self, raw: &Value, result: Result<Applied, E>) -> Result<bool, E> {
+        match result {
+            Ok(Applied::Written) => self.written += 1,
+            Ok(Applied::Duplicate) => self.duplicates += 1,
+            Ok(Applied::Skipped) => self.skipped += 1,
+            Err(error) => {
+                let event_id = raw.get("eventID").and_then(Value::as_str).unwrap_or("");
+                let Some(seq) = raw.pointer("/dynamodb/SequenceNumber").and_then(Value::as_str) else {
+                    tracing::error!(event_id, error = %error, "stream record failed and has no sequence number");
+                    return Err(error);
+                };
+                tracing::error!(event_id, sequence_number = seq, error = %error, "stream record failed; retrying from it");
+                self.failed_at = Some(seq.to_string());
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// The one log line of a batch.
+    pub fn log(&self, records: usize) {
+        tracing::info!(
+            records,
+            written = self.written,
+            duplicates = self.duplicates,
+            skipped = self.skipped,
+            failed = self.failed_at.is_some(),
+            "batch done"
+        );
+    }
+
     /// The answer Lambda reads (`{"batchItemFailures": [{"itemIdentifier": seq}]}`).
     pub fn response(&self) -> DynamoDbEventResponse {
         let mut response = DynamoDbEventResponse::default();
@@ -168,29 +214,15 @@ pub async fn handle(writer: &AuditWriter, event: &Value) -> Result<BatchOutcome,
             }
         })
         .await;
-        match result {
-            Ok(Some(crate::writer::Written::Created)) => outcome.written += 1,
-            Ok(Some(crate::writer::Written::Duplicate)) => outcome.duplicates += 1,
-            Ok(None) => outcome.skipped += 1,
-            Err(error) => {
-                let event_id = raw.get("eventID").and_then(Value::as_str).unwrap_or("");
-                let Some(seq) = raw.pointer("/dynamodb/SequenceNumber").and_then(Value::as_str) else {
-                    tracing::error!(event_id, error = %error, "stream record failed and has no sequence number");
-                    return Err(error);
-                };
-                tracing::error!(event_id, sequence_number = seq, error = %error, "stream record failed; retrying from it");
-                outcome.failed_at = Some(seq.to_string());
-                break;
-            }
+        let result = result.map(|written| match written {
+            Some(crate::writer::Written::Created) => Applied::Written,
+            Some(crate::writer::Written::Duplicate) => Applied::Duplicate,
+            None => Applied::Skipped,
+        });
+        if outcome.count(raw, result)? {
+            break;
         }
     }
-    tracing::info!(
-        records = records.len(),
-        written = outcome.written,
-        duplicates = outcome.duplicates,
-        skipped = outcome.skipped,
-        failed = outcome.failed_at.is_some(),
-        "batch done"
-    );
+    outcome.log(records.len());
     Ok(outcome)
 }
