@@ -344,3 +344,19 @@ fn only_analytics_functions_use_the_analytics_table_and_the_summary_only_reads_i
     }
     assert!(checked >= 3, "the summary, the stream consumer and the rebuild use the analytics table");
 }
+
+/// The functions' own CORS answer (what `cargo lambda watch` alone, or a direct invocation,
+/// shows) and API Gateway's (template.yaml, which replaces it when deployed) expose the same
+/// response headers, so the frontend reads the same ones wherever it runs.
+#[test]
+fn the_functions_and_the_http_api_expose_the_same_response_headers() {
+    let text = std::fs::read_to_string(workspace_root().join("template.yaml")).unwrap();
+    let template = Template::parse(&text).unwrap();
+    let ctx = Context {
+        parameters: [("CorsAllowedOrigins".to_string(), "http://localhost:5173".to_string())].into(),
+        ..Context::default()
+    };
+    let cors = hub_infra::gateway::Cors::from_template(&text, &template, &ctx).unwrap().expect("CorsConfiguration");
+    let adapter: Vec<String> = hub_shared::http::EXPOSED_HEADERS.split(", ").map(String::from).collect();
+    assert_eq!(cors.expose_headers, adapter);
+}

@@ -11,6 +11,7 @@ mod reply;
 mod request;
 mod runtime;
 
+pub use cors::EXPOSED_HEADERS;
 pub use problem::problem_response;
 pub use reply::Reply;
 pub use request::ApiRequest;
