@@ -534,3 +534,41 @@ pub fn enc(value: &str) -> String {
 pub fn contact(first: &str, last: &str) -> Value {
     json!({"first_name": first, "last_name": last})
 }
+
+/// Fails every request to DynamoDB whose body mentions `marker` (an event id, a record id),
+/// while armed: one table unreachable for one record, to prove a stream consumer reports it.
+#[derive(Debug)]
+struct FailRequestsMentioning {
+    marker: String,
+    armed: Arc<std::sync::Mutex<bool>>,
+}
+
+impl aws_sdk_dynamodb::config::Intercept for FailRequestsMentioning {
+    fn name(&self) -> &'static str {
+        "FailRequestsMentioning"
+    }
+
+    fn read_before_transmit(
+        &self,
+        context: &aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef<'_>,
+        _components: &aws_sdk_dynamodb::config::RuntimeComponents,
+        _cfg: &mut aws_sdk_dynamodb::config::ConfigBag,
+    ) -> Result<(), aws_sdk_dynamodb::error::BoxError> {
+        let body = context.request().body().bytes().unwrap_or_default();
+        let armed = *self.armed.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if armed && String::from_utf8_lossy(body).contains(&self.marker) {
+            return Err(format!("injected: a request mentioning {} failed", self.marker).into());
+        }
+        Ok(())
+    }
+}
+
+/// `client` with [`FailRequestsMentioning`]: its requests naming `marker` fail while `armed`.
+pub fn client_failing_requests_mentioning(
+    client: &Client,
+    marker: impl Into<String>,
+    armed: &Arc<std::sync::Mutex<bool>>,
+) -> Client {
+    let interceptor = FailRequestsMentioning { marker: marker.into(), armed: Arc::clone(armed) };
+    Client::from_conf(client.config().to_builder().interceptor(interceptor).build())
+}

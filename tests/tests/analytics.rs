@@ -4,14 +4,12 @@
 
 #![allow(clippy::unwrap_used)]
 
-use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
-use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use hub_analytics::AnalyticsTable;
 use hub_analytics::stream;
 use hub_analytics::summary::{Range, items_to_read};
 use hub_infra::relay::sequence_number;
 use hub_shared::auth::OrgId;
-use hub_tests::{TestApp, Who, contact};
+use hub_tests::{TestApp, Who, client_failing_requests_mentioning, contact};
 use serde_json::{Value, json};
 use std::sync::{Arc, Mutex};
 use uuid::Uuid;
@@ -98,32 +96,6 @@ async fn analytics_records_have_crud_with_201_on_create_and_are_scoped_to_the_or
     let admin = app.token(&Who::admin(org));
     let restored = app.send("POST", &format!("{path}/restore"), Some(&admin), None).await;
     assert_eq!((restored.status, restored.body["is_deleted"].clone()), (200, json!(false)));
-}
-
-/// Fails every request to the analytics table that names `marker` (a record id), while armed.
-#[derive(Debug)]
-struct FailRequestsMentioning {
-    marker: String,
-    armed: Arc<Mutex<bool>>,
-}
-
-impl Intercept for FailRequestsMentioning {
-    fn name(&self) -> &'static str {
-        "FailRequestsMentioning"
-    }
-
-    fn read_before_transmit(
-        &self,
-        context: &BeforeTransmitInterceptorContextRef<'_>,
-        _components: &RuntimeComponents,
-        _cfg: &mut ConfigBag,
-    ) -> Result<(), aws_sdk_dynamodb::error::BoxError> {
-        let body = context.request().body().bytes().unwrap_or_default();
-        if *self.armed.lock().unwrap() && String::from_utf8_lossy(body).contains(&self.marker) {
-            return Err("injected: the analytics table is unreachable".into());
-        }
-        Ok(())
-    }
 }
 
 fn sha_hex(bytes: &[u8]) -> String {
@@ -281,11 +253,8 @@ async fn the_summary_kept_by_the_stream_equals_hand_computed_figures_and_a_rebui
     let records = app.stream_records().await;
     // A partial failure: the analytics table is unreachable for the first record of t1.
     let armed = Arc::new(Mutex::new(true));
-    let failing = {
-        let interceptor = FailRequestsMentioning { marker: t1.clone(), armed: Arc::clone(&armed) };
-        let config = app.client.config().to_builder().interceptor(interceptor).build();
-        AnalyticsTable::new(aws_sdk_dynamodb::Client::from_conf(config), app.analytics.table())
-    };
+    let failing =
+        { AnalyticsTable::new(client_failing_requests_mentioning(&app.client, &t1, &armed), app.analytics.table()) };
     let first_of_t1 = records
         .iter()
         .position(|r| {

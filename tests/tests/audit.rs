@@ -5,13 +5,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
-use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_dynamodb::types::AttributeValue;
 use hub_audit::stream::{self, BatchOutcome};
 use hub_audit::{AuditWriter, ERASED};
 use hub_infra::relay::sequence_number;
-use hub_tests::{TestApp, Who, contact};
+use hub_tests::{TestApp, Who, client_failing_requests_mentioning, contact};
 use serde_json::{Value, json};
 use std::sync::{Arc, Mutex};
 use uuid::Uuid;
@@ -133,34 +131,6 @@ async fn replaying_a_batch_adds_nothing() {
     assert_eq!(audit_items(&app).await.len(), 3);
 }
 
-/// Fails every request to the audit table whose body mentions `marker`, while armed: the audit
-/// table unreachable for one record.
-#[derive(Debug)]
-struct FailRequestsMentioning {
-    marker: String,
-    armed: Arc<Mutex<bool>>,
-}
-
-impl Intercept for FailRequestsMentioning {
-    fn name(&self) -> &'static str {
-        "FailRequestsMentioning"
-    }
-
-    fn read_before_transmit(
-        &self,
-        context: &BeforeTransmitInterceptorContextRef<'_>,
-        _components: &RuntimeComponents,
-        _cfg: &mut ConfigBag,
-    ) -> Result<(), aws_sdk_dynamodb::error::BoxError> {
-        let body = context.request().body().bytes().unwrap_or_default();
-        let armed = *self.armed.lock().unwrap();
-        if armed && String::from_utf8_lossy(body).contains(&self.marker) {
-            return Err("injected: the audit table is unreachable".into());
-        }
-        Ok(())
-    }
-}
-
 #[tokio::test]
 async fn a_failing_record_is_reported_and_a_retry_from_it_completes_without_duplicates() {
     let app = TestApp::spawn().await;
@@ -178,12 +148,8 @@ async fn a_failing_record_is_reported_and_a_retry_from_it_completes_without_dupl
     let second = &records[1];
     let armed = Arc::new(Mutex::new(true));
     let failing = {
-        let interceptor = FailRequestsMentioning {
-            marker: second["eventID"].as_str().unwrap().to_string(),
-            armed: Arc::clone(&armed),
-        };
-        let config = app.client.config().to_builder().interceptor(interceptor).build();
-        AuditWriter::new(aws_sdk_dynamodb::Client::from_conf(config), &app.audit_table)
+        let marker = second["eventID"].as_str().unwrap();
+        AuditWriter::new(client_failing_requests_mentioning(&app.client, marker, &armed), &app.audit_table)
     };
 
     let outcome = stream::handle(&failing, &event(&records)).await.unwrap();

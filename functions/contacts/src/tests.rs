@@ -180,18 +180,5 @@ fn language_tags_are_checked() {
 }
 
 fn sample_meta() -> Meta {
-    let now = Timestamp::now();
-    Meta {
-        id: uuid::Uuid::new_v4(),
-        organization_id: uuid::Uuid::new_v4(),
-        created_at: now,
-        updated_at: now,
-        created_by: uuid::Uuid::new_v4(),
-        updated_by: uuid::Uuid::new_v4(),
-        is_deleted: false,
-        deleted_at: None,
-        deleted_by: None,
-        version: 1,
-        anonymized_at: None,
-    }
+    Meta::new(uuid::Uuid::new_v4(), uuid::Uuid::new_v4(), uuid::Uuid::new_v4(), Timestamp::now())
 }

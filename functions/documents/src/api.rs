@@ -31,14 +31,12 @@ pub async fn create(
     let body = request.json_object()?;
     let mut data = Document::from_json(&body)?;
     if let Some(parent) = data.parent_document_id {
-        let base = services
-            .store
-            .get::<Document>(tenant.org, parent)
-            .await?
-            .filter(|r| !r.meta.is_deleted && r.data.visible_to(&tenant))
-            .ok_or_else(|| {
+        let base = ops::live_visible::<Document>(&services, &tenant, parent).await.map_err(|e| match e {
+            AppError::NotFound { .. } => {
                 AppError::related_not_found("parent_document_id", "no live record of this organization has this id")
-            })?;
+            }
+            other => other,
+        })?;
         return new_version(&services, &tenant, &request, &files, &base, &body).await;
     }
     let id = Uuid::new_v4();

@@ -107,19 +107,7 @@ fn versions_sort_by_their_zero_padded_number() {
     let root = Uuid::new_v4();
     d.parent_document_id = Some(root);
     d.document_version = 12;
-    let meta = Meta {
-        id: meta_id,
-        organization_id: Uuid::new_v4(),
-        created_at: Timestamp::now(),
-        updated_at: Timestamp::now(),
-        created_by: Uuid::new_v4(),
-        updated_by: Uuid::new_v4(),
-        is_deleted: false,
-        deleted_at: None,
-        deleted_by: None,
-        version: 1,
-        anonymized_at: None,
-    };
+    let meta = Meta::new(meta_id, Uuid::new_v4(), Uuid::new_v4(), Timestamp::now());
     let entry = d.index_entries(&meta).into_iter().find(|e| e.index.starts_with("VERSIONS#")).unwrap();
     assert_eq!(entry.index, format!("VERSIONS#{root}"));
     assert_eq!(entry.sort, "00012");

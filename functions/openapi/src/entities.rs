@@ -233,19 +233,12 @@ pub const ANALYTICS_RECORDS: Spec = Spec {
 fn example_meta() -> Meta {
     let at = Timestamp::parse("2026-01-15T08:00:00.000Z").unwrap_or_else(Timestamp::now);
     let user = Uuid::from_u128(0x2c5e_8f1a_9b3d_4c7e_8a6f_1d2b_3c4d_5e6f);
-    Meta {
-        id: Uuid::from_u128(0x0f1e_2d3c_4b5a_4968_8776_a5b4_c3d2_e1f0),
-        organization_id: Uuid::from_u128(0x7d6c_5b4a_3928_4716_a5b4_c3d2_e1f0_0f1e),
-        created_at: at,
-        updated_at: at,
-        created_by: user,
-        updated_by: user,
-        is_deleted: false,
-        deleted_at: None,
-        deleted_by: None,
-        version: 1,
-        anonymized_at: None,
-    }
+    Meta::new(
+        Uuid::from_u128(0x0f1e_2d3c_4b5a_4968_8776_a5b4_c3d2_e1f0),
+        Uuid::from_u128(0x7d6c_5b4a_3928_4716_a5b4_c3d2_e1f0_0f1e),
+        user,
+        at,
+    )
 }
 
 /// The record its constructor builds from the spec's example, as the API returns it.

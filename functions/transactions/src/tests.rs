@@ -29,19 +29,7 @@ fn money(raw: &str) -> Money {
 fn record(data: Transaction) -> Record<Transaction> {
     let now = Timestamp::now();
     let user = Uuid::new_v4();
-    let meta = Meta {
-        id: Uuid::new_v4(),
-        organization_id: Uuid::new_v4(),
-        created_at: now,
-        updated_at: now,
-        created_by: user,
-        updated_by: user,
-        is_deleted: false,
-        deleted_at: None,
-        deleted_by: None,
-        version: 1,
-        anonymized_at: None,
-    };
+    let meta = Meta::new(Uuid::new_v4(), Uuid::new_v4(), user, now);
     Record { meta, data }
 }
 

@@ -12,21 +12,13 @@
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
-/// The BaseModel fields and the write version the repository stamps on every record. They are
-/// bookkeeping: an audit record states them through its action, actor, time and `version`, and
-/// never lists them as changed fields.
-pub const BOOKKEEPING: &[&str] = &[
-    "id",
-    "organization_id",
-    "created_at",
-    "updated_at",
-    "created_by",
-    "updated_by",
-    "is_deleted",
-    "deleted_at",
-    "deleted_by",
-    "version",
-];
+/// The BaseModel fields and the write version the repository stamps on every record
+/// ([`Meta::FIELDS`](crate::store::Meta::FIELDS)) are bookkeeping: an audit record states them
+/// through its action, actor, time and `version`, and never lists them as changed fields. The
+/// anonymization marker is the exception: its appearance is listed (see [`ANONYMIZED_AT`]).
+pub fn is_bookkeeping(field: &str) -> bool {
+    field != ANONYMIZED_AT && crate::store::Meta::FIELDS.contains(&field)
+}
 
 /// Storage attributes that are not fields of the record at all (`retention_pk`/`retention_due`:
 /// the sparse retention index's keys, derived from the record's retention date).
@@ -214,7 +206,7 @@ mod tests {
         for e in ENTITIES {
             for f in e.personal {
                 assert!(!e.clear.contains(f), "{}.{f} is in both lists", e.kind);
-                assert!(!BOOKKEEPING.contains(f) && !INTERNAL.contains(f), "{}.{f}", e.kind);
+                assert!(!is_bookkeeping(f) && !INTERNAL.contains(f), "{}.{f}", e.kind);
             }
             if let Some(subject) = e.subject_field {
                 assert!(e.clear.contains(&subject), "{}: the subject field is an id, kept clear", e.kind);

@@ -25,7 +25,7 @@
 //! access (401, 403) is high, so probing stands out. A by-id 404 is recorded as medium by the
 //! adapter (`audit::access`), since it cannot tell another organization's id from a typo.
 
-use crate::audit::fields::{ANONYMIZED_AT, BOOKKEEPING, INTERNAL};
+use crate::audit::fields::{ANONYMIZED_AT, INTERNAL, is_bookkeeping};
 use crate::audit::model::{Action, Change, Outcome, Risk};
 use serde_json::{Map, Value};
 use std::collections::BTreeSet;
@@ -92,7 +92,7 @@ fn has_value(value: &Value) -> bool {
 }
 
 fn audited(field: &str) -> bool {
-    !BOOKKEEPING.contains(&field) && !INTERNAL.contains(&field)
+    !is_bookkeeping(field) && !INTERNAL.contains(&field)
 }
 
 /// The changed fields; see the module doc.

@@ -31,6 +31,23 @@ pub struct Meta {
 }
 
 impl Meta {
+    /// A new record's metadata: created and last updated by `user` at `now`, version 1, live.
+    pub fn new(id: Uuid, organization_id: Uuid, user: Uuid, now: Timestamp) -> Self {
+        Self {
+            id,
+            organization_id,
+            created_at: now,
+            updated_at: now,
+            created_by: user,
+            updated_by: user,
+            is_deleted: false,
+            deleted_at: None,
+            deleted_by: None,
+            version: 1,
+            anonymized_at: None,
+        }
+    }
+
     /// The BaseModel and version fields: what a client may echo back but never set.
     pub const FIELDS: &'static [&'static str] = &[
         "id",

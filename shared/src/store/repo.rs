@@ -395,19 +395,7 @@ impl Store {
         let now = Timestamp::now();
         data.reconcile(None, now)?;
         let user = tenant.user.user_id.as_uuid();
-        let meta = Meta {
-            id,
-            organization_id: tenant.org.as_uuid(),
-            created_at: now,
-            updated_at: now,
-            created_by: user,
-            updated_by: user,
-            is_deleted: false,
-            deleted_at: None,
-            deleted_by: None,
-            version: 1,
-            anonymized_at: None,
-        };
+        let meta = Meta::new(id, tenant.org.as_uuid(), user, now);
         let record = Record { meta, data };
         let mut locks = record.data.before_write(self, tenant, None).await?;
         let mut others = Vec::with_capacity(also.len());
