@@ -68,15 +68,14 @@ impl KeyStore {
             return Ok(state);
         }
         let key = DataKey::generate()?;
-        let item = Item::from([
-            ("pk".to_string(), s(key_partition(subject))),
-            ("sk".to_string(), s(key_sort(org))),
-            ("item_type".to_string(), s(ITEM_KEY)),
-            ("organization_id".to_string(), s(org.to_string())),
-            ("subject_id".to_string(), s(subject.to_string())),
-            ("key".to_string(), AttributeValue::B(Blob::new(key.as_bytes()))),
-            ("created_at".to_string(), s(Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true))),
-        ]);
+        let item = key_item(
+            org,
+            subject,
+            [
+                ("key", AttributeValue::B(Blob::new(key.as_bytes()))),
+                ("created_at", s(Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true))),
+            ],
+        );
         let put = self
             .client
             .put_item()
@@ -128,14 +127,7 @@ impl KeyStore {
 
     /// Destroys the person's key for good, leaving a tombstone: what anonymization calls.
     pub async fn erase(&self, org: Uuid, subject: Uuid) -> Result<(), AuditError> {
-        let item = Item::from([
-            ("pk".to_string(), s(key_partition(subject))),
-            ("sk".to_string(), s(key_sort(org))),
-            ("item_type".to_string(), s(ITEM_KEY)),
-            ("organization_id".to_string(), s(org.to_string())),
-            ("subject_id".to_string(), s(subject.to_string())),
-            ("erased_at".to_string(), s(Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true))),
-        ]);
+        let item = key_item(org, subject, [("erased_at", s(Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true)))]);
         self.client
             .put_item()
             .table_name(&self.table)
@@ -158,4 +150,17 @@ fn parse(item: &Item) -> Result<KeyState, AuditError> {
     DataKey::from_bytes(raw.as_ref())
         .map(KeyState::Active)
         .ok_or_else(|| AuditError::Malformed("a data key of the wrong length".into()))
+}
+
+/// The item of a person's data key (or of its tombstone): its keys and owners, plus `state`.
+fn key_item<const N: usize>(org: Uuid, subject: Uuid, state: [(&str, AttributeValue); N]) -> Item {
+    let mut item = Item::from([
+        ("pk".to_string(), s(key_partition(subject))),
+        ("sk".to_string(), s(key_sort(org))),
+        ("item_type".to_string(), s(ITEM_KEY)),
+        ("organization_id".to_string(), s(org.to_string())),
+        ("subject_id".to_string(), s(subject.to_string())),
+    ]);
+    item.extend(state.into_iter().map(|(name, value)| (name.to_string(), value)));
+    item
 }
