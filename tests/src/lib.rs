@@ -127,8 +127,8 @@ fn analytics_handlers(table: &Arc<hub_analytics::AnalyticsTable>) -> HashMap<&'s
 /// RGPD erasure: its main builds the audit writer and the S3 client once, as documents do.
 async fn privacy_handlers(audit_table: &str, bucket: &str) -> HashMap<&'static str, Handler> {
     let erasure = Arc::new(hub_privacy::Erasure::new(
-        hub_shared::audit::AuditWriter::new(dynamodb_client().await, audit_table),
-        hub_privacy::Objects::new(&moto_sdk_config().await, bucket),
+        hub_shared::audit::AuditWriter::new(dynamodb_client(), audit_table),
+        hub_privacy::Objects::new(&moto_sdk_config(), bucket),
     ));
     HashMap::from([("contacts-anonymize", boxed(move |s, t, r| hub_privacy::anonymize(s, t, r, Arc::clone(&erasure))))])
 }
@@ -199,24 +199,20 @@ pub fn moto_endpoint() -> &'static str {
     &moto().endpoint
 }
 
-/// An SDK configuration for the emulator, as a function's would be on Lambda.
-pub async fn moto_sdk_config() -> aws_config::SdkConfig {
-    aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(&moto().endpoint)
-        .region(aws_config::Region::new("eu-west-3"))
-        .credentials_provider(aws_credential_types::Credentials::new("test", "test", None, None, "tests"))
-        .load()
-        .await
+/// An SDK configuration for the emulator, built by the functions' own `sdk_config_from`
+/// (not `aws-config`, which no function links) from the environment a function gets locally.
+pub fn moto_sdk_config() -> aws_types::SdkConfig {
+    let env = Env::from_pairs([
+        ("AWS_ENDPOINT_URL", moto().endpoint.as_str()),
+        ("AWS_REGION", "eu-west-3"),
+        ("AWS_ACCESS_KEY_ID", "test"),
+        ("AWS_SECRET_ACCESS_KEY", "test"),
+    ]);
+    hub_shared::aws::sdk_config_from(&env).unwrap_or_else(|e| panic!("the emulator's SDK configuration: {e}"))
 }
 
-pub async fn dynamodb_client() -> Client {
-    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(&moto().endpoint)
-        .region(aws_config::Region::new("eu-west-3"))
-        .credentials_provider(aws_credential_types::Credentials::new("test", "test", None, None, "tests"))
-        .load()
-        .await;
-    Client::new(&config)
+pub fn dynamodb_client() -> Client {
+    Client::new(&moto_sdk_config())
 }
 
 /// Claims for a test token; `org: None` mints a token without an organization.
@@ -285,7 +281,7 @@ impl TestApp {
         if let Ok(level) = std::env::var("HUB_TEST_LOG") {
             hub_shared::telemetry::init_with_level("tests", &level);
         }
-        let client = dynamodb_client().await;
+        let client = dynamodb_client();
         let table = format!("hub-test-{}", Uuid::new_v4().simple());
         let template = hub_infra::template::Template::load(workspace_root().join("template.yaml"))
             .unwrap_or_else(|e| panic!("template.yaml: {e}"));
@@ -306,7 +302,7 @@ impl TestApp {
         hub_infra::provision::provision_buckets(&hub_infra::moto::s3_client(&moto().endpoint), &template, &bucket_ctx)
             .await
             .unwrap_or_else(|e| panic!("provision buckets: {e}"));
-        let files = Arc::new(hub_documents::Files::new(&moto_sdk_config().await, bucket.clone()));
+        let files = Arc::new(hub_documents::Files::new(&moto_sdk_config(), bucket.clone()));
         let mut handlers = handlers();
         handlers.extend(document_handlers(&files));
         handlers.extend(privacy_handlers(&audit_table, &bucket).await);

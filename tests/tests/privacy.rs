@@ -27,11 +27,11 @@ fn changes_only(trail: &[Value]) -> Vec<&Value> {
 }
 
 async fn erasure(app: &TestApp) -> Erasure {
-    Erasure::new(app.audit_writer(), Objects::new(&moto_sdk_config().await, &app.bucket))
+    Erasure::new(app.audit_writer(), Objects::new(&moto_sdk_config(), &app.bucket))
 }
 
 async fn s3() -> aws_sdk_s3::Client {
-    let sdk = moto_sdk_config().await;
+    let sdk = moto_sdk_config();
     aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&sdk).force_path_style(true).build())
 }
 

@@ -20,7 +20,7 @@ fn sdk<E: std::error::Error + 'static, R: std::fmt::Debug>(what: &str, e: SdkErr
 
 /// Creates `table` (pk/sk, on demand, with its stream) at `AWS_ENDPOINT_URL` unless it exists,
 /// and waits until it is active. The SDK takes endpoint, region and credentials from the
-/// environment, exactly as the functions do.
+/// environment with the functions' own `sdk_config_from`.
 pub fn ensure_table(table: &str) -> Result<(), BenchError> {
     if std::env::var("AWS_ENDPOINT_URL").map(|v| v.trim().is_empty()).unwrap_or(true) {
         return Err(BenchError::new(
@@ -32,7 +32,8 @@ pub fn ensure_table(table: &str) -> Result<(), BenchError> {
         .build()
         .map_err(|e| BenchError::io("starting a tokio runtime", e))?;
     runtime.block_on(async {
-        let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        let config = hub_shared::aws::sdk_config_from(&hub_shared::config::Env::from_process())
+            .map_err(|e| BenchError::new(format!("AWS settings: {e}")))?;
         let client = Client::new(&config);
         let key = |name: &str, key_type| {
             KeySchemaElement::builder()
