@@ -390,3 +390,38 @@ async fn the_summary_is_csv_for_spreadsheets_and_refuses_bad_ranges_with_422() {
     app.send("GET", &format!("{SUMMARY}?org=x"), Some(&viewer), None).await.problem(400, "UNKNOWN_PARAMETER");
     app.send("GET", SUMMARY, None, None).await.problem(401, "UNAUTHENTICATED");
 }
+
+#[tokio::test]
+async fn a_rebuild_of_every_organization_finds_each_one_and_applies_a_purge_the_stream_lost() {
+    use hub_analytics::counters::contribution;
+    use hub_analytics::table::{Outcome, Position};
+    use hub_shared::store::Entity;
+
+    let app = TestApp::spawn().await;
+    let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+    let mut image = Value::Null;
+    for org in [a, b] {
+        image = post(&app, &app.token(&Who::admin(org)), "/api/business/contacts", contact("Ana", "Kept")).await;
+    }
+    let orgs = app.services.store.organizations().await.unwrap();
+    assert_eq!(orgs, std::collections::BTreeSet::from([a, b]));
+
+    // A contact of `a` purged while its stream record was lost: the counters still hold it.
+    let kind = hub_contacts::Contact::KIND;
+    let ghost = contribution(kind, image.as_object().unwrap()).unwrap();
+    let position = Position { version: 1, purged: false };
+    let applied = app.analytics.apply(a, kind, Uuid::new_v4(), position, &ghost, None).await.unwrap();
+    assert_eq!(applied, Outcome::Changed);
+
+    let reports = hub_analytics::rebuild_all(&app.services.store, &app.analytics).await.unwrap();
+    let report = |org: Uuid| reports.iter().find(|r| r.organization_id == org).unwrap_or_else(|| panic!("{reports:?}"));
+    assert_eq!(reports.len(), 2, "{reports:?}");
+    assert_eq!((report(a).records, report(a).changed, report(a).purged), (1, 1, 1), "{reports:?}");
+    assert_eq!((report(b).records, report(b).changed, report(b).purged), (1, 1, 0), "{reports:?}");
+
+    // Repaired: a second rebuild of every organization corrects nothing.
+    let again = hub_analytics::rebuild_all(&app.services.store, &app.analytics).await.unwrap();
+    assert!(again.iter().all(|r| (r.changed, r.purged, r.records) == (0, 0, 1)), "{again:?}");
+    let summary = app.send("GET", SUMMARY, Some(&app.token(&Who::admin(a))), None).await;
+    assert_eq!(summary.body["contacts"]["total"], 1, "{}", summary.body);
+}

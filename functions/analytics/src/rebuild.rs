@@ -17,23 +17,22 @@
 //! hand (out of step with the applied states); the repair for that is to delete the
 //! organization's analytics items while `analytics-stream` is disabled and rebuild.
 //!
-//! All organizations: their ids come from a maintenance `Scan` of the business table (record
-//! items only, their `organization_id` projected). It is the one read across organizations,
-//! never on a request path, and only this on-demand function may do it (template.yaml).
+//! All organizations: their ids come from a maintenance `Scan` of the business table
+//! (`Store::organizations`: record items only, their `organization_id` projected). It is the one
+//! read across organizations, never on a request path, and only this on-demand function may do
+//! it (template.yaml).
 
 use crate::counters::contribution;
 use crate::table::{AnalyticsTable, Outcome, Position};
-use aws_sdk_dynamodb::types::AttributeValue;
 use hub_appointments::Appointment;
 use hub_contacts::Contact;
 use hub_documents::Document;
 use hub_shared::auth::OrgId;
 use hub_shared::error::{AppError, AppResult};
-use hub_shared::store::attr::{get_s, s};
 use hub_shared::store::{Entity, ListSpec, Store};
 use hub_transactions::Transaction;
 use serde::Serialize;
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::HashSet;
 use uuid::Uuid;
 
 /// What a rebuild of one organization did.
@@ -116,7 +115,7 @@ pub async fn rebuild_org(store: &Store, table: &AnalyticsTable, org: OrgId) -> A
     walk::<Transaction>(store, table, org, &mut report, &mut seen).await?;
     walk::<Document>(store, table, org, &mut report, &mut seen).await?;
     for state in table.applied_states(org.as_uuid()).await? {
-        let listed = seen.iter().any(|(kind, id)| *kind == state.kind && *id == state.id);
+        let listed = seen.contains(&(state.kind.as_str(), state.id));
         if listed || state.position.purged || exists(store, org, &state.kind, state.id).await? {
             continue;
         }
@@ -130,50 +129,13 @@ pub async fn rebuild_org(store: &Store, table: &AnalyticsTable, org: OrgId) -> A
     Ok(report)
 }
 
-/// Every organization that has records (a maintenance Scan, see the module doc).
-pub async fn organizations(store: &Store) -> AppResult<BTreeSet<Uuid>> {
-    let mut orgs = BTreeSet::new();
-    let mut start: Option<HashMap<String, AttributeValue>> = None;
-    loop {
-        let page = store
-            .client()
-            .scan()
-            .table_name(store.table())
-            .filter_expression("item_type = :record")
-            .expression_attribute_values(":record", s("record"))
-            .projection_expression("organization_id")
-            .set_exclusive_start_key(start)
-            .send()
-            .await
-            .map_err(|e| {
-                tracing::error!(error = ?e, "scan for organizations");
-                AppError::unavailable("the business table is unavailable; retry")
-            })?;
-        orgs.extend(
-            page.items().iter().filter_map(|i| get_s(i, "organization_id")).filter_map(|o| Uuid::parse_str(o).ok()),
-        );
-        start = page.last_evaluated_key;
-        if start.is_none() {
-            return Ok(orgs);
-        }
-    }
-}
-
 /// Rebuilds every organization, one after the other.
 pub async fn rebuild_all(store: &Store, table: &AnalyticsTable) -> AppResult<Vec<RebuildReport>> {
     let mut reports = Vec::new();
-    for org in organizations(store).await? {
+    for org in store.organizations().await? {
         reports.push(rebuild_org(store, table, OrgId::new(org)).await?);
     }
     Ok(reports)
-}
-
-/// The business table's store as every function builds it (`HUB_TABLE`, `HUB_CURSOR_SECRET`:
-/// the lists the rebuild pages through sign their cursors).
-pub fn store_from_env(env: &hub_shared::config::Env) -> Result<Store, lambda_http::Error> {
-    let config = hub_shared::config::StoreConfig::from_env(env)?;
-    let sdk = hub_shared::aws::sdk_config_from(env)?;
-    Ok(Store::new(aws_sdk_dynamodb::Client::new(&sdk), &config))
 }
 
 /// One invocation: `{"organization_id": "<uuid>"}` for one organization, `{}` for all; the

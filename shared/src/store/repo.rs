@@ -3,7 +3,7 @@ use super::cursor::{CursorSigner, Position};
 use super::entity::{Entity, IndexEntry, ListSpec, Lock, Meta, Record, Reference, SortRange, Unique};
 use super::keys::{self, DELETED_INDEX, ITEM_IDEMPOTENCY, ITEM_INDEX, ITEM_LOCK, ITEM_RECORD, ITEM_UNIQUE};
 use crate::auth::{OrgId, Tenant};
-use crate::config::StoreConfig;
+use crate::config::{ConfigError, Env, StoreConfig};
 use crate::domain::Timestamp;
 use crate::error::{AppError, AppResult, FieldError};
 use aws_sdk_dynamodb::Client;
@@ -314,6 +314,12 @@ impl<'a> Tx<'a> {
 impl Store {
     pub fn new(client: Client, config: &StoreConfig) -> Self {
         Self { client, table: config.table.clone(), cursors: CursorSigner::new(config.cursor_secret.clone()) }
+    }
+
+    /// The business table's store from the environment (`HUB_TABLE`, `HUB_CURSOR_SECRET`), for
+    /// the functions without the HTTP adapter's [`crate::http::Services`] (retention, rebuild).
+    pub fn from_env(env: &Env, sdk: &aws_types::SdkConfig) -> Result<Self, ConfigError> {
+        Ok(Self::new(Client::new(sdk), &StoreConfig::from_env(env)?))
     }
 
     pub fn client(&self) -> &Client {

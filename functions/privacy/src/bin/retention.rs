@@ -2,7 +2,7 @@
 //! locally through `cargo lambda watch`'s invoke endpoint. See `hub_privacy::retention`.
 
 use hub_privacy::Erasure;
-use hub_shared::config::{Env, StoreConfig};
+use hub_shared::config::Env;
 use hub_shared::store::Store;
 use lambda_runtime::{LambdaEvent, service_fn};
 use serde_json::Value;
@@ -13,7 +13,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     hub_shared::telemetry::init("retention");
     let env = Env::from_process();
     let sdk = hub_shared::aws::sdk_config_from(&env)?;
-    let store = Store::new(aws_sdk_dynamodb::Client::new(&sdk), &StoreConfig::from_env(&env)?);
+    let store = Store::from_env(&env, &sdk)?;
     let erasure = Arc::new(Erasure::from_sdk(&sdk, &env)?);
     let store = Arc::new(store);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {

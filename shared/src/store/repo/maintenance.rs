@@ -1,6 +1,7 @@
 //! Writes the platform makes on its own authority rather than a client's: RGPD erasure
 //! (`anonymize`), retention's hard delete (`purge`), and the cross-organization read of what
-//! retention must act on (`due_for_retention`). Used by `hub-privacy` only.
+//! retention must act on (`due_for_retention`), and the list of organizations the analytics
+//! rebuild walks (`organizations`). Used by `hub-privacy` and the rebuild only.
 //!
 //! They keep the repository's rules: one `TransactWriteItems` per record, conditioned on the
 //! version read (a concurrent write makes them fail with 409 rather than be overwritten), list
@@ -16,6 +17,7 @@ use crate::domain::Timestamp;
 use crate::error::{AppError, AppResult};
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::NaiveDate;
+use std::collections::BTreeSet;
 use uuid::Uuid;
 
 /// A record the retention index says is past its retention date.
@@ -138,5 +140,35 @@ impl Store {
             }
         }
         Ok(due)
+    }
+
+    /// The id of every organization that holds records: a maintenance `Scan` of the table
+    /// (record items only, `organization_id` projected), the one read across organizations that
+    /// is not an index Query. Never on a request path; template.yaml grants `Scan` only to the
+    /// on-demand analytics rebuild.
+    #[tracing::instrument(name = "store.organizations", skip_all)]
+    pub async fn organizations(&self) -> AppResult<BTreeSet<Uuid>> {
+        let mut orgs = BTreeSet::new();
+        let mut start = None;
+        loop {
+            let page = self
+                .client
+                .scan()
+                .table_name(&self.table)
+                .filter_expression("item_type = :record")
+                .expression_attribute_values(":record", s("record"))
+                .projection_expression("organization_id")
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(storage_error)?;
+            orgs.extend(
+                page.items().iter().filter_map(|i| get_s(i, "organization_id")).filter_map(|o| Uuid::parse_str(o).ok()),
+            );
+            start = page.last_evaluated_key;
+            if start.is_none() {
+                return Ok(orgs);
+            }
+        }
     }
 }
