@@ -1,14 +1,15 @@
-//! The local stand-in for API Gateway's CORS handling, in front of `cargo lambda watch`.
+//! The local stand-in for API Gateway's HTTP API, in front of `cargo lambda watch`.
 //!
-//! Deployed, the HTTP API's `CorsConfiguration` (template.yaml) answers every preflight itself,
-//! whatever the path and even without an `OPTIONS` route, and replaces the CORS headers of every
-//! integration response with its own. `cargo lambda watch` routes only the methods of its router
-//! (an `OPTIONS` preflight is a 404 there, so no browser on another origin could call the local
-//! API), and its own CORS mode allows any origin. So the stack listens on the API port here,
-//! answers preflights from the template's configuration, forwards everything else to the
-//! watcher, and sets the CORS headers of the answer from the same configuration: what a browser
-//! sees locally is what it will see deployed.
+//! Deployed, the HTTP API routes each request by template.yaml's routes, hands the function a
+//! payload 2.0 event (a body that is not text, or not UTF-8, base64-encoded), turns its answer
+//! into the response, answers `404 {"message":"Not Found"}` for a request no route takes, and
+//! applies the `CorsConfiguration`: it answers every preflight itself, whatever the path, and
+//! replaces the CORS headers of every integration response with its own. The stack listens on the
+//! API port here and does all of that (see [`crate::apigw`]), invoking each function through the
+//! watcher's Lambda invoke endpoint, which builds and restarts the binaries: what a client sees
+//! locally is what it will see deployed.
 
+use crate::apigw::{self, Answer, Routes};
 use crate::localenv::{self, Context, Resolved};
 use crate::template::Template;
 use http_body_util::{BodyExt, Full, Limited};
@@ -171,29 +172,37 @@ fn is_hop_by_hop(name: &HeaderName) -> bool {
 }
 
 struct Gateway {
+    /// The watcher's invoke endpoint's base, `http://127.0.0.1:<watch port>`.
     upstream: String,
+    routes: Routes,
     cors: Option<Cors>,
     client: reqwest::Client,
 }
 
-/// Serves the API port: preflights answered here, every other request forwarded to `upstream`
-/// (`http://127.0.0.1:<watch port>`). Runs until the listener fails.
-pub async fn serve(listener: tokio::net::TcpListener, upstream: String, cors: Option<Cors>) -> std::io::Error {
+/// Serves the API port: preflights answered here, every other request routed by `routes` and
+/// its function invoked through `upstream` (`http://127.0.0.1:<watch port>`). Runs until the
+/// listener fails.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    upstream: String,
+    routes: Routes,
+    cors: Option<Cors>,
+) -> std::io::Error {
     let client = match reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build() {
         Ok(client) => client,
         Err(e) => return std::io::Error::other(format!("cannot build the gateway's HTTP client: {e}")),
     };
-    let gateway = Arc::new(Gateway { upstream, cors, client });
+    let gateway = Arc::new(Gateway { upstream, routes, cors, client });
     loop {
-        let stream = match listener.accept().await {
-            Ok((stream, _)) => stream,
+        let (stream, peer) = match listener.accept().await {
+            Ok(accepted) => accepted,
             Err(e) => return e,
         };
         let gateway = Arc::clone(&gateway);
         tokio::spawn(async move {
             let service = hyper::service::service_fn(move |request| {
                 let gateway = Arc::clone(&gateway);
-                async move { Ok::<_, Infallible>(gateway.handle(request).await) }
+                async move { Ok::<_, Infallible>(gateway.handle(request, peer.ip().to_string()).await) }
             });
             // A client that hangs up mid-request is its own business.
             let _ = hyper::server::conn::http1::Builder::new()
@@ -204,66 +213,78 @@ pub async fn serve(listener: tokio::net::TcpListener, upstream: String, cors: Op
 }
 
 impl Gateway {
-    async fn handle(&self, request: Request<Incoming>) -> Response<Full<Bytes>> {
+    async fn handle(&self, request: Request<Incoming>, source_ip: String) -> Response<Full<Bytes>> {
         let origin = request.headers().get(header::ORIGIN).and_then(|v| v.to_str().ok()).map(str::to_owned);
         if let Some(cors) = &self.cors
             && is_preflight(&request)
         {
             return cors.preflight(origin.as_deref());
         }
-        let mut response = self.forward(request).await;
+        let mut response = self.invoke(request, &source_ip).await;
         if let Some(cors) = &self.cors {
             cors.apply(response.headers_mut(), origin.as_deref());
         }
         response
     }
 
-    async fn forward(&self, request: Request<Incoming>) -> Response<Full<Bytes>> {
+    async fn invoke(&self, request: Request<Incoming>, source_ip: &str) -> Response<Full<Bytes>> {
         let (parts, body) = request.into_parts();
         let body = match Limited::new(body, MAX_REQUEST_BYTES).collect().await {
             Ok(collected) => collected.to_bytes(),
-            Err(_) => return plain(StatusCode::PAYLOAD_TOO_LARGE, r#"{"message":"Request Entity Too Large"}"#),
+            Err(_) => return to_response(Answer::message(413, "Request Entity Too Large")),
         };
-        let path = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
-        let mut upstream = self.client.request(parts.method, format!("{}{path}", self.upstream)).body(body);
-        for (name, value) in &parts.headers {
-            if !is_hop_by_hop(name) {
-                upstream = upstream.header(name, value);
+        let path = parts.uri.path();
+        let Some((route, params)) = self.routes.find(parts.method.as_str(), path) else {
+            return to_response(Answer::message(404, "Not Found"));
+        };
+        let incoming = apigw::Incoming {
+            method: parts.method.as_str(),
+            path,
+            query: parts.uri.query().unwrap_or(""),
+            headers: parts
+                .headers
+                .iter()
+                .filter(|(name, _)| !is_hop_by_hop(name) || *name == header::HOST)
+                .map(|(name, value)| (name.as_str().to_string(), value.as_bytes().to_vec()))
+                .collect(),
+            body: &body,
+            source_ip,
+        };
+        let event = apigw::event(route, &params, &incoming, chrono::Utc::now().timestamp_millis());
+        let url = format!("{}/2015-03-31/functions/{}/invocations", self.upstream, route.binary);
+        let answer = match self.client.post(&url).body(event.to_string()).send().await {
+            Ok(answer) if answer.status().is_success() => match answer.bytes().await {
+                Ok(payload) => Answer::from_payload(&payload),
+                Err(e) => {
+                    eprintln!("gateway: reading {}'s answer: {e}", route.binary);
+                    Answer::message(500, "Internal Server Error")
+                }
+            },
+            // The function failed (a panic, an event it could not read): API Gateway's 500.
+            Ok(failed) => {
+                eprintln!("gateway: {} failed: {}", route.binary, failed.status());
+                Answer::message(500, "Internal Server Error")
             }
-        }
-        let answer = match upstream.send().await {
-            Ok(answer) => answer,
             Err(e) => {
                 eprintln!("gateway: {} unreachable: {e}", self.upstream);
-                return plain(StatusCode::BAD_GATEWAY, r#"{"message":"Internal Server Error"}"#);
+                Answer::message(503, "Service Unavailable")
             }
         };
-        let status = answer.status();
-        let mut headers = HeaderMap::new();
-        for (name, value) in answer.headers() {
-            if !is_hop_by_hop(name) {
-                headers.append(name, value.clone());
-            }
-        }
-        let body = match answer.bytes().await {
-            Ok(body) => body,
-            Err(e) => {
-                eprintln!("gateway: reading the answer from {}: {e}", self.upstream);
-                return plain(StatusCode::BAD_GATEWAY, r#"{"message":"Internal Server Error"}"#);
-            }
-        };
-        let mut response = Response::new(Full::new(body));
-        *response.status_mut() = status;
-        *response.headers_mut() = headers;
-        response
+        to_response(answer)
     }
 }
 
-/// API Gateway's own error answers are small JSON messages.
-fn plain(status: StatusCode, body: &'static str) -> Response<Full<Bytes>> {
-    let mut response = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
-    *response.status_mut() = status;
-    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+fn to_response(answer: Answer) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(answer.body)));
+    *response.status_mut() = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let headers = response.headers_mut();
+    for (name, value) in answer.headers {
+        if let (Ok(name), Ok(value)) = (HeaderName::from_bytes(name.as_bytes()), HeaderValue::from_str(&value))
+            && !is_hop_by_hop(&name)
+        {
+            headers.append(name, value);
+        }
+    }
     response
 }
 

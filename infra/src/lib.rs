@@ -8,11 +8,14 @@
 //! - [`token`] mints dev tokens; [`devstate`] keeps the generated dev secrets in `.local/`;
 //! - [`relay`] reads the emulated table's stream and invokes the audit function, as Lambda's
 //!   event source mapping does (the `stream-relay` binary);
-//! - [`gateway`] answers CORS on the API port as API Gateway does, in front of `cargo lambda watch`;
+//! - [`apigw`] is what API Gateway's HTTP API does to a request: routing, the payload 2.0 event,
+//!   the answer; [`gateway`] serves the API port with it (and CORS), in front of
+//!   `cargo lambda watch`;
 //! - [`spawn`] runs the `stack` binary from a test, on free ports, and stops it.
 //!
 //! Nothing here is deployed: it is development and test tooling only.
 
+pub mod apigw;
 pub mod devstate;
 pub mod envfile;
 pub mod gateway;

@@ -153,6 +153,17 @@ impl AppError {
         }
     }
 
+    /// Whether the same operation may succeed if simply tried again: a dependency that was
+    /// unavailable, or a record that moved on between the read and the write (the retry reads
+    /// it again). Other errors would fail the same way.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Unavailable { .. } => true,
+            Self::Conflict { code, .. } => matches!(*code, "CONCURRENT_MODIFICATION" | "VERSION_CONFLICT"),
+            _ => false,
+        }
+    }
+
     pub fn field_errors(&self) -> &[FieldError] {
         match self {
             Self::BadRequest { errors, .. }

@@ -3,7 +3,7 @@
 //! (a `Timestamp` is an RFC 3339 string, `Money` a decimal string), which derives cannot see
 //! through hand-written `Serialize` impls, so they are stated here, beside nothing else.
 
-use crate::domain::{Choice, Currency, Money, Timestamp};
+use crate::domain::{Choice, Currency, Date, Money, Timestamp};
 use serde_json::json;
 use std::borrow::Cow;
 use utoipa::openapi::RefOr;
@@ -29,6 +29,23 @@ impl PartialSchema for Timestamp {
 impl ToSchema for Timestamp {
     fn name() -> Cow<'static, str> {
         Cow::Borrowed("Timestamp")
+    }
+}
+
+impl PartialSchema for Date {
+    fn schema() -> RefOr<Schema> {
+        string()
+            .format(Some(SchemaFormat::KnownFormat(KnownFormat::Date)))
+            .pattern(Some(crate::domain::DATE_PATTERN))
+            .description(Some("A calendar date, `YYYY-MM-DD` (four-digit year, no sign)."))
+            .examples([json!("1984-05-17")])
+            .into()
+    }
+}
+
+impl ToSchema for Date {
+    fn name() -> Cow<'static, str> {
+        Cow::Borrowed("Date")
     }
 }
 

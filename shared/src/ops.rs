@@ -12,7 +12,7 @@
 use crate::audit::Access;
 use crate::auth::{Permission, Tenant};
 use crate::domain::Timestamp;
-use crate::error::{AppError, AppResult, FieldError};
+use crate::error::{AppError, AppResult};
 use crate::http::{ApiRequest, Reply, Services};
 use crate::store::{BulkOutcome, Created, Entity, Meta, Record, Store};
 use serde_json::{Map, Value, json};
@@ -54,6 +54,7 @@ pub async fn live_visible<E: Entity>(services: &Services, tenant: &Tenant, id: U
 /// `GET /{id}`. Admins may add `include_deleted=true` to read a record in the trash.
 pub async fn get<E: Entity>(services: Arc<Services>, tenant: Tenant, request: ApiRequest) -> AppResult<Reply> {
     tenant.require(Permission::Read)?;
+    request.only_parameters(&["include_deleted"])?;
     let id = request.path_id(E::NAME)?;
     let include_deleted = request.flag("include_deleted")?;
     if include_deleted {
@@ -74,26 +75,15 @@ pub async fn list<E: Entity>(services: Arc<Services>, tenant: Tenant, request: A
     tenant.require(Permission::Read)?;
     let page_size = page_size(&request)?;
     let deleted = request.flag("deleted")?;
-    let mut filters = HashMap::new();
-    for (name, value) in &request.query {
-        match name.as_str() {
-            "page_size" | "cursor" | "deleted" => {}
-            other if E::FILTERS.contains(&other) => {
-                filters.insert(other.to_string(), value.clone());
-            }
-            other => {
-                return Err(AppError::BadRequest {
-                    code: "UNKNOWN_PARAMETER",
-                    detail: format!("`{other}` is not a parameter of this list"),
-                    errors: vec![FieldError::new(
-                        other,
-                        "unknown_parameter",
-                        format!("accepted: page_size, cursor, deleted, {}", E::FILTERS.join(", ")),
-                    )],
-                });
-            }
-        }
-    }
+    let mut accepted = vec!["page_size", "cursor", "deleted"];
+    accepted.extend_from_slice(E::FILTERS);
+    request.only_parameters(&accepted)?;
+    let filters: HashMap<String, String> = request
+        .query
+        .iter()
+        .filter(|(name, _)| E::FILTERS.contains(&name.as_str()))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
     let spec = if deleted {
         tenant.require(Permission::Administer)?;
         if !filters.is_empty() {
@@ -121,7 +111,7 @@ pub fn page_size(request: &ApiRequest) -> AppResult<usize> {
     match request.query("page_size") {
         None => Ok(DEFAULT_PAGE_SIZE),
         Some(raw) => match raw.parse::<usize>() {
-            Ok(n) if (1..=MAX_PAGE_SIZE).contains(&n) => Ok(n),
+            Ok(n) if (1..=MAX_PAGE_SIZE).contains(&n) && raw.bytes().all(|b| b.is_ascii_digit()) => Ok(n),
             _ => Err(AppError::invalid_param("page_size", format!("must be an integer from 1 to {MAX_PAGE_SIZE}"))),
         },
     }
@@ -143,6 +133,9 @@ pub async fn create_record<E: Entity>(
     tenant.require(Permission::Write)?;
     let body = request.json_object()?;
     let data = E::from_json(&body)?;
+    // A new record has no version to expect, but a malformed `version` is still refused, as
+    // the body's schema says.
+    request.expected_version(Some(&body))?;
     let idempotency = request.idempotency_key()?;
     services.store.create(tenant, data, idempotency.as_ref()).await
 }
@@ -159,9 +152,13 @@ pub async fn current_for_write<E: Entity>(
     let expected = request.expected_version(body)?;
     let current = live_visible::<E>(services, tenant, id).await?;
     match expected {
-        Some(version) if version != current.meta.version => Err(AppError::conflict(
+        Some(expected) if !expected.matches(current.meta.version) => Err(AppError::conflict(
             "VERSION_CONFLICT",
-            format!("the {} is at version {}, not {version}; reload it and retry", E::NAME, current.meta.version),
+            format!(
+                "the {} is at version {}, not the one expected; reload it and retry",
+                E::NAME,
+                current.meta.version
+            ),
         )),
         _ => Ok(current),
     }

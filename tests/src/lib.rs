@@ -17,6 +17,7 @@ use std::sync::{Arc, OnceLock};
 use uuid::Uuid;
 
 pub mod auth_support;
+pub mod records;
 
 pub const ISSUER: &str = "hub-tests";
 pub const AUDIENCE: &str = "hub-api";
@@ -133,51 +134,32 @@ async fn privacy_handlers(audit_table: &str, bucket: &str) -> HashMap<&'static s
     HashMap::from([("contacts-anonymize", boxed(move |s, t, r| hub_privacy::anonymize(s, t, r, Arc::clone(&erasure))))])
 }
 
-struct Route {
-    method: String,
-    segments: Vec<String>,
-    binary: String,
-}
-
-fn routes() -> &'static [Route] {
-    static ROUTES: OnceLock<Vec<Route>> = OnceLock::new();
+/// template.yaml's routes, as API Gateway (and the local gateway) route them.
+fn routes() -> &'static hub_infra::apigw::Routes {
+    static ROUTES: OnceLock<hub_infra::apigw::Routes> = OnceLock::new();
     ROUTES.get_or_init(|| {
         let template = hub_infra::template::Template::load(workspace_root().join("template.yaml"))
             .unwrap_or_else(|e| panic!("template.yaml: {e}"));
-        template
-            .routes()
-            .into_iter()
-            .map(|r| Route {
-                method: r.method.to_uppercase(),
-                segments: r.path.trim_matches('/').split('/').map(String::from).collect(),
-                binary: r.binary,
-            })
-            .collect()
+        hub_infra::apigw::Routes::from_template(&template)
     })
 }
 
-/// Matches a path against the template's routes as API Gateway does: literal segments win over
-/// `{param}` ones.
-fn route(method: &str, path: &str) -> Option<(&'static Route, HashMap<String, String>)> {
-    let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
-    let mut best: Option<(&Route, HashMap<String, String>, usize)> = None;
-    for r in routes().iter().filter(|r| r.method == method && r.segments.len() == parts.len()) {
-        let mut params = HashMap::new();
-        let mut literal = 0;
-        let ok = r.segments.iter().zip(&parts).all(|(seg, part)| {
-            if let Some(name) = seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
-                params.insert(name.to_string(), (*part).to_string());
-                true
-            } else {
-                literal += 1;
-                seg == part
-            }
-        });
-        if ok && best.as_ref().is_none_or(|(_, _, l)| literal > *l) {
-            best = Some((r, params, literal));
-        }
+/// The caller every harness request comes from, as API Gateway reports it.
+pub const SOURCE_IP: &str = "203.0.113.7";
+pub const USER_AGENT: &str = "hub-tests/1.0";
+
+/// The payload 2.0 event API Gateway sends the function `path_and_query` routes to: the
+/// gateway's own event builder (`hub_infra::apigw`), from [`SOURCE_IP`] with [`USER_AGENT`]
+/// unless the headers say otherwise. Panics when no route takes the request.
+pub fn event(method: &str, path_and_query: &str, headers: &[(String, Vec<u8>)], body: &[u8]) -> (String, Value) {
+    let (path, query) = path_and_query.split_once('?').unwrap_or((path_and_query, ""));
+    let (route, params) = routes().find(method, path).unwrap_or_else(|| panic!("no route for {method} {path}"));
+    let mut headers = headers.to_vec();
+    if !headers.iter().any(|(name, _)| name.eq_ignore_ascii_case("user-agent")) {
+        headers.push(("user-agent".into(), USER_AGENT.as_bytes().to_vec()));
     }
-    best.map(|(r, p, _)| (r, p))
+    let incoming = hub_infra::apigw::Incoming { method, path, query, headers, body, source_ip: SOURCE_IP };
+    (route.binary.clone(), hub_infra::apigw::event(route, &params, &incoming, chrono::Utc::now().timestamp_millis()))
 }
 
 struct Moto {
@@ -374,6 +356,43 @@ impl TestApp {
         records
     }
 
+    /// Feeds the business table's whole stream so far to `audit-stream` (records already
+    /// audited add nothing), as the event source mapping would.
+    pub async fn run_audit_stream(&self) {
+        let records = self.stream_records().await;
+        let outcome = hub_audit::stream::handle(&self.audit_writer(), &json!({ "Records": records }))
+            .await
+            .unwrap_or_else(|e| panic!("audit-stream: {e}"));
+        assert_eq!(outcome.failed_at, None, "{outcome:?}");
+    }
+
+    /// Every item of `table` (test tables are small).
+    pub async fn scan(&self, table: &str) -> Vec<HashMap<String, aws_sdk_dynamodb::types::AttributeValue>> {
+        let mut items = Vec::new();
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .scan()
+                .table_name(table)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("scan {table}: {e}"));
+            items.extend(out.items.unwrap_or_default());
+            start = out.last_evaluated_key;
+            if start.is_none() {
+                return items;
+            }
+        }
+    }
+
+    /// An S3 client on the emulator, path-style as the functions' is.
+    pub fn s3(&self) -> aws_sdk_s3::Client {
+        let sdk = moto_sdk_config();
+        aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&sdk).force_path_style(true).build())
+    }
+
     /// A writer on this app's audit table, as `audit-stream` builds it.
     pub fn audit_writer(&self) -> hub_shared::audit::AuditWriter {
         hub_shared::audit::AuditWriter::new(self.client.clone(), &self.audit_table)
@@ -404,22 +423,29 @@ impl TestApp {
         headers: HashMap<String, String>,
         body: Option<String>,
     ) -> Answer {
-        let (path, query) = path_and_query.split_once('?').unwrap_or((path_and_query, ""));
-        let (route, params) = route(method, path).unwrap_or_else(|| panic!("no route for {method} {path}"));
-        let template_path = format!("/{}", route.segments.join("/"));
-        let event = api_gateway_event(method, &template_path, path, query, &params, &headers, body.as_deref());
+        let headers: Vec<(String, Vec<u8>)> = headers.into_iter().map(|(k, v)| (k, v.into_bytes())).collect();
+        self.send_bytes(method, path_and_query, &headers, body.unwrap_or_default().as_bytes()).await
+    }
+
+    /// Sends any bytes as headers and body (a body that is not UTF-8 travels base64-encoded, as
+    /// API Gateway sends it).
+    pub async fn send_bytes(
+        &self,
+        method: &str,
+        path_and_query: &str,
+        headers: &[(String, Vec<u8>)],
+        body: &[u8],
+    ) -> Answer {
+        let (binary, event) = event(method, path_and_query, headers, body);
         let request = lambda_http::request::from_str(&event.to_string()).unwrap_or_else(|e| panic!("event: {e}"));
-        let function: &'static str = Box::leak(route.binary.clone().into_boxed_str());
+        let function: &'static str = Box::leak(binary.clone().into_boxed_str());
         // The public functions of the API contract (the document and its docs page).
         let response = match function {
             "openapi-json" | "docs" => hub_openapi::serve::respond(&self.services.http, function, request)
                 .await
                 .unwrap_or_else(|| panic!("hub-openapi does not serve {function}")),
             _ => {
-                let handler = self
-                    .handlers
-                    .get(route.binary.as_str())
-                    .unwrap_or_else(|| panic!("no handler for {}", route.binary));
+                let handler = self.handlers.get(binary.as_str()).unwrap_or_else(|| panic!("no handler for {binary}"));
                 // Boxed: the runtime's future (auth, handler, access audit) is deep enough to overflow
                 // the compiler's layout query depth when inlined into every test's future.
                 Box::pin(hub_shared::http::handle(&self.services, function, handler.as_ref(), request)).await
@@ -443,78 +469,6 @@ impl TestApp {
     }
 }
 
-/// An API Gateway HTTP API (payload 2.0) event, as AWS documents it.
-pub fn api_gateway_event(
-    method: &str,
-    route_path: &str,
-    path: &str,
-    query: &str,
-    params: &HashMap<String, String>,
-    headers: &HashMap<String, String>,
-    body: Option<&str>,
-) -> Value {
-    let query_params: HashMap<String, String> = url_pairs(query);
-    json!({
-        "version": "2.0",
-        "routeKey": format!("{method} {route_path}"),
-        "rawPath": path,
-        "rawQueryString": query,
-        "headers": headers,
-        "queryStringParameters": if query_params.is_empty() { Value::Null } else { json!(query_params) },
-        "pathParameters": if params.is_empty() { Value::Null } else { json!(params) },
-        "requestContext": {
-            "accountId": "123456789012",
-            "apiId": "local",
-            "domainName": "localhost",
-            "domainPrefix": "localhost",
-            "http": {
-                "method": method,
-                "path": path,
-                "protocol": "HTTP/1.1",
-                "sourceIp": "203.0.113.7",
-                "userAgent": "hub-tests/1.0"
-            },
-            "requestId": Uuid::new_v4().to_string(),
-            "routeKey": format!("{method} {route_path}"),
-            "stage": "$default",
-            "time": "24/Nov/2026:09:00:00 +0000",
-            "timeEpoch": 1_795_510_800_000u64
-        },
-        "body": body,
-        "isBase64Encoded": false
-    })
-}
-
-fn url_pairs(query: &str) -> HashMap<String, String> {
-    query
-        .split('&')
-        .filter(|p| !p.is_empty())
-        .filter_map(|pair| {
-            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            Some((decode(k)?, decode(v)?))
-        })
-        .collect()
-}
-
-fn decode(raw: &str) -> Option<String> {
-    let bytes = raw.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < bytes.len() => {
-                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok()?;
-                out.push(u8::from_str_radix(hex, 16).ok()?);
-                i += 2;
-            }
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8(out).ok()
-}
-
 /// Percent-encodes a query value.
 pub fn enc(value: &str) -> String {
     value
@@ -524,6 +478,20 @@ pub fn enc(value: &str) -> String {
             _ => format!("%{b:02X}"),
         })
         .collect()
+}
+
+/// PUTs `bytes` to a created document's presigned upload URL with exactly the headers it lists,
+/// as a browser would (the client sets `content-length` itself).
+pub async fn upload(created: &Value, bytes: &[u8]) {
+    let upload = &created["upload"];
+    let mut request = reqwest::Client::new().put(upload["url"].as_str().unwrap_or_default()).body(bytes.to_vec());
+    for (name, value) in upload["headers"].as_object().into_iter().flatten() {
+        if name != "content-length" {
+            request = request.header(name.as_str(), value.as_str().unwrap_or_default());
+        }
+    }
+    let response = request.send().await.unwrap_or_else(|e| panic!("upload: {e}"));
+    assert!(response.status().is_success(), "upload: {}", response.text().await.unwrap_or_default());
 }
 
 /// A contact body with the required fields and a few more.

@@ -136,8 +136,7 @@ async fn a_contacts_whole_life_update_patch_delete_restore() {
 async fn health_answers_without_a_token() {
     let app = TestApp::spawn().await;
     let _ = &app;
-    let event =
-        hub_tests::api_gateway_event("GET", "/api/health", "/api/health", "", &HashMap::new(), &HashMap::new(), None);
+    let (_, event) = hub_tests::event("GET", "/api/health", &[], b"");
     let request = lambda_http::request::from_str(&event.to_string()).unwrap();
     let http = hub_shared::config::HttpConfig::from_env(&hub_shared::config::Env::default()).unwrap();
     let response = hub_shared::http::handle_public(&http, "health", &hub_health::health, request).await;

@@ -23,6 +23,36 @@ fn the_committed_document_is_the_generated_one() {
     );
 }
 
+/// What a subscriber writes, kept for the test to read.
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn building_the_document_logs_no_warning_and_no_error() {
+    // Its problem examples (a 500, a 503) are documentation: rendering them must not reach the
+    // error log that operators watch, as it did at every cold start of `openapi-json`.
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber =
+        tracing_subscriber::fmt().with_max_level(tracing::Level::WARN).with_writer(move || writer.clone()).finish();
+    tracing::subscriber::with_default(subscriber, || {
+        let document = hub_openapi::document();
+        assert!(document.json["components"]["responses"]["InternalError"].is_object());
+    });
+    let logged = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    assert!(logged.is_empty(), "{logged}");
+}
+
 #[test]
 fn the_generator_has_no_gaps() {
     let gaps = hub_openapi::document().gaps;

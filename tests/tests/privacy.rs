@@ -4,10 +4,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use aws_sdk_dynamodb::types::AttributeValue;
 use hub_audit::ERASED;
-use hub_audit::stream;
 use hub_privacy::{Erasure, Objects};
+use hub_shared::domain::Date;
 use hub_tests::{TestApp, Who, contact, enc, moto_sdk_config};
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -15,10 +14,8 @@ use uuid::Uuid;
 
 const CONTACTS: &str = "/api/business/contacts";
 
-/// Feeds the whole stream so far to `audit-stream` (records already audited add nothing).
 async fn audit_stream(app: &TestApp) {
-    let outcome = stream::handle(&app.audit_writer(), &json!({ "Records": app.stream_records().await })).await.unwrap();
-    assert_eq!(outcome.failed_at, None, "{outcome:?}");
+    app.run_audit_stream().await;
 }
 
 /// The change records of a trail, newest first (reads leave access records there too).
@@ -30,14 +27,9 @@ async fn erasure(app: &TestApp) -> Erasure {
     Erasure::new(app.audit_writer(), Objects::new(&moto_sdk_config(), &app.bucket))
 }
 
-async fn s3() -> aws_sdk_s3::Client {
-    let sdk = moto_sdk_config();
-    aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&sdk).force_path_style(true).build())
-}
-
 /// Stores `n` versions of a document's file straight into the (versioned) bucket.
 async fn store_file_versions(app: &TestApp, key: &str, n: usize) {
-    let client = s3().await;
+    let client = app.s3();
     for i in 0..n {
         let body = aws_sdk_s3::primitives::ByteStream::from(format!("scan of Vasseur, version {i}").into_bytes());
         client.put_object().bucket(&app.bucket).key(key).body(body).send().await.unwrap();
@@ -46,28 +38,20 @@ async fn store_file_versions(app: &TestApp, key: &str, n: usize) {
 
 /// Every version and delete marker still stored under `key`.
 async fn file_versions(app: &TestApp, key: &str) -> usize {
-    let out = s3().await.list_object_versions().bucket(&app.bucket).prefix(key).send().await.unwrap();
+    let out = app.s3().list_object_versions().bucket(&app.bucket).prefix(key).send().await.unwrap();
     out.versions().iter().filter(|v| v.key() == Some(key)).count()
         + out.delete_markers().iter().filter(|m| m.key() == Some(key)).count()
-}
-
-async fn scan(app: &TestApp, table: &str) -> Vec<HashMap<String, AttributeValue>> {
-    let mut items = Vec::new();
-    let mut start = None;
-    loop {
-        let out = app.client.scan().table_name(table).set_exclusive_start_key(start).send().await.unwrap();
-        items.extend(out.items.unwrap_or_default());
-        start = out.last_evaluated_key;
-        if start.is_none() {
-            return items;
-        }
-    }
 }
 
 async fn post(app: &TestApp, token: &str, path: &str, body: Value) -> Value {
     let answer = app.send("POST", path, Some(token), Some(body)).await;
     assert_eq!(answer.status, 201, "{path}: {}", answer.body);
     answer.body
+}
+
+/// The date `days` from today, as the API writes it.
+fn days_from_today(days: i64) -> String {
+    Date::from_naive(chrono::Utc::now().date_naive() + chrono::Duration::days(days)).to_string()
 }
 
 fn id(record: &Value) -> String {
@@ -252,8 +236,8 @@ async fn anonymize_leaves_no_readable_identifying_value_anywhere_while_amounts_a
         "Lilas",
         "REF-VASSEUR",
     ];
-    let business = format!("{:?}", scan(&app, &app.table).await);
-    let audit = format!("{:?}", scan(&app, &app.audit_table).await);
+    let business = format!("{:?}", app.scan(&app.table).await);
+    let audit = format!("{:?}", app.scan(&app.audit_table).await);
     for secret in secrets {
         assert!(!business.contains(secret), "{secret} is still in the business table");
         assert!(!audit.contains(secret), "{secret} is readable in the stored audit items");
@@ -331,29 +315,28 @@ async fn the_retention_run_anonymizes_and_purges_what_is_due_in_each_organizatio
     let app = TestApp::spawn().await;
     let (org_a, org_b) = (Uuid::new_v4(), Uuid::new_v4());
     let (token_a, token_b) = (app.token(&Who::admin(org_a)), app.token(&Who::admin(org_b)));
-    let with = |mut body: Value, field: &str, date: &str| {
+    let with = |mut body: Value, field: &str, date: String| {
         body[field] = json!(date);
         body
     };
+    // A retention date can only be set from today on (a past one would be erased at once), so
+    // the records are dated soon and the run is made as of a later day.
+    let (soon, later) = (days_from_today(10), days_from_today(365 * 50));
     let due_a =
-        post(&app, &token_a, CONTACTS, with(contact("Due", "Vasseur"), "data_retention_until", "2020-01-01")).await;
+        post(&app, &token_a, CONTACTS, with(contact("Due", "Vasseur"), "data_retention_until", soon.clone())).await;
     let later_a =
-        post(&app, &token_a, CONTACTS, with(contact("Later", "Keep"), "data_retention_until", "2999-01-01")).await;
+        post(&app, &token_a, CONTACTS, with(contact("Later", "Keep"), "data_retention_until", later.clone())).await;
     let undated_a = post(&app, &token_a, CONTACTS, contact("No", "Date")).await;
     let due_b =
-        post(&app, &token_b, CONTACTS, with(contact("Due", "Elsewhere"), "data_retention_until", "2020-01-01")).await;
-    let old_doc = post(
-        &app,
-        &token_a,
-        "/api/business/documents",
-        with(document_body("Old scan", None), "retention_until", "2020-06-30"),
-    )
-    .await;
+        post(&app, &token_b, CONTACTS, with(contact("Due", "Elsewhere"), "data_retention_until", soon.clone())).await;
+    let old_doc =
+        post(&app, &token_a, "/api/business/documents", with(document_body("Old scan", None), "retention_until", soon))
+            .await;
     let new_doc = post(
         &app,
         &token_a,
         "/api/business/documents",
-        with(document_body("New scan", None), "retention_until", "2999-06-30"),
+        with(document_body("New scan", None), "retention_until", later),
     )
     .await;
     let (old_key, new_key) = (old_doc["file_path"].as_str().unwrap(), new_doc["file_path"].as_str().unwrap());
@@ -363,7 +346,7 @@ async fn the_retention_run_anonymizes_and_purges_what_is_due_in_each_organizatio
     let deleted_url = format!("/api/business/documents/{}", id(&old_doc));
     assert_eq!(app.send("DELETE", &deleted_url, Some(&token_a), None).await.status, 200);
 
-    let today = chrono::NaiveDate::from_ymd_opt(2026, 11, 24).unwrap();
+    let today = Date::parse(&days_from_today(30)).unwrap();
     let report =
         hub_privacy::retention::run(&app.services.store, &erasure(&app).await, today, "test-run").await.unwrap();
     assert!(report.failures.is_empty(), "{report:?}");

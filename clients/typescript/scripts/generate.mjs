@@ -15,9 +15,10 @@ const cli = join(here, "node_modules", "openapi-typescript", "bin", "cli.js");
 function generate(output) {
   execFileSync(
     process.execPath,
-    // --empty-objects-unknown: a body schema with no listed properties (a PATCH's merge patch)
-    // takes any field, not none.
-    [cli, documentPath, "--output", output, "--empty-objects-unknown"],
+    // --empty-objects-unknown: a body schema with no listed properties takes any field, not
+    // none. --default-non-nullable=false: a body field with a default may be omitted (the server
+    // applies the default); records list every field as required anyway.
+    [cli, documentPath, "--output", output, "--empty-objects-unknown", "--default-non-nullable=false"],
     { cwd: here, stdio: ["ignore", "ignore", "inherit"] },
   );
 }

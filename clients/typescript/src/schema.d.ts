@@ -754,10 +754,32 @@ export interface components {
             /** Format: int64 */
             readonly version: number;
         };
-        /** @description A analytics record as a request body. Omitted optional fields take their defaults; read-only fields of a record (metadata, computed fields) are accepted and ignored. */
+        /** @description A analytics record as a request body. Omitted optional fields take their defaults; read-only fields of a record (metadata, computed fields) are accepted and ignored; any other member is refused. */
         AnalyticsRecordInput: {
+            /** @description Set by the server: accepted back and ignored. */
+            readonly anonymized_at?: unknown;
+            /** @description Set by the server: accepted back and ignored. */
+            readonly created_at?: unknown;
+            /** @description Set by the server: accepted back and ignored. */
+            readonly created_by?: unknown;
+            /** @description Set by the server: accepted back and ignored. */
+            readonly deleted_at?: unknown;
+            /** @description Set by the server: accepted back and ignored. */
+            readonly deleted_by?: unknown;
+            /** @description Set by the server: accepted back and ignored. */
+            readonly id?: unknown;
+            /** @description Set by the server: accepted back and ignored. */
+            readonly is_deleted?: unknown;
+            /** @description At most 100 characters; surrounding spaces are removed. */
             metric_name: string;
+            /** @description A finite number; magnitudes below 1e-130 are stored as 0 (DynamoDB's smallest). */
             metric_value: number;
+            /** @description Set by the server: accepted back and ignored. */
+            readonly organization_id?: unknown;
+            /** @description Set by the server: accepted back and ignored. */
+            readonly updated_at?: unknown;
+            /** @description Set by the server: accepted back and ignored. */
+            readonly updated_by?: unknown;
             /** @description The version this write expects (as `If-Match`). */
             version?: number;
         };
@@ -765,6 +787,35 @@ export interface components {
             items: components["schemas"]["AnalyticsRecord"][];
             /** @description Pass as `cursor` for the next page; `null` on the last one. */
             next_cursor: string | null;
+        };
+        /** @description Any of AnalyticsRecordInput's fields: each replaces the current value (`null` resets an optional one to its default), and the merged whole is validated as a PUT body. */
+        AnalyticsRecordPatch: {
+            /** @description Set by the server: accepted back and ignored. */
+            readonly anonymized_at?: unknown;
+            /** @description Set by the server: accepted back and ignored. */
+            readonly created_at?: unknown;
+            /** @description Set by the server: accepted back and ignored. */
+            readonly created_by?: unknown;
+            /** @description Set by the server: accepted back and ignored. */
+            readonly deleted_at?: unknown;
+            /** @description Set by the server: accepted back and ignored. */
+            readonly deleted_by?: unknown;
+            /** @description Set by the server: accepted back and ignored. */
+            readonly id?: unknown;
+            /** @description Set by the server: accepted back and ignored. */
+            readonly is_deleted?: unknown;
+            /** @description At most 100 characters; surrounding spaces are removed. */
+            metric_name?: string;
+            /** @description A finite number; magnitudes below 1e-130 are stored as 0 (DynamoDB's smallest). */
+            metric_value?: number;
+            /** @description Set by the server: accepted back and ignored. */
+            readonly organization_id?: unknown;
+            /** @description Set by the server: accepted back and ignored. */
+            readonly updated_at?: unknown;
+            /** @description Set by the server: accepted back and ignored. */
+            readonly updated_by?: unknown;
+            /** @description The version this write expects (as `If-Match`). */
+            version?: number;
         };
         AnalyticsSummary: {
             appointments: components["schemas"]["SummaryAppointments"];
@@ -829,38 +880,93 @@ export interface components {
             /** Format: int64 */
             readonly version: number;
         };
-        /** @description A appointment as a request body. Omitted optional fields take their defaults; read-only fields of a record (metadata, computed fields) are accepted and ignored. */
+        /** @description A appointment as a request body. Omitted optional fields take their defaults; read-only fields of a record (metadata, computed fields) are accepted and ignored; any other member is refused. */
         AppointmentInput: {
-            appointment_type?: components["schemas"]["AppointmentType"];
-            /** Format: uuid */
+            /** @description Set by the server: accepted back and ignored. */
+            readonly anonymized_at?: unknown;
+            /**
+             * @default consultation
+             * @enum {unknown}
+             */
+            appointment_type?: "consultation" | "follow_up" | "procedure" | "surgery" | "meeting" | "other" | null;
+            /** @description A UUID; `""` or null when unset. */
             assigned_provider?: string | null;
-            /** Format: uuid */
+            /** @description A UUID; `""` or null when unset. */
             assigned_staff?: string | null;
-            billing_code?: string;
-            confirmation_required?: boolean;
-            confirmed_at?: components["schemas"]["Timestamp"] | null;
-            /** Format: uuid */
+            /** @description At most 50 characters; surrounding spaces are removed. */
+            billing_code?: string | null;
+            /** @default true */
+            confirmation_required?: boolean | null;
+            /** @description Set by the server: accepted back and ignored. */
+            readonly confirmed_at?: unknown;
+            /**
+             * Format: uuid
+             * @description Must name a live contact of the organization.
+             */
             contact_id: string;
-            description?: string;
-            end_datetime: components["schemas"]["Timestamp"];
-            estimated_cost?: components["schemas"]["Money"] | null;
-            /** Format: int32 */
+            /** @description Set by the server: accepted back and ignored. */
+            readonly created_at?: unknown;
+            /** @description Set by the server: accepted back and ignored. */
+            readonly created_by?: unknown;
+            /** @description Set by the server: accepted back and ignored. */
+            readonly deleted_at?: unknown;
+            /** @description Set by the server: accepted back and ignored. */
+            readonly deleted_by?: unknown;
+            /** @description At most 10000 characters; surrounding spaces are removed. */
+            description?: string | null;
+            /**
+             * Format: date-time
+             * @description An RFC 3339 instant with an offset (`2026-03-02T09:30:00+01:00`), in the years 1900 to 2199; returned in UTC. After start_datetime. At most 24 hours after start_datetime.
+             */
+            end_datetime: string;
+            /** @description An exact decimal amount as a string, at most two decimals (never a JSON number). */
+            estimated_cost?: string | null;
             estimated_duration_minutes?: number | null;
-            /** Format: date */
-            follow_up_date?: string | null;
-            insurance_authorized?: boolean;
-            location?: string;
-            post_appointment_notes?: string;
-            preparation_notes?: string;
-            /** Format: int32 */
-            priority?: number;
-            reminder_sent?: boolean;
-            required_equipment?: string;
-            requires_follow_up?: boolean;
-            start_datetime: components["schemas"]["Timestamp"];
-            status?: components["schemas"]["AppointmentStatus"];
-            timezone?: string;
+            /** @description A date from 1900-01-01 to 2199-12-31. `YYYY-MM-DD`; `""` or null when unset. */
+            follow_up_date?: string | "" | null;
+            /** @description Set by the server: accepted back and ignored. */
+            readonly id?: unknown;
+            /** @default false */
+            insurance_authorized?: boolean | null;
+            /** @description Set by the server: accepted back and ignored. */
+            readonly is_deleted?: unknown;
+            /** @description At most 200 characters; surrounding spaces are removed. */
+            location?: string | null;
+            /** @description Set by the server: accepted back and ignored. */
+            readonly organization_id?: unknown;
+            /** @description At most 10000 characters; surrounding spaces are removed. */
+            post_appointment_notes?: string | null;
+            /** @description At most 10000 characters; surrounding spaces are removed. */
+            preparation_notes?: string | null;
+            /** @default 3 */
+            priority?: number | null;
+            /** @default false */
+            reminder_sent?: boolean | null;
+            /** @description At most 10000 characters; surrounding spaces are removed. */
+            required_equipment?: string | null;
+            /** @default false */
+            requires_follow_up?: boolean | null;
+            /**
+             * Format: date-time
+             * @description An RFC 3339 instant with an offset (`2026-03-02T09:30:00+01:00`), in the years 1900 to 2199; returned in UTC.
+             */
+            start_datetime: string;
+            /**
+             * @default scheduled
+             * @enum {unknown}
+             */
+            status?: "scheduled" | "confirmed" | "in_progress" | "completed" | "cancelled" | "no_show" | "rescheduled" | null;
+            /**
+             * @default Europe/Paris
+             * @enum {unknown}
+             */
+            timezone?: "Africa/Abidjan" | "Africa/Accra" | "Africa/Addis_Ababa" | "Africa/Algiers" | "Africa/Asmara" | "Africa/Asmera" | "Africa/Bamako" | "Africa/Bangui" | "Africa/Banjul" | "Africa/Bissau" | "Africa/Blantyre" | "Africa/Brazzaville" | "Africa/Bujumbura" | "Africa/Cairo" | "Africa/Casablanca" | "Africa/Ceuta" | "Africa/Conakry" | "Africa/Dakar" | "Africa/Dar_es_Salaam" | "Africa/Djibouti" | "Africa/Douala" | "Africa/El_Aaiun" | "Africa/Freetown" | "Africa/Gaborone" | "Africa/Harare" | "Africa/Johannesburg" | "Africa/Juba" | "Africa/Kampala" | "Africa/Khartoum" | "Africa/Kigali" | "Africa/Kinshasa" | "Africa/Lagos" | "Africa/Libreville" | "Africa/Lome" | "Africa/Luanda" | "Africa/Lubumbashi" | "Africa/Lusaka" | "Africa/Malabo" | "Africa/Maputo" | "Africa/Maseru" | "Africa/Mbabane" | "Africa/Mogadishu" | "Africa/Monrovia" | "Africa/Nairobi" | "Africa/Ndjamena" | "Africa/Niamey" | "Africa/Nouakchott" | "Africa/Ouagadougou" | "Africa/Porto-Novo" | "Africa/Sao_Tome" | "Africa/Timbuktu" | "Africa/Tripoli" | "Africa/Tunis" | "Africa/Windhoek" | "America/Adak" | "America/Anchorage" | "America/Anguilla" | "America/Antigua" | "America/Araguaina" | "America/Argentina/Buenos_Aires" | "America/Argentina/Catamarca" | "America/Argentina/ComodRivadavia" | "America/Argentina/Cordoba" | "America/Argentina/Jujuy" | "America/Argentina/La_Rioja" | "America/Argentina/Mendoza" | "America/Argentina/Rio_Gallegos" | "America/Argentina/Salta" | "America/Argentina/San_Juan" | "America/Argentina/San_Luis" | "America/Argentina/Tucuman" | "America/Argentina/Ushuaia" | "America/Aruba" | "America/Asuncion" | "America/Atikokan" | "America/Atka" | "America/Bahia" | "America/Bahia_Banderas" | "America/Barbados" | "America/Belem" | "America/Belize" | "America/Blanc-Sablon" | "America/Boa_Vista" | "America/Bogota" | "America/Boise" | "America/Buenos_Aires" | "America/Cambridge_Bay" | "America/Campo_Grande" | "America/Cancun" | "America/Caracas" | "America/Catamarca" | "America/Cayenne" | "America/Cayman" | "America/Chicago" | "America/Chihuahua" | "America/Ciudad_Juarez" | "America/Coral_Harbour" | "America/Cordoba" | "America/Costa_Rica" | "America/Coyhaique" | "America/Creston" | "America/Cuiaba" | "America/Curacao" | "America/Danmarkshavn" | "America/Dawson" | "America/Dawson_Creek" | "America/Denver" | "America/Detroit" | "America/Dominica" | "America/Edmonton" | "America/Eirunepe" | "America/El_Salvador" | "America/Ensenada" | "America/Fort_Nelson" | "America/Fort_Wayne" | "America/Fortaleza" | "America/Glace_Bay" | "America/Godthab" | "America/Goose_Bay" | "America/Grand_Turk" | "America/Grenada" | "America/Guadeloupe" | "America/Guatemala" | "America/Guayaquil" | "America/Guyana" | "America/Halifax" | "America/Havana" | "America/Hermosillo" | "America/Indiana/Indianapolis" | "America/Indiana/Knox" | "America/Indiana/Marengo" | "America/Indiana/Petersburg" | "America/Indiana/Tell_City" | "America/Indiana/Vevay" | "America/Indiana/Vincennes" | "America/Indiana/Winamac" | "America/Indianapolis" | "America/Inuvik" | "America/Iqaluit" | "America/Jamaica" | "America/Jujuy" | "America/Juneau" | "America/Kentucky/Louisville" | "America/Kentucky/Monticello" | "America/Knox_IN" | "America/Kralendijk" | "America/La_Paz" | "America/Lima" | "America/Los_Angeles" | "America/Louisville" | "America/Lower_Princes" | "America/Maceio" | "America/Managua" | "America/Manaus" | "America/Marigot" | "America/Martinique" | "America/Matamoros" | "America/Mazatlan" | "America/Mendoza" | "America/Menominee" | "America/Merida" | "America/Metlakatla" | "America/Mexico_City" | "America/Miquelon" | "America/Moncton" | "America/Monterrey" | "America/Montevideo" | "America/Montreal" | "America/Montserrat" | "America/Nassau" | "America/New_York" | "America/Nipigon" | "America/Nome" | "America/Noronha" | "America/North_Dakota/Beulah" | "America/North_Dakota/Center" | "America/North_Dakota/New_Salem" | "America/Nuuk" | "America/Ojinaga" | "America/Panama" | "America/Pangnirtung" | "America/Paramaribo" | "America/Phoenix" | "America/Port-au-Prince" | "America/Port_of_Spain" | "America/Porto_Acre" | "America/Porto_Velho" | "America/Puerto_Rico" | "America/Punta_Arenas" | "America/Rainy_River" | "America/Rankin_Inlet" | "America/Recife" | "America/Regina" | "America/Resolute" | "America/Rio_Branco" | "America/Rosario" | "America/Santa_Isabel" | "America/Santarem" | "America/Santiago" | "America/Santo_Domingo" | "America/Sao_Paulo" | "America/Scoresbysund" | "America/Shiprock" | "America/Sitka" | "America/St_Barthelemy" | "America/St_Johns" | "America/St_Kitts" | "America/St_Lucia" | "America/St_Thomas" | "America/St_Vincent" | "America/Swift_Current" | "America/Tegucigalpa" | "America/Thule" | "America/Thunder_Bay" | "America/Tijuana" | "America/Toronto" | "America/Tortola" | "America/Vancouver" | "America/Virgin" | "America/Whitehorse" | "America/Winnipeg" | "America/Yakutat" | "America/Yellowknife" | "Antarctica/Casey" | "Antarctica/Davis" | "Antarctica/DumontDUrville" | "Antarctica/Macquarie" | "Antarctica/Mawson" | "Antarctica/McMurdo" | "Antarctica/Palmer" | "Antarctica/Rothera" | "Antarctica/South_Pole" | "Antarctica/Syowa" | "Antarctica/Troll" | "Antarctica/Vostok" | "Arctic/Longyearbyen" | "Asia/Aden" | "Asia/Almaty" | "Asia/Amman" | "Asia/Anadyr" | "Asia/Aqtau" | "Asia/Aqtobe" | "Asia/Ashgabat" | "Asia/Ashkhabad" | "Asia/Atyrau" | "Asia/Baghdad" | "Asia/Bahrain" | "Asia/Baku" | "Asia/Bangkok" | "Asia/Barnaul" | "Asia/Beirut" | "Asia/Bishkek" | "Asia/Brunei" | "Asia/Calcutta" | "Asia/Chita" | "Asia/Choibalsan" | "Asia/Chongqing" | "Asia/Chungking" | "Asia/Colombo" | "Asia/Dacca" | "Asia/Damascus" | "Asia/Dhaka" | "Asia/Dili" | "Asia/Dubai" | "Asia/Dushanbe" | "Asia/Famagusta" | "Asia/Gaza" | "Asia/Harbin" | "Asia/Hebron" | "Asia/Ho_Chi_Minh" | "Asia/Hong_Kong" | "Asia/Hovd" | "Asia/Irkutsk" | "Asia/Istanbul" | "Asia/Jakarta" | "Asia/Jayapura" | "Asia/Jerusalem" | "Asia/Kabul" | "Asia/Kamchatka" | "Asia/Karachi" | "Asia/Kashgar" | "Asia/Kathmandu" | "Asia/Katmandu" | "Asia/Khandyga" | "Asia/Kolkata" | "Asia/Krasnoyarsk" | "Asia/Kuala_Lumpur" | "Asia/Kuching" | "Asia/Kuwait" | "Asia/Macao" | "Asia/Macau" | "Asia/Magadan" | "Asia/Makassar" | "Asia/Manila" | "Asia/Muscat" | "Asia/Nicosia" | "Asia/Novokuznetsk" | "Asia/Novosibirsk" | "Asia/Omsk" | "Asia/Oral" | "Asia/Phnom_Penh" | "Asia/Pontianak" | "Asia/Pyongyang" | "Asia/Qatar" | "Asia/Qostanay" | "Asia/Qyzylorda" | "Asia/Rangoon" | "Asia/Riyadh" | "Asia/Saigon" | "Asia/Sakhalin" | "Asia/Samarkand" | "Asia/Seoul" | "Asia/Shanghai" | "Asia/Singapore" | "Asia/Srednekolymsk" | "Asia/Taipei" | "Asia/Tashkent" | "Asia/Tbilisi" | "Asia/Tehran" | "Asia/Tel_Aviv" | "Asia/Thimbu" | "Asia/Thimphu" | "Asia/Tokyo" | "Asia/Tomsk" | "Asia/Ujung_Pandang" | "Asia/Ulaanbaatar" | "Asia/Ulan_Bator" | "Asia/Urumqi" | "Asia/Ust-Nera" | "Asia/Vientiane" | "Asia/Vladivostok" | "Asia/Yakutsk" | "Asia/Yangon" | "Asia/Yekaterinburg" | "Asia/Yerevan" | "Atlantic/Azores" | "Atlantic/Bermuda" | "Atlantic/Canary" | "Atlantic/Cape_Verde" | "Atlantic/Faeroe" | "Atlantic/Faroe" | "Atlantic/Jan_Mayen" | "Atlantic/Madeira" | "Atlantic/Reykjavik" | "Atlantic/South_Georgia" | "Atlantic/St_Helena" | "Atlantic/Stanley" | "Australia/ACT" | "Australia/Adelaide" | "Australia/Brisbane" | "Australia/Broken_Hill" | "Australia/Canberra" | "Australia/Currie" | "Australia/Darwin" | "Australia/Eucla" | "Australia/Hobart" | "Australia/LHI" | "Australia/Lindeman" | "Australia/Lord_Howe" | "Australia/Melbourne" | "Australia/NSW" | "Australia/North" | "Australia/Perth" | "Australia/Queensland" | "Australia/South" | "Australia/Sydney" | "Australia/Tasmania" | "Australia/Victoria" | "Australia/West" | "Australia/Yancowinna" | "Brazil/Acre" | "Brazil/DeNoronha" | "Brazil/East" | "Brazil/West" | "CET" | "CST6CDT" | "Canada/Atlantic" | "Canada/Central" | "Canada/Eastern" | "Canada/Mountain" | "Canada/Newfoundland" | "Canada/Pacific" | "Canada/Saskatchewan" | "Canada/Yukon" | "Chile/Continental" | "Chile/EasterIsland" | "Cuba" | "EET" | "EST" | "EST5EDT" | "Egypt" | "Eire" | "Etc/GMT" | "Etc/GMT+0" | "Etc/GMT+1" | "Etc/GMT+10" | "Etc/GMT+11" | "Etc/GMT+12" | "Etc/GMT+2" | "Etc/GMT+3" | "Etc/GMT+4" | "Etc/GMT+5" | "Etc/GMT+6" | "Etc/GMT+7" | "Etc/GMT+8" | "Etc/GMT+9" | "Etc/GMT-0" | "Etc/GMT-1" | "Etc/GMT-10" | "Etc/GMT-11" | "Etc/GMT-12" | "Etc/GMT-13" | "Etc/GMT-14" | "Etc/GMT-2" | "Etc/GMT-3" | "Etc/GMT-4" | "Etc/GMT-5" | "Etc/GMT-6" | "Etc/GMT-7" | "Etc/GMT-8" | "Etc/GMT-9" | "Etc/GMT0" | "Etc/Greenwich" | "Etc/UCT" | "Etc/UTC" | "Etc/Universal" | "Etc/Zulu" | "Europe/Amsterdam" | "Europe/Andorra" | "Europe/Astrakhan" | "Europe/Athens" | "Europe/Belfast" | "Europe/Belgrade" | "Europe/Berlin" | "Europe/Bratislava" | "Europe/Brussels" | "Europe/Bucharest" | "Europe/Budapest" | "Europe/Busingen" | "Europe/Chisinau" | "Europe/Copenhagen" | "Europe/Dublin" | "Europe/Gibraltar" | "Europe/Guernsey" | "Europe/Helsinki" | "Europe/Isle_of_Man" | "Europe/Istanbul" | "Europe/Jersey" | "Europe/Kaliningrad" | "Europe/Kiev" | "Europe/Kirov" | "Europe/Kyiv" | "Europe/Lisbon" | "Europe/Ljubljana" | "Europe/London" | "Europe/Luxembourg" | "Europe/Madrid" | "Europe/Malta" | "Europe/Mariehamn" | "Europe/Minsk" | "Europe/Monaco" | "Europe/Moscow" | "Europe/Nicosia" | "Europe/Oslo" | "Europe/Paris" | "Europe/Podgorica" | "Europe/Prague" | "Europe/Riga" | "Europe/Rome" | "Europe/Samara" | "Europe/San_Marino" | "Europe/Sarajevo" | "Europe/Saratov" | "Europe/Simferopol" | "Europe/Skopje" | "Europe/Sofia" | "Europe/Stockholm" | "Europe/Tallinn" | "Europe/Tirane" | "Europe/Tiraspol" | "Europe/Ulyanovsk" | "Europe/Uzhgorod" | "Europe/Vaduz" | "Europe/Vatican" | "Europe/Vienna" | "Europe/Vilnius" | "Europe/Volgograd" | "Europe/Warsaw" | "Europe/Zagreb" | "Europe/Zaporozhye" | "Europe/Zurich" | "GB" | "GB-Eire" | "GMT" | "GMT+0" | "GMT-0" | "GMT0" | "Greenwich" | "HST" | "Hongkong" | "Iceland" | "Indian/Antananarivo" | "Indian/Chagos" | "Indian/Christmas" | "Indian/Cocos" | "Indian/Comoro" | "Indian/Kerguelen" | "Indian/Mahe" | "Indian/Maldives" | "Indian/Mauritius" | "Indian/Mayotte" | "Indian/Reunion" | "Iran" | "Israel" | "Jamaica" | "Japan" | "Kwajalein" | "Libya" | "MET" | "MST" | "MST7MDT" | "Mexico/BajaNorte" | "Mexico/BajaSur" | "Mexico/General" | "NZ" | "NZ-CHAT" | "Navajo" | "PRC" | "PST8PDT" | "Pacific/Apia" | "Pacific/Auckland" | "Pacific/Bougainville" | "Pacific/Chatham" | "Pacific/Chuuk" | "Pacific/Easter" | "Pacific/Efate" | "Pacific/Enderbury" | "Pacific/Fakaofo" | "Pacific/Fiji" | "Pacific/Funafuti" | "Pacific/Galapagos" | "Pacific/Gambier" | "Pacific/Guadalcanal" | "Pacific/Guam" | "Pacific/Honolulu" | "Pacific/Johnston" | "Pacific/Kanton" | "Pacific/Kiritimati" | "Pacific/Kosrae" | "Pacific/Kwajalein" | "Pacific/Majuro" | "Pacific/Marquesas" | "Pacific/Midway" | "Pacific/Nauru" | "Pacific/Niue" | "Pacific/Norfolk" | "Pacific/Noumea" | "Pacific/Pago_Pago" | "Pacific/Palau" | "Pacific/Pitcairn" | "Pacific/Pohnpei" | "Pacific/Ponape" | "Pacific/Port_Moresby" | "Pacific/Rarotonga" | "Pacific/Saipan" | "Pacific/Samoa" | "Pacific/Tahiti" | "Pacific/Tarawa" | "Pacific/Tongatapu" | "Pacific/Truk" | "Pacific/Wake" | "Pacific/Wallis" | "Pacific/Yap" | "Poland" | "Portugal" | "ROC" | "ROK" | "Singapore" | "Turkey" | "UCT" | "US/Alaska" | "US/Aleutian" | "US/Arizona" | "US/Central" | "US/East-Indiana" | "US/Eastern" | "US/Hawaii" | "US/Indiana-Starke" | "US/Michigan" | "US/Mountain" | "US/Pacific" | "US/Samoa" | "UTC" | "Universal" | "W-SU" | "WET" | "Zulu" | null;
+            /** @description At most 200 characters; surrounding spaces are removed. */
             title: string;
+            /** @description Set by the server: accepted back and ignored. */
+            readonly updated_at?: unknown;
+            /** @description Set by the server: accepted back and ignored. */
+            readonly updated_by?: unknown;
             /** @description The version this write expects (as `If-Match`). */
             version?: number;
         };
@@ -868,6 +974,96 @@ export interface components {
             items: components["schemas"]["Appointment"][];
             /** @description Pass as `cursor` for the next page; `null` on the last one. */
             next_cursor: string | null;
+        };
+        /** @description Any of AppointmentInput's fields: each replaces the current value (`null` resets an optional one to its default), and the merged whole is validated as a PUT body. */
+        AppointmentPatch: {
+            /** @description Set by the server: accepted back and ignored. */
+            readonly anonymized_at?: unknown;
+            /**
+             * @default consultation
+             * @enum {unknown}
+             */
+            appointment_type?: "consultation" | "follow_up" | "procedure" | "surgery" | "meeting" | "other" | null;
+            /** @description A UUID; `""` or null when unset. */
+            assigned_provider?: string | null;
+            /** @description A UUID; `""` or null when unset. */
+            assigned_staff?: string | null;
+            /** @description At most 50 characters; surrounding spaces are removed. */
+            billing_code?: string | null;
+            /** @default true */
+            confirmation_required?: boolean | null;
+            /** @description Set by the server: accepted back and ignored. */
+            readonly confirmed_at?: unknown;
+            /**
+             * Format: uuid
+             * @description Must name a live contact of the organization.
+             */
+            contact_id?: string;
+            /** @description Set by the server: accepted back and ignored. */
+            readonly created_at?: unknown;
+            /** @description Set by the server: accepted back and ignored. */
+            readonly created_by?: unknown;
+            /** @description Set by the server: accepted back and ignored. */
+            readonly deleted_at?: unknown;
+            /** @description Set by the server: accepted back and ignored. */
+            readonly deleted_by?: unknown;
+            /** @description At most 10000 characters; surrounding spaces are removed. */
+            description?: string | null;
+            /**
+             * Format: date-time
+             * @description An RFC 3339 instant with an offset (`2026-03-02T09:30:00+01:00`), in the years 1900 to 2199; returned in UTC. After start_datetime. At most 24 hours after start_datetime.
+             */
+            end_datetime?: string;
+            /** @description An exact decimal amount as a string, at most two decimals (never a JSON number). */
+            estimated_cost?: string | null;
+            estimated_duration_minutes?: number | null;
+            /** @description A date from 1900-01-01 to 2199-12-31. `YYYY-MM-DD`; `""` or null when unset. */
+            follow_up_date?: string | "" | null;
+            /** @description Set by the server: accepted back and ignored. */
+            readonly id?: unknown;
+            /** @default false */
+            insurance_authorized?: boolean | null;
+            /** @description Set by the server: accepted back and ignored. */
+            readonly is_deleted?: unknown;
+            /** @description At most 200 characters; surrounding spaces are removed. */
+            location?: string | null;
+            /** @description Set by the server: accepted back and ignored. */
+            readonly organization_id?: unknown;
+            /** @description At most 10000 characters; surrounding spaces are removed. */
+            post_appointment_notes?: string | null;
+            /** @description At most 10000 characters; surrounding spaces are removed. */
+            preparation_notes?: string | null;
+            /** @default 3 */
+            priority?: number | null;
+            /** @default false */
+            reminder_sent?: boolean | null;
+            /** @description At most 10000 characters; surrounding spaces are removed. */
+            required_equipment?: string | null;
+            /** @default false */
+            requires_follow_up?: boolean | null;
+            /**
+             * Format: date-time
+             * @description An RFC 3339 instant with an offset (`2026-03-02T09:30:00+01:00`), in the years 1900 to 2199; returned in UTC.
+             */
+            start_datetime?: string;
+            /**
+             * @default scheduled
+             * @enum {unknown}
+             */
+            status?: "scheduled" | "confirmed" | "in_progress" | "completed" | "cancelled" | "no_show" | "rescheduled" | null;
+            /**
+             * @default Europe/Paris
+             * @enum {unknown}
+             */
+            timezone?: "Africa/Abidjan" | "Africa/Accra" | "Africa/Addis_Ababa" | "Africa/Algiers" | "Africa/Asmara" | "Africa/Asmera" | "Africa/Bamako" | "Africa/Bangui" | "Africa/Banjul" | "Africa/Bissau" | "Africa/Blantyre" | "Africa/Brazzaville" | "Africa/Bujumbura" | "Africa/Cairo" | "Africa/Casablanca" | "Africa/Ceuta" | "Africa/Conakry" | "Africa/Dakar" | "Africa/Dar_es_Salaam" | "Africa/Djibouti" | "Africa/Douala" | "Africa/El_Aaiun" | "Africa/Freetown" | "Africa/Gaborone" | "Africa/Harare" | "Africa/Johannesburg" | "Africa/Juba" | "Africa/Kampala" | "Africa/Khartoum" | "Africa/Kigali" | "Africa/Kinshasa" | "Africa/Lagos" | "Africa/Libreville" | "Africa/Lome" | "Africa/Luanda" | "Africa/Lubumbashi" | "Africa/Lusaka" | "Africa/Malabo" | "Africa/Maputo" | "Africa/Maseru" | "Africa/Mbabane" | "Africa/Mogadishu" | "Africa/Monrovia" | "Africa/Nairobi" | "Africa/Ndjamena" | "Africa/Niamey" | "Africa/Nouakchott" | "Africa/Ouagadougou" | "Africa/Porto-Novo" | "Africa/Sao_Tome" | "Africa/Timbuktu" | "Africa/Tripoli" | "Africa/Tunis" | "Africa/Windhoek" | "America/Adak" | "America/Anchorage" | "America/Anguilla" | "America/Antigua" | "America/Araguaina" | "America/Argentina/Buenos_Aires" | "America/Argentina/Catamarca" | "America/Argentina/ComodRivadavia" | "America/Argentina/Cordoba" | "America/Argentina/Jujuy" | "America/Argentina/La_Rioja" | "America/Argentina/Mendoza" | "America/Argentina/Rio_Gallegos" | "America/Argentina/Salta" | "America/Argentina/San_Juan" | "America/Argentina/San_Luis" | "America/Argentina/Tucuman" | "America/Argentina/Ushuaia" | "America/Aruba" | "America/Asuncion" | "America/Atikokan" | "America/Atka" | "America/Bahia" | "America/Bahia_Banderas" | "America/Barbados" | "America/Belem" | "America/Belize" | "America/Blanc-Sablon" | "America/Boa_Vista" | "America/Bogota" | "America/Boise" | "America/Buenos_Aires" | "America/Cambridge_Bay" | "America/Campo_Grande" | "America/Cancun" | "America/Caracas" | "America/Catamarca" | "America/Cayenne" | "America/Cayman" | "America/Chicago" | "America/Chihuahua" | "America/Ciudad_Juarez" | "America/Coral_Harbour" | "America/Cordoba" | "America/Costa_Rica" | "America/Coyhaique" | "America/Creston" | "America/Cuiaba" | "America/Curacao" | "America/Danmarkshavn" | "America/Dawson" | "America/Dawson_Creek" | "America/Denver" | "America/Detroit" | "America/Dominica" | "America/Edmonton" | "America/Eirunepe" | "America/El_Salvador" | "America/Ensenada" | "America/Fort_Nelson" | "America/Fort_Wayne" | "America/Fortaleza" | "America/Glace_Bay" | "America/Godthab" | "America/Goose_Bay" | "America/Grand_Turk" | "America/Grenada" | "America/Guadeloupe" | "America/Guatemala" | "America/Guayaquil" | "America/Guyana" | "America/Halifax" | "America/Havana" | "America/Hermosillo" | "America/Indiana/Indianapolis" | "America/Indiana/Knox" | "America/Indiana/Marengo" | "America/Indiana/Petersburg" | "America/Indiana/Tell_City" | "America/Indiana/Vevay" | "America/Indiana/Vincennes" | "America/Indiana/Winamac" | "America/Indianapolis" | "America/Inuvik" | "America/Iqaluit" | "America/Jamaica" | "America/Jujuy" | "America/Juneau" | "America/Kentucky/Louisville" | "America/Kentucky/Monticello" | "America/Knox_IN" | "America/Kralendijk" | "America/La_Paz" | "America/Lima" | "America/Los_Angeles" | "America/Louisville" | "America/Lower_Princes" | "America/Maceio" | "America/Managua" | "America/Manaus" | "America/Marigot" | "America/Martinique" | "America/Matamoros" | "America/Mazatlan" | "America/Mendoza" | "America/Menominee" | "America/Merida" | "America/Metlakatla" | "America/Mexico_City" | "America/Miquelon" | "America/Moncton" | "America/Monterrey" | "America/Montevideo" | "America/Montreal" | "America/Montserrat" | "America/Nassau" | "America/New_York" | "America/Nipigon" | "America/Nome" | "America/Noronha" | "America/North_Dakota/Beulah" | "America/North_Dakota/Center" | "America/North_Dakota/New_Salem" | "America/Nuuk" | "America/Ojinaga" | "America/Panama" | "America/Pangnirtung" | "America/Paramaribo" | "America/Phoenix" | "America/Port-au-Prince" | "America/Port_of_Spain" | "America/Porto_Acre" | "America/Porto_Velho" | "America/Puerto_Rico" | "America/Punta_Arenas" | "America/Rainy_River" | "America/Rankin_Inlet" | "America/Recife" | "America/Regina" | "America/Resolute" | "America/Rio_Branco" | "America/Rosario" | "America/Santa_Isabel" | "America/Santarem" | "America/Santiago" | "America/Santo_Domingo" | "America/Sao_Paulo" | "America/Scoresbysund" | "America/Shiprock" | "America/Sitka" | "America/St_Barthelemy" | "America/St_Johns" | "America/St_Kitts" | "America/St_Lucia" | "America/St_Thomas" | "America/St_Vincent" | "America/Swift_Current" | "America/Tegucigalpa" | "America/Thule" | "America/Thunder_Bay" | "America/Tijuana" | "America/Toronto" | "America/Tortola" | "America/Vancouver" | "America/Virgin" | "America/Whitehorse" | "America/Winnipeg" | "America/Yakutat" | "America/Yellowknife" | "Antarctica/Casey" | "Antarctica/Davis" | "Antarctica/DumontDUrville" | "Antarctica/Macquarie" | "Antarctica/Mawson" | "Antarctica/McMurdo" | "Antarctica/Palmer" | "Antarctica/Rothera" | "Antarctica/South_Pole" | "Antarctica/Syowa" | "Antarctica/Troll" | "Antarctica/Vostok" | "Arctic/Longyearbyen" | "Asia/Aden" | "Asia/Almaty" | "Asia/Amman" | "Asia/Anadyr" | "Asia/Aqtau" | "Asia/Aqtobe" | "Asia/Ashgabat" | "Asia/Ashkhabad" | "Asia/Atyrau" | "Asia/Baghdad" | "Asia/Bahrain" | "Asia/Baku" | "Asia/Bangkok" | "Asia/Barnaul" | "Asia/Beirut" | "Asia/Bishkek" | "Asia/Brunei" | "Asia/Calcutta" | "Asia/Chita" | "Asia/Choibalsan" | "Asia/Chongqing" | "Asia/Chungking" | "Asia/Colombo" | "Asia/Dacca" | "Asia/Damascus" | "Asia/Dhaka" | "Asia/Dili" | "Asia/Dubai" | "Asia/Dushanbe" | "Asia/Famagusta" | "Asia/Gaza" | "Asia/Harbin" | "Asia/Hebron" | "Asia/Ho_Chi_Minh" | "Asia/Hong_Kong" | "Asia/Hovd" | "Asia/Irkutsk" | "Asia/Istanbul" | "Asia/Jakarta" | "Asia/Jayapura" | "Asia/Jerusalem" | "Asia/Kabul" | "Asia/Kamchatka" | "Asia/Karachi" | "Asia/Kashgar" | "Asia/Kathmandu" | "Asia/Katmandu" | "Asia/Khandyga" | "Asia/Kolkata" | "Asia/Krasnoyarsk" | "Asia/Kuala_Lumpur" | "Asia/Kuching" | "Asia/Kuwait" | "Asia/Macao" | "Asia/Macau" | "Asia/Magadan" | "Asia/Makassar" | "Asia/Manila" | "Asia/Muscat" | "Asia/Nicosia" | "Asia/Novokuznetsk" | "Asia/Novosibirsk" | "Asia/Omsk" | "Asia/Oral" | "Asia/Phnom_Penh" | "Asia/Pontianak" | "Asia/Pyongyang" | "Asia/Qatar" | "Asia/Qostanay" | "Asia/Qyzylorda" | "Asia/Rangoon" | "Asia/Riyadh" | "Asia/Saigon" | "Asia/Sakhalin" | "Asia/Samarkand" | "Asia/Seoul" | "Asia/Shanghai" | "Asia/Singapore" | "Asia/Srednekolymsk" | "Asia/Taipei" | "Asia/Tashkent" | "Asia/Tbilisi" | "Asia/Tehran" | "Asia/Tel_Aviv" | "Asia/Thimbu" | "Asia/Thimphu" | "Asia/Tokyo" | "Asia/Tomsk" | "Asia/Ujung_Pandang" | "Asia/Ulaanbaatar" | "Asia/Ulan_Bator" | "Asia/Urumqi" | "Asia/Ust-Nera" | "Asia/Vientiane" | "Asia/Vladivostok" | "Asia/Yakutsk" | "Asia/Yangon" | "Asia/Yekaterinburg" | "Asia/Yerevan" | "Atlantic/Azores" | "Atlantic/Bermuda" | "Atlantic/Canary" | "Atlantic/Cape_Verde" | "Atlantic/Faeroe" | "Atlantic/Faroe" | "Atlantic/Jan_Mayen" | "Atlantic/Madeira" | "Atlantic/Reykjavik" | "Atlantic/South_Georgia" | "Atlantic/St_Helena" | "Atlantic/Stanley" | "Australia/ACT" | "Australia/Adelaide" | "Australia/Brisbane" | "Australia/Broken_Hill" | "Australia/Canberra" | "Australia/Currie" | "Australia/Darwin" | "Australia/Eucla" | "Australia/Hobart" | "Australia/LHI" | "Australia/Lindeman" | "Australia/Lord_Howe" | "Australia/Melbourne" | "Australia/NSW" | "Australia/North" | "Australia/Perth" | "Australia/Queensland" | "Australia/South" | "Australia/Sydney" | "Australia/Tasmania" | "Australia/Victoria" | "Australia/West" | "Australia/Yancowinna" | "Brazil/Acre" | "Brazil/DeNoronha" | "Brazil/East" | "Brazil/West" | "CET" | "CST6CDT" | "Canada/Atlantic" | "Canada/Central" | "Canada/Eastern" | "Canada/Mountain" | "Canada/Newfoundland" | "Canada/Pacific" | "Canada/Saskatchewan" | "Canada/Yukon" | "Chile/Continental" | "Chile/EasterIsland" | "Cuba" | "EET" | "EST" | "EST5EDT" | "Egypt" | "Eire" | "Etc/GMT" | "Etc/GMT+0" | "Etc/GMT+1" | "Etc/GMT+10" | "Etc/GMT+11" | "Etc/GMT+12" | "Etc/GMT+2" | "Etc/GMT+3" | "Etc/GMT+4" | "Etc/GMT+5" | "Etc/GMT+6" | "Etc/GMT+7" | "Etc/GMT+8" | "Etc/GMT+9" | "Etc/GMT-0" | "Etc/GMT-1" | "Etc/GMT-10" | "Etc/GMT-11" | "Etc/GMT-12" | "Etc/GMT-13" | "Etc/GMT-14" | "Etc/GMT-2" | "Etc/GMT-3" | "Etc/GMT-4" | "Etc/GMT-5" | "Etc/GMT-6" | "Etc/GMT-7" | "Etc/GMT-8" | "Etc/GMT-9" | "Etc/GMT0" | "Etc/Greenwich" | "Etc/UCT" | "Etc/UTC" | "Etc/Universal" | "Etc/Zulu" | "Europe/Amsterdam" | "Europe/Andorra" | "Europe/Astrakhan" | "Europe/Athens" | "Europe/Belfast" | "Europe/Belgrade" | "Europe/Berlin" | "Europe/Bratislava" | "Europe/Brussels" | "Europe/Bucharest" | "Europe/Budapest" | "Europe/Busingen" | "Europe/Chisinau" | "Europe/Copenhagen" | "Europe/Dublin" | "Europe/Gibraltar" | "Europe/Guernsey" | "Europe/Helsinki" | "Europe/Isle_of_Man" | "Europe/Istanbul" | "Europe/Jersey" | "Europe/Kaliningrad" | "Europe/Kiev" | "Europe/Kirov" | "Europe/Kyiv" | "Europe/Lisbon" | "Europe/Ljubljana" | "Europe/London" | "Europe/Luxembourg" | "Europe/Madrid" | "Europe/Malta" | "Europe/Mariehamn" | "Europe/Minsk" | "Europe/Monaco" | "Europe/Moscow" | "Europe/Nicosia" | "Europe/Oslo" | "Europe/Paris" | "Europe/Podgorica" | "Europe/Prague" | "Europe/Riga" | "Europe/Rome" | "Europe/Samara" | "Europe/San_Marino" | "Europe/Sarajevo" | "Europe/Saratov" | "Europe/Simferopol" | "Europe/Skopje" | "Europe/Sofia" | "Europe/Stockholm" | "Europe/Tallinn" | "Europe/Tirane" | "Europe/Tiraspol" | "Europe/Ulyanovsk" | "Europe/Uzhgorod" | "Europe/Vaduz" | "Europe/Vatican" | "Europe/Vienna" | "Europe/Vilnius" | "Europe/Volgograd" | "Europe/Warsaw" | "Europe/Zagreb" | "Europe/Zaporozhye" | "Europe/Zurich" | "GB" | "GB-Eire" | "GMT" | "GMT+0" | "GMT-0" | "GMT0" | "Greenwich" | "HST" | "Hongkong" | "Iceland" | "Indian/Antananarivo" | "Indian/Chagos" | "Indian/Christmas" | "Indian/Cocos" | "Indian/Comoro" | "Indian/Kerguelen" | "Indian/Mahe" | "Indian/Maldives" | "Indian/Mauritius" | "Indian/Mayotte" | "Indian/Reunion" | "Iran" | "Israel" | "Jamaica" | "Japan" | "Kwajalein" | "Libya" | "MET" | "MST" | "MST7MDT" | "Mexico/BajaNorte" | "Mexico/BajaSur" | "Mexico/General" | "NZ" | "NZ-CHAT" | "Navajo" | "PRC" | "PST8PDT" | "Pacific/Apia" | "Pacific/Auckland" | "Pacific/Bougainville" | "Pacific/Chatham" | "Pacific/Chuuk" | "Pacific/Easter" | "Pacific/Efate" | "Pacific/Enderbury" | "Pacific/Fakaofo" | "Pacific/Fiji" | "Pacific/Funafuti" | "Pacific/Galapagos" | "Pacific/Gambier" | "Pacific/Guadalcanal" | "Pacific/Guam" | "Pacific/Honolulu" | "Pacific/Johnston" | "Pacific/Kanton" | "Pacific/Kiritimati" | "Pacific/Kosrae" | "Pacific/Kwajalein" | "Pacific/Majuro" | "Pacific/Marquesas" | "Pacific/Midway" | "Pacific/Nauru" | "Pacific/Niue" | "Pacific/Norfolk" | "Pacific/Noumea" | "Pacific/Pago_Pago" | "Pacific/Palau" | "Pacific/Pitcairn" | "Pacific/Pohnpei" | "Pacific/Ponape" | "Pacific/Port_Moresby" | "Pacific/Rarotonga" | "Pacific/Saipan" | "Pacific/Samoa" | "Pacific/Tahiti" | "Pacific/Tarawa" | "Pacific/Tongatapu" | "Pacific/Truk" | "Pacific/Wake" | "Pacific/Wallis" | "Pacific/Yap" | "Poland" | "Portugal" | "ROC" | "ROK" | "Singapore" | "Turkey" | "UCT" | "US/Alaska" | "US/Aleutian" | "US/Arizona" | "US/Central" | "US/East-Indiana" | "US/Eastern" | "US/Hawaii" | "US/Indiana-Starke" | "US/Michigan" | "US/Mountain" | "US/Pacific" | "US/Samoa" | "UTC" | "Universal" | "W-SU" | "WET" | "Zulu" | null;
+            /** @description At most 200 characters; surrounding spaces are removed. */
+            title?: string;
+            /** @description Set by the server: accepted back and ignored. */
+            readonly updated_at?: unknown;
+            /** @description Set by the server: accepted back and ignored. */
+            readonly updated_by?: unknown;
+            /** @description The version this write expects (as `If-Match`). */
+            version?: number;
         };
         /** @enum {string} */
         AppointmentStatus: "scheduled" | "confirmed" | "in_progress" | "completed" | "cancelled" | "no_show" | "rescheduled";
@@ -958,45 +1154,95 @@ export interface components {
             /** Format: int64 */
             readonly version: number;
         };
-        /** @description A contact as a request body. Omitted optional fields take their defaults; read-only fields of a record (metadata, computed fields) are accepted and ignored. */
+        /** @description A contact as a request body. Omitted optional fields take their defaults; read-only fields of a record (metadata, computed fields) are accepted and ignored; any other member is refused. */
         ContactInput: {
-            address_line1?: string;
-            address_line2?: string;
-            city?: string;
-            communication_preference?: components["schemas"]["CommunicationPreference"];
-            company?: string;
-            consent_date?: components["schemas"]["Timestamp"] | null;
-            consent_given?: boolean;
+            /** @description At most 255 characters; surrounding spaces are removed. */
+            address_line1?: string | null;
+            /** @description At most 255 characters; surrounding spaces are removed. */
+            address_line2?: string | null;
+            /** @description Set by the server: accepted back and ignored. */
+            readonly anonymized_at?: unknown;
+            /** @description At most 100 characters; surrounding spaces are removed. */
+            city?: string | null;
             /**
-             * @description The version of the privacy policy consent was given to (`2025-01`): required when
-             *     consent is given, cleared with it. Records stored before it existed read `""`.
+             * @default email
+             * @enum {unknown}
              */
-            consent_version?: string;
-            contact_type?: components["schemas"]["ContactType"];
-            country?: string;
-            /** Format: date */
-            data_retention_until?: string | null;
-            /** Format: date */
-            date_of_birth?: string | null;
-            email?: string;
-            emergency_contact_name?: string;
-            emergency_contact_phone?: string;
-            emergency_contact_relationship?: string;
+            communication_preference?: "email" | "phone" | "sms" | "mail" | null;
+            /** @description At most 200 characters; surrounding spaces are removed. */
+            company?: string | null;
+            /** @description An RFC 3339 instant with an offset (`2026-03-02T09:30:00+01:00`), in the years 1900 to 2199; returned in UTC. `""` or null when unset. Not in the future (5 minutes of clock skew allowed). */
+            consent_date?: string | "" | null;
+            /** @default false */
+            consent_given?: boolean | null;
+            /** @description Required when consent is given (from not given, or with a new policy version). */
+            consent_version?: string | null;
+            /**
+             * @default patient
+             * @enum {unknown}
+             */
+            contact_type?: "patient" | "provider" | "vendor" | "staff" | "other" | null;
+            /**
+             * @description At most 100 characters; surrounding spaces are removed.
+             * @default France
+             */
+            country?: string | null;
+            /** @description Set by the server: accepted back and ignored. */
+            readonly created_at?: unknown;
+            /** @description Set by the server: accepted back and ignored. */
+            readonly created_by?: unknown;
+            /** @description A date at most 100 years from today; when set or changed, not before today (a past date would have the next retention run erase the record). `YYYY-MM-DD`; `""` or null when unset. At most 100 years from today; not before today when set or changed. */
+            data_retention_until?: string | "" | null;
+            /** @description A date from 1900-01-01 to today (not in the future). `YYYY-MM-DD`; `""` or null when unset. Not in the future. */
+            date_of_birth?: string | "" | null;
+            /** @description Set by the server: accepted back and ignored. */
+            readonly deleted_at?: unknown;
+            /** @description Set by the server: accepted back and ignored. */
+            readonly deleted_by?: unknown;
+            /** @description Set by the server: accepted back and ignored. */
+            readonly display_name?: unknown;
+            /** @description An e-mail address (its domain in ASCII: an international domain in its xn-- form), or empty. */
+            email?: string | null;
+            /** @description At most 200 characters; surrounding spaces are removed. */
+            emergency_contact_name?: string | null;
+            /** @description A telephone number: digits, spaces and + - ( ) ., at least three digits; or empty. */
+            emergency_contact_phone?: string | null;
+            /** @description At most 100 characters; surrounding spaces are removed. */
+            emergency_contact_relationship?: string | null;
+            /** @description At most 100 characters; surrounding spaces are removed. */
             first_name: string;
-            insurance_number?: string;
-            job_title?: string;
+            /** @description Set by the server: accepted back and ignored. */
+            readonly full_name?: unknown;
+            /** @description Set by the server: accepted back and ignored. */
+            readonly id?: unknown;
+            /** @description At most 50 characters; surrounding spaces are removed. */
+            insurance_number?: string | null;
+            /** @description Set by the server: accepted back and ignored. */
+            readonly is_deleted?: unknown;
+            /** @description At most 100 characters; surrounding spaces are removed. */
+            job_title?: string | null;
+            /** @description At most 100 characters; surrounding spaces are removed. */
             last_name: string;
-            medical_record_number?: string;
-            mobile?: string;
-            phone?: string;
-            postal_code?: string;
-            preferred_language?: string;
-            state?: string;
-            /**
-             * @description One of the values, or "" when unset.
-             * @enum {string}
-             */
-            title?: "" | "mr" | "mrs" | "ms" | "dr" | "prof";
+            /** @description At most 50 characters; surrounding spaces are removed. */
+            medical_record_number?: string | null;
+            /** @description A telephone number: digits, spaces and + - ( ) ., at least three digits; or empty. */
+            mobile?: string | null;
+            /** @description Set by the server: accepted back and ignored. */
+            readonly organization_id?: unknown;
+            /** @description A telephone number: digits, spaces and + - ( ) ., at least three digits; or empty. */
+            phone?: string | null;
+            /** @description At most 20 characters; surrounding spaces are removed. */
+            postal_code?: string | null;
+            /** @default fr */
+            preferred_language?: string | null;
+            /** @description At most 100 characters; surrounding spaces are removed. */
+            state?: string | null;
+            /** @enum {unknown} */
+            title?: "mr" | "mrs" | "ms" | "dr" | "prof" | "" | null;
+            /** @description Set by the server: accepted back and ignored. */
+            readonly updated_at?: unknown;
+            /** @description Set by the server: accepted back and ignored. */
+            readonly updated_by?: unknown;
             /** @description The version this write expects (as `If-Match`). */
             version?: number;
         };
@@ -1004,6 +1250,98 @@ export interface components {
             items: components["schemas"]["Contact"][];
             /** @description Pass as `cursor` for the next page; `null` on the last one. */
             next_cursor: string | null;
+        };
+        /** @description Any of ContactInput's fields: each replaces the current value (`null` resets an optional one to its default), and the merged whole is validated as a PUT body. */
+        ContactPatch: {
+            /** @description At most 255 characters; surrounding spaces are removed. */
+            address_line1?: string | null;
+            /** @description At most 255 characters; surrounding spaces are removed. */
+            address_line2?: string | null;
+            /** @description Set by the server: accepted back and ignored. */
+            readonly anonymized_at?: unknown;
+            /** @description At most 100 characters; surrounding spaces are removed. */
+            city?: string | null;
+            /**
+             * @default email
+             * @enum {unknown}
+             */
+            communication_preference?: "email" | "phone" | "sms" | "mail" | null;
+            /** @description At most 200 characters; surrounding spaces are removed. */
+            company?: string | null;
+            /** @description An RFC 3339 instant with an offset (`2026-03-02T09:30:00+01:00`), in the years 1900 to 2199; returned in UTC. `""` or null when unset. Not in the future (5 minutes of clock skew allowed). */
+            consent_date?: string | "" | null;
+            /** @default false */
+            consent_given?: boolean | null;
+            /** @description Required when consent is given (from not given, or with a new policy version). */
+            consent_version?: string | null;
+            /**
+             * @default patient
+             * @enum {unknown}
+             */
+            contact_type?: "patient" | "provider" | "vendor" | "staff" | "other" | null;
+            /**
+             * @description At most 100 characters; surrounding spaces are removed.
+             * @default France
+             */
+            country?: string | null;
+            /** @description Set by the server: accepted back and ignored. */
+            readonly created_at?: unknown;
+            /** @description Set by the server: accepted back and ignored. */
+            readonly created_by?: unknown;
+            /** @description A date at most 100 years from today; when set or changed, not before today (a past date would have the next retention run erase the record). `YYYY-MM-DD`; `""` or null when unset. At most 100 years from today; not before today when set or changed. */
+            data_retention_until?: string | "" | null;
+            /** @description A date from 1900-01-01 to today (not in the future). `YYYY-MM-DD`; `""` or null when unset. Not in the future. */
+            date_of_birth?: string | "" | null;
+            /** @description Set by the server: accepted back and ignored. */
+            readonly deleted_at?: unknown;
+            /** @description Set by the server: accepted back and ignored. */
+            readonly deleted_by?: unknown;
+            /** @description Set by the server: accepted back and ignored. */
+            readonly display_name?: unknown;
+            /** @description An e-mail address (its domain in ASCII: an international domain in its xn-- form), or empty. */
+            email?: string | null;
+            /** @description At most 200 characters; surrounding spaces are removed. */
+            emergency_contact_name?: string | null;
+            /** @description A telephone number: digits, spaces and + - ( ) ., at least three digits; or empty. */
+            emergency_contact_phone?: string | null;
+            /** @description At most 100 characters; surrounding spaces are removed. */
+            emergency_contact_relationship?: string | null;
+            /** @description At most 100 characters; surrounding spaces are removed. */
+            first_name?: string;
+            /** @description Set by the server: accepted back and ignored. */
+            readonly full_name?: unknown;
+            /** @description Set by the server: accepted back and ignored. */
+            readonly id?: unknown;
+            /** @description At most 50 characters; surrounding spaces are removed. */
+            insurance_number?: string | null;
+            /** @description Set by the server: accepted back and ignored. */
+            readonly is_deleted?: unknown;
+            /** @description At most 100 characters; surrounding spaces are removed. */
+            job_title?: string | null;
+            /** @description At most 100 characters; surrounding spaces are removed. */
+            last_name?: string;
+            /** @description At most 50 characters; surrounding spaces are removed. */
+            medical_record_number?: string | null;
+            /** @description A telephone number: digits, spaces and + - ( ) ., at least three digits; or empty. */
+            mobile?: string | null;
+            /** @description Set by the server: accepted back and ignored. */
+            readonly organization_id?: unknown;
+            /** @description A telephone number: digits, spaces and + - ( ) ., at least three digits; or empty. */
+            phone?: string | null;
+            /** @description At most 20 characters; surrounding spaces are removed. */
+            postal_code?: string | null;
+            /** @default fr */
+            preferred_language?: string | null;
+            /** @description At most 100 characters; surrounding spaces are removed. */
+            state?: string | null;
+            /** @enum {unknown} */
+            title?: "mr" | "mrs" | "ms" | "dr" | "prof" | "" | null;
+            /** @description Set by the server: accepted back and ignored. */
+            readonly updated_at?: unknown;
+            /** @description Set by the server: accepted back and ignored. */
+            readonly updated_by?: unknown;
+            /** @description The version this write expects (as `If-Match`). */
+            version?: number;
         };
         /** @enum {string} */
         ContactType: "patient" | "provider" | "vendor" | "staff" | "other";
@@ -1088,46 +1426,82 @@ export interface components {
             file_size_bytes: number;
             mime_type: string;
         };
-        /** @description A document as a request body. Omitted optional fields take their defaults; read-only fields of a record (metadata, computed fields) are accepted and ignored. */
+        /** @description A document as a request body. Omitted optional fields take their defaults; read-only fields of a record (metadata, computed fields) are accepted and ignored; any other member is refused. */
         DocumentInput: {
-            access_log_required?: boolean;
-            approved?: boolean;
-            approved_at?: components["schemas"]["Timestamp"] | null;
-            /** Format: uuid */
-            approved_by?: string | null;
-            /** @description SHA-256 of the file, 64 lower-case hex digits: the integrity check. */
-            checksum?: string;
-            /** @description Kept for compatibility with the seed; informative only, never checked. */
-            checksum_md5?: string;
-            description?: string;
-            document_type?: components["schemas"]["DocumentType"];
-            /** Format: int32 */
-            document_version?: number;
-            file_name?: string;
-            /** @description The S3 object key; set by the server. */
-            file_path?: string;
-            /** Format: int64 */
-            file_size_bytes?: number;
-            /** @description A flag kept from the seed; every object is encrypted at rest by the bucket regardless. */
-            is_encrypted?: boolean;
-            mime_type?: string;
+            /** @default true */
+            access_log_required?: boolean | null;
+            /** @description Set by the server: accepted back and ignored. */
+            readonly anonymized_at?: unknown;
+            /** @description Set by the server: accepted back and ignored. */
+            readonly approved?: unknown;
+            /** @description Set by the server: accepted back and ignored. */
+            readonly approved_at?: unknown;
+            /** @description Set by the server: accepted back and ignored. */
+            readonly approved_by?: unknown;
+            /** @description Required on create: it declares the file to upload. Fixed once created: a new file is a new version. */
+            checksum?: string | null;
+            /** @description Fixed once created: a new file is a new version. */
+            checksum_md5?: string | null;
+            /** @description Set by the server: accepted back and ignored. */
+            readonly created_at?: unknown;
+            /** @description Set by the server: accepted back and ignored. */
+            readonly created_by?: unknown;
+            /** @description Set by the server: accepted back and ignored. */
+            readonly deleted_at?: unknown;
+            /** @description Set by the server: accepted back and ignored. */
+            readonly deleted_by?: unknown;
+            /** @description At most 10000 characters; surrounding spaces are removed. */
+            description?: string | null;
             /**
-             * Format: uuid
-             * @description The first version of the document (every later version points at it).
+             * @default other
+             * @enum {unknown}
              */
+            document_type?: "medical_record" | "lab_result" | "imaging" | "prescription" | "invoice" | "contract" | "report" | "consent_form" | "insurance" | "other" | null;
+            /** @description Set by the server: accepted back and ignored. */
+            readonly document_version?: unknown;
+            /** @description Required on create: it declares the file to upload. Fixed once created: a new file is a new version. */
+            file_name?: string | null;
+            /** @description Set by the server: accepted back and ignored. */
+            readonly file_path?: unknown;
+            /** @description Required on create: it declares the file to upload. Fixed once created: a new file is a new version. */
+            file_size_bytes?: number | null;
+            /** @description Set by the server: accepted back and ignored. */
+            readonly id?: unknown;
+            /** @description Set by the server: accepted back and ignored. */
+            readonly is_deleted?: unknown;
+            /** @default true */
+            is_encrypted?: boolean | null;
+            /** @description Fixed once created: a new file is a new version. */
+            mime_type?: string | null;
+            /** @description Set by the server: accepted back and ignored. */
+            readonly organization_id?: unknown;
+            /** @description A UUID; `""` or null when unset. Must name a live document the caller may see. */
             parent_document_id?: string | null;
-            privacy_level?: components["schemas"]["PrivacyLevel"];
-            rejection_reason?: string;
-            /** Format: uuid */
+            /**
+             * @default internal
+             * @enum {unknown}
+             */
+            privacy_level?: "public" | "internal" | "confidential" | "restricted" | null;
+            /** @description Set by the server: accepted back and ignored. */
+            readonly rejection_reason?: unknown;
+            /** @description A UUID; `""` or null when unset. Must name a live appointment of the organization. */
             related_appointment_id?: string | null;
-            /** Format: uuid */
+            /** @description A UUID; `""` or null when unset. Must name a live contact of the organization. */
             related_contact_id?: string | null;
-            requires_approval?: boolean;
-            /** Format: date */
-            retention_until?: string | null;
-            tags?: string[];
+            /** @default false */
+            requires_approval?: boolean | null;
+            /** @description A date at most 100 years from today; when set or changed, not before today (a past date would have the next retention run erase the record). `YYYY-MM-DD`; `""` or null when unset. At most 100 years from today; not before today when set or changed. */
+            retention_until?: string | "" | null;
+            /** @description Blank items are dropped and repeats kept once. */
+            tags?: string[] | null;
+            /** @description At most 200 characters; surrounding spaces are removed. */
             title: string;
-            upload_status?: components["schemas"]["UploadStatus"];
+            /** @description Set by the server: accepted back and ignored. */
+            readonly updated_at?: unknown;
+            /** @description Set by the server: accepted back and ignored. */
+            readonly updated_by?: unknown;
+            /** @description Set by the server: accepted back and ignored. */
+            readonly upload_status?: unknown;
             /** @description The version this write expects (as `If-Match`). */
             version?: number;
         };
@@ -1135,6 +1509,85 @@ export interface components {
             items: components["schemas"]["Document"][];
             /** @description Pass as `cursor` for the next page; `null` on the last one. */
             next_cursor: string | null;
+        };
+        /** @description Any of DocumentInput's fields: each replaces the current value (`null` resets an optional one to its default), and the merged whole is validated as a PUT body. */
+        DocumentPatch: {
+            /** @default true */
+            access_log_required?: boolean | null;
+            /** @description Set by the server: accepted back and ignored. */
+            readonly anonymized_at?: unknown;
+            /** @description Set by the server: accepted back and ignored. */
+            readonly approved?: unknown;
+            /** @description Set by the server: accepted back and ignored. */
+            readonly approved_at?: unknown;
+            /** @description Set by the server: accepted back and ignored. */
+            readonly approved_by?: unknown;
+            /** @description Required on create: it declares the file to upload. Fixed once created: a new file is a new version. */
+            checksum?: string | null;
+            /** @description Fixed once created: a new file is a new version. */
+            checksum_md5?: string | null;
+            /** @description Set by the server: accepted back and ignored. */
+            readonly created_at?: unknown;
+            /** @description Set by the server: accepted back and ignored. */
+            readonly created_by?: unknown;
+            /** @description Set by the server: accepted back and ignored. */
+            readonly deleted_at?: unknown;
+            /** @description Set by the server: accepted back and ignored. */
+            readonly deleted_by?: unknown;
+            /** @description At most 10000 characters; surrounding spaces are removed. */
+            description?: string | null;
+            /**
+             * @default other
+             * @enum {unknown}
+             */
+            document_type?: "medical_record" | "lab_result" | "imaging" | "prescription" | "invoice" | "contract" | "report" | "consent_form" | "insurance" | "other" | null;
+            /** @description Set by the server: accepted back and ignored. */
+            readonly document_version?: unknown;
+            /** @description Required on create: it declares the file to upload. Fixed once created: a new file is a new version. */
+            file_name?: string | null;
+            /** @description Set by the server: accepted back and ignored. */
+            readonly file_path?: unknown;
+            /** @description Required on create: it declares the file to upload. Fixed once created: a new file is a new version. */
+            file_size_bytes?: number | null;
+            /** @description Set by the server: accepted back and ignored. */
+            readonly id?: unknown;
+            /** @description Set by the server: accepted back and ignored. */
+            readonly is_deleted?: unknown;
+            /** @default true */
+            is_encrypted?: boolean | null;
+            /** @description Fixed once created: a new file is a new version. */
+            mime_type?: string | null;
+            /** @description Set by the server: accepted back and ignored. */
+            readonly organization_id?: unknown;
+            /** @description A UUID; `""` or null when unset. Must name a live document the caller may see. */
+            parent_document_id?: string | null;
+            /**
+             * @default internal
+             * @enum {unknown}
+             */
+            privacy_level?: "public" | "internal" | "confidential" | "restricted" | null;
+            /** @description Set by the server: accepted back and ignored. */
+            readonly rejection_reason?: unknown;
+            /** @description A UUID; `""` or null when unset. Must name a live appointment of the organization. */
+            related_appointment_id?: string | null;
+            /** @description A UUID; `""` or null when unset. Must name a live contact of the organization. */
+            related_contact_id?: string | null;
+            /** @default false */
+            requires_approval?: boolean | null;
+            /** @description A date at most 100 years from today; when set or changed, not before today (a past date would have the next retention run erase the record). `YYYY-MM-DD`; `""` or null when unset. At most 100 years from today; not before today when set or changed. */
+            retention_until?: string | "" | null;
+            /** @description Blank items are dropped and repeats kept once. */
+            tags?: string[] | null;
+            /** @description At most 200 characters; surrounding spaces are removed. */
+            title?: string;
+            /** @description Set by the server: accepted back and ignored. */
+            readonly updated_at?: unknown;
+            /** @description Set by the server: accepted back and ignored. */
+            readonly updated_by?: unknown;
+            /** @description Set by the server: accepted back and ignored. */
+            readonly upload_status?: unknown;
+            /** @description The version this write expects (as `If-Match`). */
+            version?: number;
         };
         /** @enum {string} */
         DocumentType: "medical_record" | "lab_result" | "imaging" | "prescription" | "invoice" | "contract" | "report" | "consent_form" | "insurance" | "other";
@@ -1293,39 +1746,86 @@ export interface components {
             /** Format: int64 */
             readonly version: number;
         };
-        /** @description A transaction as a request body. Omitted optional fields take their defaults; read-only fields of a record (metadata, computed fields) are accepted and ignored. */
+        /** @description A transaction as a request body. Omitted optional fields take their defaults; read-only fields of a record (metadata, computed fields) are accepted and ignored; any other member is refused. */
         TransactionInput: {
-            amount: components["schemas"]["Money"];
-            /** Format: date */
-            billing_period_end?: string | null;
-            /** Format: date */
-            billing_period_start?: string | null;
-            /** Format: uuid */
-            contact_id: string;
-            currency?: components["schemas"]["Currency"];
-            description?: string;
-            /** Format: date */
-            due_date?: string | null;
-            invoice_number?: string;
-            notes?: string;
-            payment_date?: components["schemas"]["Timestamp"] | null;
+            /** @description An exact decimal amount as a string, at most two decimals (never a JSON number). Greater than 0, but for an adjustment, which is not 0 and may be negative (in the contact's favour). */
+            amount: string;
+            /** @description Set by the server: accepted back and ignored. */
+            readonly anonymized_at?: unknown;
+            /** @description A date from 1900-01-01 to 2199-12-31. `YYYY-MM-DD`; `""` or null when unset. On or after billing_period_start. */
+            billing_period_end?: string | "" | null;
+            /** @description A date from 1900-01-01 to 2199-12-31. `YYYY-MM-DD`; `""` or null when unset. */
+            billing_period_start?: string | "" | null;
             /**
-             * @description One of the values, or "" when unset.
-             * @enum {string}
+             * Format: uuid
+             * @description Must name a live contact of the organization.
              */
-            payment_method?: "" | "cash" | "card" | "bank_transfer" | "check" | "insurance" | "other";
-            payment_reference?: string;
-            receipt_sent?: boolean;
-            refunded_amount?: components["schemas"]["Money"];
-            /** Format: uuid */
-            refunded_transaction_id?: string | null;
-            /** Format: uuid */
+            contact_id: string;
+            /** @description Set by the server: accepted back and ignored. */
+            readonly created_at?: unknown;
+            /** @description Set by the server: accepted back and ignored. */
+            readonly created_by?: unknown;
+            /**
+             * @description An active ISO 4217 code in capitals.
+             * @default EUR
+             * @enum {unknown}
+             */
+            currency?: "AED" | "AFN" | "ALL" | "AMD" | "ANG" | "AOA" | "ARS" | "AUD" | "AWG" | "AZN" | "BAM" | "BBD" | "BDT" | "BGN" | "BHD" | "BIF" | "BMD" | "BND" | "BOB" | "BRL" | "BSD" | "BTN" | "BWP" | "BYN" | "BZD" | "CAD" | "CDF" | "CHF" | "CLP" | "CNY" | "COP" | "CRC" | "CUP" | "CVE" | "CZK" | "DJF" | "DKK" | "DOP" | "DZD" | "EGP" | "ERN" | "ETB" | "EUR" | "FJD" | "FKP" | "GBP" | "GEL" | "GHS" | "GIP" | "GMD" | "GNF" | "GTQ" | "GYD" | "HKD" | "HNL" | "HTG" | "HUF" | "IDR" | "ILS" | "INR" | "IQD" | "IRR" | "ISK" | "JMD" | "JOD" | "JPY" | "KES" | "KGS" | "KHR" | "KMF" | "KPW" | "KRW" | "KWD" | "KYD" | "KZT" | "LAK" | "LBP" | "LKR" | "LRD" | "LSL" | "LYD" | "MAD" | "MDL" | "MGA" | "MKD" | "MMK" | "MNT" | "MOP" | "MRU" | "MUR" | "MVR" | "MWK" | "MXN" | "MYR" | "MZN" | "NAD" | "NGN" | "NIO" | "NOK" | "NPR" | "NZD" | "OMR" | "PAB" | "PEN" | "PGK" | "PHP" | "PKR" | "PLN" | "PYG" | "QAR" | "RON" | "RSD" | "RUB" | "RWF" | "SAR" | "SBD" | "SCR" | "SDG" | "SEK" | "SGD" | "SHP" | "SLE" | "SOS" | "SRD" | "SSP" | "STN" | "SVC" | "SYP" | "SZL" | "THB" | "TJS" | "TMT" | "TND" | "TOP" | "TRY" | "TTD" | "TWD" | "TZS" | "UAH" | "UGX" | "USD" | "UYU" | "UZS" | "VES" | "VND" | "VUV" | "WST" | "XAF" | "XCD" | "XCG" | "XOF" | "XPF" | "YER" | "ZAR" | "ZMW" | "ZWG" | null;
+            /** @description Set by the server: accepted back and ignored. */
+            readonly deleted_at?: unknown;
+            /** @description Set by the server: accepted back and ignored. */
+            readonly deleted_by?: unknown;
+            /** @description At most 10000 characters; surrounding spaces are removed. */
+            description?: string | null;
+            /** @description A date from 1900-01-01 to 2199-12-31. `YYYY-MM-DD`; `""` or null when unset. */
+            due_date?: string | "" | null;
+            /** @description Set by the server: accepted back and ignored. */
+            readonly id?: unknown;
+            /** @description At most 100 characters; surrounding spaces are removed. */
+            invoice_number?: string | null;
+            /** @description Set by the server: accepted back and ignored. */
+            readonly is_deleted?: unknown;
+            /** @description At most 10000 characters; surrounding spaces are removed. */
+            notes?: string | null;
+            /** @description Set by the server: accepted back and ignored. */
+            readonly organization_id?: unknown;
+            /** @description An RFC 3339 instant with an offset (`2026-03-02T09:30:00+01:00`), in the years 1900 to 2199; returned in UTC. `""` or null when unset. */
+            payment_date?: string | "" | null;
+            /** @enum {unknown} */
+            payment_method?: "cash" | "card" | "bank_transfer" | "check" | "insurance" | "other" | "" | null;
+            /** @description At most 200 characters; surrounding spaces are removed. */
+            payment_reference?: string | null;
+            /** @default false */
+            receipt_sent?: boolean | null;
+            /** @description Set by the server: accepted back and ignored. */
+            readonly refundable_amount?: unknown;
+            /** @description Set by the server: accepted back and ignored. */
+            readonly refunded_amount?: unknown;
+            /** @description Set by the server: accepted back and ignored. */
+            readonly refunded_transaction_id?: unknown;
+            /** @description A UUID; `""` or null when unset. Must name a live appointment of the organization. */
             related_appointment_id?: string | null;
-            requires_receipt?: boolean;
-            status?: components["schemas"]["TransactionStatus"];
-            tax_amount?: components["schemas"]["Money"];
+            /** @default true */
+            requires_receipt?: boolean | null;
+            /**
+             * @description Not `refunded` on create: refunds make a transaction refunded.
+             * @default pending
+             * @enum {unknown}
+             */
+            status?: "pending" | "processing" | "completed" | "failed" | "cancelled" | "refunded" | null;
+            /** @description An exact decimal amount as a string, at most two decimals (never a JSON number). */
+            tax_amount?: string | null;
+            /** @description At most 100 characters; surrounding spaces are removed. */
             transaction_id: string;
-            transaction_type: components["schemas"]["TransactionType"];
+            /**
+             * @description `refund` only through POST /api/business/transactions/{id}/refund, and a refund stays one.
+             * @enum {unknown}
+             */
+            transaction_type?: "payment" | "charge" | "refund" | "adjustment" | "fee" | "subscription" | null;
+            /** @description Set by the server: accepted back and ignored. */
+            readonly updated_at?: unknown;
+            /** @description Set by the server: accepted back and ignored. */
+            readonly updated_by?: unknown;
             /** @description The version this write expects (as `If-Match`). */
             version?: number;
         };
@@ -1333,6 +1833,89 @@ export interface components {
             items: components["schemas"]["Transaction"][];
             /** @description Pass as `cursor` for the next page; `null` on the last one. */
             next_cursor: string | null;
+        };
+        /** @description Any of TransactionInput's fields: each replaces the current value (`null` resets an optional one to its default), and the merged whole is validated as a PUT body. */
+        TransactionPatch: {
+            /** @description An exact decimal amount as a string, at most two decimals (never a JSON number). Greater than 0, but for an adjustment, which is not 0 and may be negative (in the contact's favour). */
+            amount?: string;
+            /** @description Set by the server: accepted back and ignored. */
+            readonly anonymized_at?: unknown;
+            /** @description A date from 1900-01-01 to 2199-12-31. `YYYY-MM-DD`; `""` or null when unset. On or after billing_period_start. */
+            billing_period_end?: string | "" | null;
+            /** @description A date from 1900-01-01 to 2199-12-31. `YYYY-MM-DD`; `""` or null when unset. */
+            billing_period_start?: string | "" | null;
+            /**
+             * Format: uuid
+             * @description Must name a live contact of the organization.
+             */
+            contact_id?: string;
+            /** @description Set by the server: accepted back and ignored. */
+            readonly created_at?: unknown;
+            /** @description Set by the server: accepted back and ignored. */
+            readonly created_by?: unknown;
+            /**
+             * @description An active ISO 4217 code in capitals.
+             * @default EUR
+             * @enum {unknown}
+             */
+            currency?: "AED" | "AFN" | "ALL" | "AMD" | "ANG" | "AOA" | "ARS" | "AUD" | "AWG" | "AZN" | "BAM" | "BBD" | "BDT" | "BGN" | "BHD" | "BIF" | "BMD" | "BND" | "BOB" | "BRL" | "BSD" | "BTN" | "BWP" | "BYN" | "BZD" | "CAD" | "CDF" | "CHF" | "CLP" | "CNY" | "COP" | "CRC" | "CUP" | "CVE" | "CZK" | "DJF" | "DKK" | "DOP" | "DZD" | "EGP" | "ERN" | "ETB" | "EUR" | "FJD" | "FKP" | "GBP" | "GEL" | "GHS" | "GIP" | "GMD" | "GNF" | "GTQ" | "GYD" | "HKD" | "HNL" | "HTG" | "HUF" | "IDR" | "ILS" | "INR" | "IQD" | "IRR" | "ISK" | "JMD" | "JOD" | "JPY" | "KES" | "KGS" | "KHR" | "KMF" | "KPW" | "KRW" | "KWD" | "KYD" | "KZT" | "LAK" | "LBP" | "LKR" | "LRD" | "LSL" | "LYD" | "MAD" | "MDL" | "MGA" | "MKD" | "MMK" | "MNT" | "MOP" | "MRU" | "MUR" | "MVR" | "MWK" | "MXN" | "MYR" | "MZN" | "NAD" | "NGN" | "NIO" | "NOK" | "NPR" | "NZD" | "OMR" | "PAB" | "PEN" | "PGK" | "PHP" | "PKR" | "PLN" | "PYG" | "QAR" | "RON" | "RSD" | "RUB" | "RWF" | "SAR" | "SBD" | "SCR" | "SDG" | "SEK" | "SGD" | "SHP" | "SLE" | "SOS" | "SRD" | "SSP" | "STN" | "SVC" | "SYP" | "SZL" | "THB" | "TJS" | "TMT" | "TND" | "TOP" | "TRY" | "TTD" | "TWD" | "TZS" | "UAH" | "UGX" | "USD" | "UYU" | "UZS" | "VES" | "VND" | "VUV" | "WST" | "XAF" | "XCD" | "XCG" | "XOF" | "XPF" | "YER" | "ZAR" | "ZMW" | "ZWG" | null;
+            /** @description Set by the server: accepted back and ignored. */
+            readonly deleted_at?: unknown;
+            /** @description Set by the server: accepted back and ignored. */
+            readonly deleted_by?: unknown;
+            /** @description At most 10000 characters; surrounding spaces are removed. */
+            description?: string | null;
+            /** @description A date from 1900-01-01 to 2199-12-31. `YYYY-MM-DD`; `""` or null when unset. */
+            due_date?: string | "" | null;
+            /** @description Set by the server: accepted back and ignored. */
+            readonly id?: unknown;
+            /** @description At most 100 characters; surrounding spaces are removed. */
+            invoice_number?: string | null;
+            /** @description Set by the server: accepted back and ignored. */
+            readonly is_deleted?: unknown;
+            /** @description At most 10000 characters; surrounding spaces are removed. */
+            notes?: string | null;
+            /** @description Set by the server: accepted back and ignored. */
+            readonly organization_id?: unknown;
+            /** @description An RFC 3339 instant with an offset (`2026-03-02T09:30:00+01:00`), in the years 1900 to 2199; returned in UTC. `""` or null when unset. */
+            payment_date?: string | "" | null;
+            /** @enum {unknown} */
+            payment_method?: "cash" | "card" | "bank_transfer" | "check" | "insurance" | "other" | "" | null;
+            /** @description At most 200 characters; surrounding spaces are removed. */
+            payment_reference?: string | null;
+            /** @default false */
+            receipt_sent?: boolean | null;
+            /** @description Set by the server: accepted back and ignored. */
+            readonly refundable_amount?: unknown;
+            /** @description Set by the server: accepted back and ignored. */
+            readonly refunded_amount?: unknown;
+            /** @description Set by the server: accepted back and ignored. */
+            readonly refunded_transaction_id?: unknown;
+            /** @description A UUID; `""` or null when unset. Must name a live appointment of the organization. */
+            related_appointment_id?: string | null;
+            /** @default true */
+            requires_receipt?: boolean | null;
+            /**
+             * @description Not `refunded` on create: refunds make a transaction refunded.
+             * @default pending
+             * @enum {unknown}
+             */
+            status?: "pending" | "processing" | "completed" | "failed" | "cancelled" | "refunded" | null;
+            /** @description An exact decimal amount as a string, at most two decimals (never a JSON number). */
+            tax_amount?: string | null;
+            /** @description At most 100 characters; surrounding spaces are removed. */
+            transaction_id?: string;
+            /**
+             * @description `refund` only through POST /api/business/transactions/{id}/refund, and a refund stays one.
+             * @enum {unknown}
+             */
+            transaction_type?: "payment" | "charge" | "refund" | "adjustment" | "fee" | "subscription" | null;
+            /** @description Set by the server: accepted back and ignored. */
+            readonly updated_at?: unknown;
+            /** @description Set by the server: accepted back and ignored. */
+            readonly updated_by?: unknown;
+            /** @description The version this write expects (as `If-Match`). */
+            version?: number;
         };
         /** @enum {string} */
         TransactionStatus: "pending" | "processing" | "completed" | "failed" | "cancelled" | "refunded";
@@ -1870,7 +2453,7 @@ export interface operations {
         /** @description The fields to change (`application/json` or `application/merge-patch+json`). */
         requestBody: {
             content: {
-                "application/json": Record<string, unknown>;
+                "application/json": components["schemas"]["AnalyticsRecordPatch"];
             };
         };
         responses: {
@@ -2457,7 +3040,7 @@ export interface operations {
         /** @description The fields to change (`application/json` or `application/merge-patch+json`). */
         requestBody: {
             content: {
-                "application/json": Record<string, unknown>;
+                "application/json": components["schemas"]["AppointmentPatch"];
             };
         };
         responses: {
@@ -2542,6 +3125,7 @@ export interface operations {
         requestBody?: {
             content: {
                 "application/json": {
+                    /** @description The version this write expects (as `If-Match`). */
                     version?: number;
                 };
             };
@@ -2589,6 +3173,7 @@ export interface operations {
         requestBody?: {
             content: {
                 "application/json": {
+                    /** @description The version this write expects (as `If-Match`). */
                     version?: number;
                 };
             };
@@ -3060,7 +3645,7 @@ export interface operations {
         /** @description The fields to change (`application/json` or `application/merge-patch+json`). */
         requestBody: {
             content: {
-                "application/json": Record<string, unknown>;
+                "application/json": components["schemas"]["ContactPatch"];
             };
         };
         responses: {
@@ -3588,7 +4173,7 @@ export interface operations {
         /** @description The fields to change (`application/json` or `application/merge-patch+json`). */
         requestBody: {
             content: {
-                "application/json": Record<string, unknown>;
+                "application/json": components["schemas"]["DocumentPatch"];
             };
         };
         responses: {
@@ -3676,6 +4261,7 @@ export interface operations {
         requestBody?: {
             content: {
                 "application/json": {
+                    /** @description The version this write expects (as `If-Match`). */
                     version?: number;
                 };
             };
@@ -3842,7 +4428,84 @@ export interface operations {
         /** @description The new file and any metadata to change. */
         requestBody: {
             content: {
-                "application/json": Record<string, unknown>;
+                "application/json": {
+                    /** @default true */
+                    access_log_required?: boolean | null;
+                    /** @description Set by the server: accepted back and ignored. */
+                    readonly anonymized_at?: unknown;
+                    /** @description Set by the server: accepted back and ignored. */
+                    readonly approved?: unknown;
+                    /** @description Set by the server: accepted back and ignored. */
+                    readonly approved_at?: unknown;
+                    /** @description Set by the server: accepted back and ignored. */
+                    readonly approved_by?: unknown;
+                    /** @description Required on create: it declares the file to upload. Fixed once created: a new file is a new version. */
+                    checksum?: string | null;
+                    /** @description Fixed once created: a new file is a new version. */
+                    checksum_md5?: string | null;
+                    /** @description Set by the server: accepted back and ignored. */
+                    readonly created_at?: unknown;
+                    /** @description Set by the server: accepted back and ignored. */
+                    readonly created_by?: unknown;
+                    /** @description Set by the server: accepted back and ignored. */
+                    readonly deleted_at?: unknown;
+                    /** @description Set by the server: accepted back and ignored. */
+                    readonly deleted_by?: unknown;
+                    /** @description At most 10000 characters; surrounding spaces are removed. */
+                    description?: string | null;
+                    /**
+                     * @default other
+                     * @enum {unknown}
+                     */
+                    document_type?: "medical_record" | "lab_result" | "imaging" | "prescription" | "invoice" | "contract" | "report" | "consent_form" | "insurance" | "other" | null;
+                    /** @description Set by the server: accepted back and ignored. */
+                    readonly document_version?: unknown;
+                    /** @description Required on create: it declares the file to upload. Fixed once created: a new file is a new version. */
+                    file_name?: string | null;
+                    /** @description Set by the server: accepted back and ignored. */
+                    readonly file_path?: unknown;
+                    /** @description Required on create: it declares the file to upload. Fixed once created: a new file is a new version. */
+                    file_size_bytes?: number | null;
+                    /** @description Set by the server: accepted back and ignored. */
+                    readonly id?: unknown;
+                    /** @description Set by the server: accepted back and ignored. */
+                    readonly is_deleted?: unknown;
+                    /** @default true */
+                    is_encrypted?: boolean | null;
+                    /** @description Fixed once created: a new file is a new version. */
+                    mime_type?: string | null;
+                    /** @description Set by the server: accepted back and ignored. */
+                    readonly organization_id?: unknown;
+                    /** @description A UUID; `""` or null when unset. Must name a live document the caller may see. */
+                    parent_document_id?: string | null;
+                    /**
+                     * @default internal
+                     * @enum {unknown}
+                     */
+                    privacy_level?: "public" | "internal" | "confidential" | "restricted" | null;
+                    /** @description Set by the server: accepted back and ignored. */
+                    readonly rejection_reason?: unknown;
+                    /** @description A UUID; `""` or null when unset. Must name a live appointment of the organization. */
+                    related_appointment_id?: string | null;
+                    /** @description A UUID; `""` or null when unset. Must name a live contact of the organization. */
+                    related_contact_id?: string | null;
+                    /** @default false */
+                    requires_approval?: boolean | null;
+                    /** @description A date at most 100 years from today; when set or changed, not before today (a past date would have the next retention run erase the record). `YYYY-MM-DD`; `""` or null when unset. At most 100 years from today; not before today when set or changed. */
+                    retention_until?: string | "" | null;
+                    /** @description Blank items are dropped and repeats kept once. */
+                    tags?: string[] | null;
+                    /** @description At most 200 characters; surrounding spaces are removed. */
+                    title?: string | null;
+                    /** @description Set by the server: accepted back and ignored. */
+                    readonly updated_at?: unknown;
+                    /** @description Set by the server: accepted back and ignored. */
+                    readonly updated_by?: unknown;
+                    /** @description Set by the server: accepted back and ignored. */
+                    readonly upload_status?: unknown;
+                    /** @description The version this write expects (as `If-Match`). */
+                    version?: number;
+                };
             };
         };
         responses: {
@@ -4227,7 +4890,7 @@ export interface operations {
         /** @description The fields to change (`application/json` or `application/merge-patch+json`). */
         requestBody: {
             content: {
-                "application/json": Record<string, unknown>;
+                "application/json": components["schemas"]["TransactionPatch"];
             };
         };
         responses: {
@@ -4318,18 +4981,29 @@ export interface operations {
                  *     }
                  */
                 "application/json": {
-                    amount?: components["schemas"]["Money"];
-                    description?: string;
-                    invoice_number?: string;
-                    notes?: string;
-                    /** Format: date-time */
-                    payment_date?: string;
-                    payment_method?: string;
-                    payment_reference?: string;
-                    receipt_sent?: boolean;
-                    requires_receipt?: boolean;
-                    tax_amount?: components["schemas"]["Money"];
-                    transaction_id?: string;
+                    /** @description An exact decimal amount as a string, at most two decimals (never a JSON number). Greater than 0, but for an adjustment, which is not 0 and may be negative (in the contact's favour). At most what remains to refund of the original (the default). */
+                    amount?: string | null;
+                    /** @description At most 10000 characters; surrounding spaces are removed. */
+                    description?: string | null;
+                    /** @description At most 100 characters; surrounding spaces are removed. */
+                    invoice_number?: string | null;
+                    /** @description At most 10000 characters; surrounding spaces are removed. */
+                    notes?: string | null;
+                    /** @description An RFC 3339 instant with an offset (`2026-03-02T09:30:00+01:00`), in the years 1900 to 2199; returned in UTC. `""` or null when unset. */
+                    payment_date?: string | "" | null;
+                    /** @enum {unknown} */
+                    payment_method?: "cash" | "card" | "bank_transfer" | "check" | "insurance" | "other" | "" | null;
+                    /** @description At most 200 characters; surrounding spaces are removed. */
+                    payment_reference?: string | null;
+                    /** @default false */
+                    receipt_sent?: boolean | null;
+                    /** @default true */
+                    requires_receipt?: boolean | null;
+                    /** @description An exact decimal amount as a string, at most two decimals (never a JSON number). */
+                    tax_amount?: string | null;
+                    /** @description At most 100 characters; surrounding spaces are removed. */
+                    transaction_id?: string | null;
+                    /** @description The version this write expects (as `If-Match`). */
                     version?: number;
                 };
             };

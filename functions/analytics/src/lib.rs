@@ -17,7 +17,6 @@ use hub_shared::domain::Fields;
 use hub_shared::error::{AppError, AppResult};
 use hub_shared::store::{Entity, IndexEntry, ListSpec, Meta};
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
 use std::collections::HashMap;
 
 pub mod counters;
@@ -32,10 +31,9 @@ pub use table::AnalyticsTable;
 
 /// The longest `metric_name`, as the seed's `CharField(max_length=100)`.
 pub const MAX_METRIC_NAME: usize = 100;
-/// DynamoDB numbers hold magnitudes up to 10^126 and down to 10^-130; a value outside that
-/// could be validated but not stored, so it is refused up front.
+/// DynamoDB numbers hold magnitudes up to 10^126 and down to 10^-130; a larger value could be
+/// validated but not stored, so it is refused up front (a smaller one is stored as 0).
 const MAX_MAGNITUDE: f64 = 1e125;
-const MIN_MAGNITUDE: f64 = 1e-130;
 
 /// The seed's `AnalyticsRecord`: a named measurement. Not personal data: a metric's name and
 /// value describe the practice, not a person (`shared/src/audit/fields.rs` lists both as clear).
@@ -46,40 +44,22 @@ pub struct AnalyticsRecord {
     pub metric_value: f64,
 }
 
-fn metric_value(f: &mut Fields<'_>, input: &Map<String, Value>) -> f64 {
-    f.ignore(&["metric_value"]);
-    match input.get("metric_value") {
-        None | Some(Value::Null) => {
-            f.error("metric_value", "required", "is required");
-            0.0
-        }
-        Some(Value::Number(n)) => match n.as_f64() {
-            Some(v) if v.is_finite() && v.abs() < MAX_MAGNITUDE && (v == 0.0 || v.abs() > MIN_MAGNITUDE) => v,
-            _ => {
-                f.error("metric_value", "invalid_value", "must be a finite number between -1e125 and 1e125");
-                0.0
-            }
-        },
-        Some(_) => {
-            f.error("metric_value", "invalid_type", "must be a number");
-            0.0
-        }
-    }
-}
-
 impl Entity for AnalyticsRecord {
     const KIND: &'static str = "ANALYTICS_RECORD";
     const NAME: &'static str = "analytics record";
     const PATH: &'static str = "/api/analytics/records";
     const FILTERS: &'static [&'static str] = &["metric_name"];
 
-    fn from_json(input: &Map<String, Value>) -> AppResult<Self> {
-        let mut f = Fields::new(input);
+    fn read(f: &mut Fields<'_>) -> Self {
         f.ignore(Meta::FIELDS);
         let metric_name = f.required_text("metric_name", MAX_METRIC_NAME);
-        let metric_value = metric_value(&mut f, input);
-        f.finish()?;
-        Ok(Self { metric_name, metric_value })
+        let metric_value = f.required_number("metric_value", MAX_MAGNITUDE);
+        Self { metric_name, metric_value }
+    }
+
+    /// About no one: nothing to erase.
+    fn anonymized(&self) -> Self {
+        Self { metric_name: self.metric_name.clone(), metric_value: self.metric_value }
     }
 
     /// `ALL` and `NAME#<metric_name>`, newest first: a metric's series is one Query.
@@ -104,7 +84,7 @@ impl Entity for AnalyticsRecord {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{Map, Value, json};
 
     fn parse(body: Value) -> AppResult<AnalyticsRecord> {
         AnalyticsRecord::from_json(body.as_object().unwrap_or(&Map::new()))
@@ -117,11 +97,17 @@ mod tests {
     }
 
     #[test]
+    fn magnitudes_too_small_to_store_become_zero() {
+        let record = parse(json!({"metric_name": "x", "metric_value": 1e-200}));
+        assert_eq!(record.ok().map(|r| r.metric_value), Some(0.0));
+    }
+
+    #[test]
     fn missing_wrong_typed_and_unstorable_values_are_refused_together() {
         let err = parse(json!({"metric_value": "12"})).err().map(|e| e.field_errors().to_vec()).unwrap_or_default();
         let fields: Vec<(&str, &str)> = err.iter().map(|e| (e.field.as_str(), e.code)).collect();
         assert_eq!(fields, [("metric_name", "required"), ("metric_value", "invalid_type")]);
-        for value in [json!(1e200), json!(1e-200), json!(null)] {
+        for value in [json!(1e200), json!(-1e125), json!(null)] {
             assert!(parse(json!({"metric_name": "x", "metric_value": value})).is_err(), "{value}");
         }
         let long = "x".repeat(MAX_METRIC_NAME + 1);

@@ -7,16 +7,17 @@
 //!   under an optimistic lock, so concurrent bookings cannot both succeed).
 //! - `timezone`: the IANA zone names `timezone` is checked against.
 
-use chrono::{DateTime, Duration, NaiveDate, Utc};
+use chrono::{DateTime, Duration, Utc};
 use hub_shared::auth::{Permission, Tenant};
 use hub_shared::choice_enum;
-use hub_shared::domain::{Choice, Fields, Money, Timestamp};
+use hub_shared::domain::spec::MoneyRule;
+use hub_shared::domain::{Choice, Date, Fields, Money, Timestamp, Window};
 use hub_shared::error::{AppError, AppResult};
 use hub_shared::http::{ApiRequest, Reply, Services};
 use hub_shared::ops;
-use hub_shared::store::{Entity, IndexEntry, ListSpec, Lock, Meta, Record, Reference, Store};
+use hub_shared::store::{ANONYMIZED, Entity, IndexEntry, ListSpec, Lock, Meta, Record, Reference, Store};
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+
 use std::collections::HashMap;
 use std::sync::Arc;
 use uuid::Uuid;
@@ -53,8 +54,9 @@ choice_enum! {
 /// Free-text fields (the original's unbounded `TextField`s) are capped well inside the body
 /// limit so one field cannot take the whole item.
 const LONG_TEXT: usize = 10_000;
-/// `estimated_cost` is `DecimalField(max_digits=10, decimal_places=2)`: 8 digits before the point.
-const MAX_COST_HUNDREDTHS: i64 = 9_999_999_999;
+/// `estimated_cost` is `DecimalField(max_digits=10, decimal_places=2)`: 8 digits before the
+/// point, never negative.
+const COST: MoneyRule = MoneyRule { signed: false, whole_digits: 8 };
 /// The longest `estimated_duration_minutes`: the longest an appointment may last.
 const MAX_DURATION_MINUTES: i64 = MAX_DURATION_HOURS * 60;
 
@@ -83,7 +85,7 @@ pub struct Appointment {
     pub preparation_notes: String,
     pub post_appointment_notes: String,
     pub requires_follow_up: bool,
-    pub follow_up_date: Option<NaiveDate>,
+    pub follow_up_date: Option<Date>,
     pub reminder_sent: bool,
     pub confirmation_required: bool,
     pub confirmed_at: Option<Timestamp>,
@@ -92,46 +94,8 @@ pub struct Appointment {
 /// Fields the server sets: returned, accepted back unchanged, never taken from a request.
 const SERVER_SET: &[&str] = &["confirmed_at"];
 
-/// Start times outside these years are refused: they keep every sort key the same width (and
-/// no practice books in 1850).
-const FIRST_YEAR: i32 = 1900;
-const LAST_YEAR: i32 = 2199;
-
 pub fn provider_index(provider: Uuid) -> String {
     format!("PROVIDER#{provider}")
-}
-
-fn required_timestamp(f: &mut Fields<'_>, name: &'static str) -> Option<Timestamp> {
-    let value = f.timestamp(name);
-    if value.is_none() && !f.has_errors_for(name) {
-        f.error(name, "required", "is required");
-    }
-    value
-}
-
-/// A nullable integer: absent and `null` are `None`.
-fn optional_integer(
-    f: &mut Fields<'_>,
-    input: &Map<String, Value>,
-    name: &'static str,
-    min: i64,
-    max: i64,
-) -> Option<i64> {
-    match input.get(name) {
-        None | Some(Value::Null) => {
-            f.ignore(&[name]);
-            None
-        }
-        Some(_) => {
-            let value = f.integer(name, min, max, min);
-            (!f.has_errors_for(name)).then_some(value)
-        }
-    }
-}
-
-fn in_supported_years(at: Timestamp) -> bool {
-    let year = chrono::Datelike::year(&at.as_datetime());
-    (FIRST_YEAR..=LAST_YEAR).contains(&year)
 }
 
 impl Entity for Appointment {
@@ -141,16 +105,16 @@ impl Entity for Appointment {
     const FILTERS: &'static [&'static str] =
         &["start_from", "start_to", "status", "appointment_type", "contact_id", "assigned_provider"];
 
-    fn from_json(input: &Map<String, Value>) -> AppResult<Self> {
-        let mut f = Fields::new(input);
+    fn read(f: &mut Fields<'_>) -> Self {
         f.ignore(Meta::FIELDS);
         f.ignore(SERVER_SET);
         let title = f.required_text("title", 200);
         let description = f.long_text("description", LONG_TEXT);
         let contact_id = f.required_uuid("contact_id");
-        let start = required_timestamp(&mut f, "start_datetime");
-        let end = required_timestamp(&mut f, "end_datetime");
-        let timezone = f.text_or("timezone", 50, "Europe/Paris");
+        f.note("contact_id", "related_not_found", "Must name a live contact of the organization.");
+        let start = f.required_timestamp("start_datetime");
+        let end = f.required_timestamp("end_datetime");
+        let timezone = f.listed("timezone", timezone::names(), "Europe/Paris");
         let appointment_type = f.choice("appointment_type", AppointmentType::Consultation);
         let status = f.choice("status", Status::Scheduled);
         let priority = f.integer("priority", 1, 5, 3);
@@ -158,31 +122,19 @@ impl Entity for Appointment {
         let assigned_staff = f.uuid("assigned_staff");
         let location = f.text("location", 200);
         let required_equipment = f.long_text("required_equipment", LONG_TEXT);
-        let estimated_duration_minutes =
-            optional_integer(&mut f, input, "estimated_duration_minutes", 1, MAX_DURATION_MINUTES);
+        let estimated_duration_minutes = f.optional_integer("estimated_duration_minutes", 1, MAX_DURATION_MINUTES);
         let billing_code = f.text("billing_code", 50);
-        let estimated_cost = f.money("estimated_cost");
+        let estimated_cost = f.money("estimated_cost", COST);
         let insurance_authorized = f.boolean("insurance_authorized", false);
         let preparation_notes = f.long_text("preparation_notes", LONG_TEXT);
         let post_appointment_notes = f.long_text("post_appointment_notes", LONG_TEXT);
         let requires_follow_up = f.boolean("requires_follow_up", false);
-        let follow_up_date = f.date("follow_up_date");
+        let follow_up_date = f.date("follow_up_date", Window::Business);
         let reminder_sent = f.boolean("reminder_sent", false);
         let confirmation_required = f.boolean("confirmation_required", true);
 
-        if !f.has_errors_for("timezone") && !timezone::is_iana_name(&timezone) {
-            f.error("timezone", "invalid_value", "must be an IANA time zone name such as Europe/Paris or UTC");
-        }
-        if let Some(cost) = estimated_cost
-            && (cost.is_negative() || cost.hundredths() > MAX_COST_HUNDREDTHS)
-        {
-            f.error("estimated_cost", "out_of_range", "must be from \"0.00\" to \"99999999.99\"");
-        }
-        if let Some(at) = start
-            && !in_supported_years(at)
-        {
-            f.error("start_datetime", "out_of_range", format!("must be in the years {FIRST_YEAR} to {LAST_YEAR}"));
-        }
+        f.note("end_datetime", "invalid_value", "After start_datetime.");
+        f.note("end_datetime", "out_of_range", format!("At most {MAX_DURATION_HOURS} hours after start_datetime."));
         if let (Some(start), Some(end)) = (start, end) {
             if end <= start {
                 f.error("end_datetime", "invalid_value", "must be after start_datetime");
@@ -194,9 +146,8 @@ impl Entity for Appointment {
                 );
             }
         }
-        f.finish()?;
         let epoch = Timestamp::from_datetime(DateTime::<Utc>::UNIX_EPOCH);
-        Ok(Appointment {
+        Appointment {
             title,
             description,
             contact_id,
@@ -205,7 +156,7 @@ impl Entity for Appointment {
             timezone,
             appointment_type,
             status,
-            // In range: `Fields::integer` checked 1..=5 and MAX_DURATION_MINUTES.
+            // In range: the readers checked 1..=5 and MAX_DURATION_MINUTES.
             priority: u8::try_from(priority).unwrap_or(3),
             assigned_provider,
             assigned_staff,
@@ -222,7 +173,7 @@ impl Entity for Appointment {
             reminder_sent,
             confirmation_required,
             confirmed_at: None,
-        })
+        }
     }
 
     /// The status state machine (see `workflow`), and `confirmed_at`: stamped the first time the
@@ -258,6 +209,35 @@ impl Entity for Appointment {
         tenant: &'a Tenant,
     ) -> impl Future<Output = AppResult<Vec<Lock>>> + Send + 'a {
         schedule::check(self, store, tenant, None)
+    }
+
+    fn anonymized(&self) -> Self {
+        Appointment {
+            title: ANONYMIZED.into(),
+            description: String::new(),
+            contact_id: self.contact_id,
+            start_datetime: self.start_datetime,
+            end_datetime: self.end_datetime,
+            timezone: self.timezone.clone(),
+            appointment_type: self.appointment_type,
+            status: self.status,
+            priority: self.priority,
+            assigned_provider: self.assigned_provider,
+            assigned_staff: self.assigned_staff,
+            location: String::new(),
+            required_equipment: String::new(),
+            estimated_duration_minutes: self.estimated_duration_minutes,
+            billing_code: String::new(),
+            estimated_cost: self.estimated_cost,
+            insurance_authorized: self.insurance_authorized,
+            preparation_notes: String::new(),
+            post_appointment_notes: String::new(),
+            requires_follow_up: self.requires_follow_up,
+            follow_up_date: self.follow_up_date,
+            reminder_sent: self.reminder_sent,
+            confirmation_required: self.confirmation_required,
+            confirmed_at: self.confirmed_at,
+        }
     }
 
     /// Every list partition is ordered by start time, so the `start_from`/`start_to` range
@@ -318,7 +298,7 @@ fn time_param(params: &HashMap<String, String>, name: &str) -> AppResult<Option<
     params
         .get(name)
         .map(|raw| {
-            Timestamp::parse(raw).filter(|at| in_supported_years(*at)).ok_or_else(|| {
+            Timestamp::parse_input(raw).ok_or_else(|| {
                 AppError::invalid_param(name, "must be an RFC 3339 date-time with offset, e.g. 2026-01-01T00:00:00Z")
             })
         })

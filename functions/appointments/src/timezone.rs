@@ -10,6 +10,12 @@ pub fn is_iana_name(name: &str) -> bool {
     !name.is_empty() && !name.starts_with('#') && NAMES.lines().any(|line| line == name)
 }
 
+/// Every name, in order (the field's list for `Fields::listed` and the OpenAPI document).
+pub fn names() -> &'static [&'static str] {
+    static LIST: std::sync::OnceLock<Vec<&'static str>> = std::sync::OnceLock::new();
+    LIST.get_or_init(|| NAMES.lines().filter(|l| !l.is_empty() && !l.starts_with('#')).collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,12 +1,12 @@
 //! Contacts: patients, providers, vendors, staff. The entity's fields and rules; the
 //! operations are the shared generic ones (`hub_shared::ops`), wired in `src/bin/`.
 
-use chrono::{NaiveDate, Utc};
+use chrono::Utc;
 use hub_shared::auth::Tenant;
 use hub_shared::choice_enum;
-use hub_shared::domain::{Choice, Fields, Timestamp, text};
+use hub_shared::domain::{Choice, Date, Fields, Timestamp, Window, check_retention_change, text};
 use hub_shared::error::{AppError, AppResult};
-use hub_shared::store::{Entity, IndexEntry, ListSpec, Meta, Record, SortRange, Unique};
+use hub_shared::store::{ANONYMIZED, Entity, IndexEntry, ListSpec, Meta, Record, SortRange, Unique};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::collections::HashMap;
@@ -45,7 +45,7 @@ pub struct Contact {
     pub email: String,
     pub phone: String,
     pub mobile: String,
-    pub date_of_birth: Option<NaiveDate>,
+    pub date_of_birth: Option<Date>,
     pub address_line1: String,
     pub address_line2: String,
     pub city: String,
@@ -67,7 +67,7 @@ pub struct Contact {
     /// consent is given, cleared with it. Records stored before it existed read `""`.
     #[serde(default)]
     pub consent_version: String,
-    pub data_retention_until: Option<NaiveDate>,
+    pub data_retention_until: Option<Date>,
 }
 
 /// The longest `consent_version`: a short policy version label.
@@ -173,8 +173,7 @@ impl Entity for Contact {
     const PATH: &'static str = "/api/business/contacts";
     const FILTERS: &'static [&'static str] = &["contact_type", "search"];
 
-    fn from_json(input: &Map<String, Value>) -> AppResult<Self> {
-        let mut f = Fields::new(input);
+    fn read(f: &mut Fields<'_>) -> Self {
         f.ignore(Meta::FIELDS);
         f.ignore(COMPUTED);
         let contact = Contact {
@@ -185,7 +184,7 @@ impl Entity for Contact {
             email: f.email("email").map(|e| e.as_str().to_string()).unwrap_or_default(),
             phone: f.phone("phone", 20),
             mobile: f.phone("mobile", 20),
-            date_of_birth: f.date("date_of_birth"),
+            date_of_birth: f.date("date_of_birth", Window::Birth),
             address_line1: f.text("address_line1", 255),
             address_line2: f.text("address_line2", 255),
             city: f.text("city", 100),
@@ -196,37 +195,42 @@ impl Entity for Contact {
             insurance_number: f.text("insurance_number", 50),
             company: f.text("company", 200),
             job_title: f.text("job_title", 100),
-            preferred_language: f.text_or("preferred_language", 10, "fr"),
+            preferred_language: f.pattern(
+                "preferred_language",
+                10,
+                Some(DEFAULT_LANGUAGE),
+                LANGUAGE_PATTERN,
+                is_language_tag,
+                "must be a language code such as fr, en, de or fr-CA",
+            ),
             communication_preference: f.choice("communication_preference", CommunicationPreference::Email),
             emergency_contact_name: f.text("emergency_contact_name", 200),
             emergency_contact_phone: f.phone("emergency_contact_phone", 20),
             emergency_contact_relationship: f.text("emergency_contact_relationship", 100),
             consent_given: f.boolean("consent_given", false),
             consent_date: f.timestamp("consent_date"),
-            consent_version: f.text("consent_version", MAX_CONSENT_VERSION),
-            data_retention_until: f.date("data_retention_until"),
+            consent_version: f.pattern(
+                "consent_version",
+                MAX_CONSENT_VERSION,
+                None,
+                CONSENT_VERSION_PATTERN,
+                is_consent_version,
+                "must be a policy version label such as 2025-01 or v3.1",
+            ),
+            data_retention_until: f.date("data_retention_until", Window::Retention),
         };
-        if !contact.consent_version.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c)) {
-            f.error("consent_version", "invalid_format", "must be a policy version label such as 2025-01 or v3.1");
-        }
-        let today = Utc::now().date_naive();
-        if let Some(born) = contact.date_of_birth {
-            if born > today {
-                f.error("date_of_birth", "invalid_value", "must not be in the future");
-            } else if born < NaiveDate::from_ymd_opt(1900, 1, 1).unwrap_or(NaiveDate::MIN) {
-                f.error("date_of_birth", "invalid_value", "must be on or after 1900-01-01");
-            }
-        }
+        f.note("consent_date", "invalid_value", "Not in the future (5 minutes of clock skew allowed).");
         if let Some(given) = contact.consent_date
             && given.as_datetime() > Utc::now() + chrono::Duration::minutes(5)
         {
             f.error("consent_date", "invalid_value", "must not be in the future");
         }
-        if !is_language_tag(&contact.preferred_language) {
-            f.error("preferred_language", "invalid_format", "must be a language code such as fr, en, de or fr-CA");
-        }
-        f.finish()?;
-        Ok(contact)
+        f.note(
+            "consent_version",
+            "required",
+            "Required when consent is given (from not given, or with a new policy version).",
+        );
+        contact
     }
 
     /// RGPD: consent carries the moment it was given and the policy version it was given to.
@@ -238,6 +242,11 @@ impl Entity for Contact {
     ///
     /// The history (who, when, which version) is the audit trail of these three fields.
     fn reconcile(&mut self, previous: Option<&Self>, now: Timestamp) -> AppResult<()> {
+        check_retention_change(
+            "data_retention_until",
+            self.data_retention_until,
+            previous.and_then(|p| p.data_retention_until),
+        )?;
         if !self.consent_given {
             self.consent_date = None;
             self.consent_version.clear();
@@ -304,8 +313,40 @@ impl Entity for Contact {
     }
 
     /// Retention applies after `data_retention_until`, until the contact is anonymized.
-    fn retention_date(&self, meta: &Meta) -> Option<NaiveDate> {
+    fn retention_date(&self, meta: &Meta) -> Option<Date> {
         self.data_retention_until.filter(|_| meta.anonymized_at.is_none())
+    }
+
+    fn anonymized(&self) -> Self {
+        Contact {
+            contact_type: self.contact_type,
+            title: self.title,
+            first_name: ANONYMIZED.into(),
+            last_name: ANONYMIZED.into(),
+            email: String::new(),
+            phone: String::new(),
+            mobile: String::new(),
+            date_of_birth: None,
+            address_line1: String::new(),
+            address_line2: String::new(),
+            city: String::new(),
+            state: String::new(),
+            postal_code: String::new(),
+            country: self.country.clone(),
+            medical_record_number: String::new(),
+            insurance_number: String::new(),
+            company: String::new(),
+            job_title: String::new(),
+            preferred_language: self.preferred_language.clone(),
+            communication_preference: self.communication_preference,
+            emergency_contact_name: String::new(),
+            emergency_contact_phone: String::new(),
+            emergency_contact_relationship: String::new(),
+            consent_given: self.consent_given,
+            consent_date: self.consent_date,
+            consent_version: self.consent_version.clone(),
+            data_retention_until: self.data_retention_until,
+        }
     }
 
     fn computed(&self) -> Map<String, Value> {
@@ -353,6 +394,19 @@ impl Entity for Contact {
             accept: Some(accept),
         })
     }
+}
+
+/// The language a contact gets when none is given.
+const DEFAULT_LANGUAGE: &str = "fr";
+
+/// [`is_language_tag`], for the OpenAPI document.
+const LANGUAGE_PATTERN: &str = "^(?:[A-Za-z]{2,3}(?:-[A-Za-z]{2})?)?$";
+
+/// [`is_consent_version`], for the OpenAPI document.
+const CONSENT_VERSION_PATTERN: &str = "^[A-Za-z0-9._-]*$";
+
+fn is_consent_version(value: &str) -> bool {
+    value.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
 }
 
 /// `fr`, `en`, `de`, `fr-CA`, `pt-BR`: a primary language subtag with an optional region.

@@ -30,6 +30,7 @@ pub async fn create(
     tenant.require(Permission::Write)?;
     let body = request.json_object()?;
     let mut data = Document::from_json(&body)?;
+    request.expected_version(Some(&body))?;
     if let Some(parent) = data.parent_document_id {
         let base = ops::live_visible::<Document>(&services, &tenant, parent).await.map_err(|e| match e {
             AppError::NotFound { .. } => {
@@ -55,6 +56,7 @@ pub async fn versions_create(
 ) -> AppResult<Reply> {
     tenant.require(Permission::Write)?;
     let body = request.json_object()?;
+    request.expected_version(Some(&body))?;
     let base = ops::live_visible::<Document>(&services, &tenant, request.path_id(Document::NAME)?).await?;
     new_version(&services, &tenant, &request, &files, &base, &body).await
 }
@@ -122,6 +124,7 @@ async fn store_and_reply(
 /// versions may be named), oldest first, paginated like any list.
 pub async fn versions_list(services: Arc<Services>, tenant: Tenant, request: ApiRequest) -> AppResult<Reply> {
     tenant.require(Permission::Read)?;
+    request.only_parameters(&["page_size", "cursor"])?;
     let page_size = ops::page_size(&request)?;
     let base = ops::live_visible::<Document>(&services, &tenant, request.path_id(Document::NAME)?).await?;
     let root = base.data.root_id(base.meta.id);

@@ -8,14 +8,12 @@
 //! `auditor`, `read_only`), neither in lists nor by id. An invisible document answers exactly
 //! like a missing one.
 
-use chrono::NaiveDate;
 use hub_shared::auth::{AccessLevel, Tenant};
 use hub_shared::choice_enum;
-use hub_shared::domain::{Choice, Fields, Timestamp};
+use hub_shared::domain::{Choice, Date, Fields, Timestamp, Window, check_retention_change};
 use hub_shared::error::{AppError, AppResult, FieldError};
-use hub_shared::store::{Entity, IndexEntry, ListSpec, Lock, Meta, Record, Reference, SortRange, Store};
+use hub_shared::store::{ANONYMIZED, Entity, IndexEntry, ListSpec, Lock, Meta, Record, Reference, SortRange, Store};
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
 use std::collections::HashMap;
 use uuid::Uuid;
 
@@ -87,7 +85,7 @@ pub struct Document {
     pub document_version: u32,
     /// The first version of the document (every later version points at it).
     pub parent_document_id: Option<Uuid>,
-    pub retention_until: Option<NaiveDate>,
+    pub retention_until: Option<Date>,
     /// A flag kept from the seed; every object is encrypted at rest by the bucket regardless.
     pub is_encrypted: bool,
     pub access_log_required: bool,
@@ -202,10 +200,21 @@ fn is_mime_type(value: &str) -> bool {
     matches!(value.split_once('/'), Some((t, s)) if name_ok(t) && name_ok(s))
 }
 
-/// A file's name, not a path: no separators, not `.` or `..`.
+/// A file's name, not a path: no separators, not `.` or `..`, no control character.
 fn is_file_name(value: &str) -> bool {
-    !value.contains(['/', '\\']) && value != "." && value != ".."
+    !value.contains(['/', '\\']) && value != "." && value != ".." && !value.chars().any(char::is_control)
 }
+
+/// [`is_file_name`], [`is_mime_type`] and [`is_hex`] for the OpenAPI document (each also
+/// matching `""`: the field unset).
+const FILE_NAME_PATTERN: &str = concat!(
+    r"^(?:[^./\\\x00-\x1F\x7F-\x9F][^/\\\x00-\x1F\x7F-\x9F]*",
+    r"|\.[^./\\\x00-\x1F\x7F-\x9F][^/\\\x00-\x1F\x7F-\x9F]*",
+    r"|\.\.[^/\\\x00-\x1F\x7F-\x9F]+)?$"
+);
+const MIME_TYPE_PATTERN: &str = r"^(?:[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126})?$";
+const SHA256_PATTERN: &str = "^(?:[0-9a-fA-F]{64})?$";
+const MD5_PATTERN: &str = "^(?:[0-9a-fA-F]{32})?$";
 
 impl Entity for Document {
     const KIND: &'static str = "DOCUMENT";
@@ -216,34 +225,61 @@ impl Entity for Document {
 
     /// File fields are optional here: required on create ([`Document::reconcile`] with no
     /// previous state), kept when omitted on update, refused when changed.
-    fn from_json(input: &Map<String, Value>) -> AppResult<Self> {
-        let mut f = Fields::new(input);
+    fn read(f: &mut Fields<'_>) -> Self {
         f.ignore(Meta::FIELDS);
         f.ignore(SERVER_FIELDS);
-        let file_size_bytes = match input.get("file_size_bytes") {
-            None | Some(Value::Null) => {
-                f.ignore(&["file_size_bytes"]);
-                0
-            }
-            Some(_) => f.integer("file_size_bytes", 1, MAX_FILE_SIZE_BYTES as i64, 0).max(0) as u64,
-        };
+        let file_size_bytes = f.optional_integer("file_size_bytes", 1, MAX_FILE_SIZE_BYTES as i64);
         let mut document = Document {
             title: f.required_text("title", 200),
             description: f.long_text("description", MAX_DESCRIPTION),
             document_type: f.choice("document_type", DocumentType::Other),
-            file_name: f.text("file_name", 255),
+            file_name: f.pattern(
+                "file_name",
+                255,
+                None,
+                FILE_NAME_PATTERN,
+                is_file_name,
+                "must be a file name, without / or \\",
+            ),
             file_path: String::new(),
-            file_size_bytes,
-            mime_type: f.text("mime_type", 100).to_ascii_lowercase(),
-            checksum: f.text("checksum", 64).to_ascii_lowercase(),
-            checksum_md5: f.text("checksum_md5", 32).to_ascii_lowercase(),
+            file_size_bytes: file_size_bytes.and_then(|n| u64::try_from(n).ok()).unwrap_or(0),
+            mime_type: f
+                .pattern(
+                    "mime_type",
+                    100,
+                    None,
+                    MIME_TYPE_PATTERN,
+                    is_mime_type,
+                    "must be a media type such as application/pdf",
+                )
+                .to_ascii_lowercase(),
+            checksum: f
+                .pattern(
+                    "checksum",
+                    64,
+                    None,
+                    SHA256_PATTERN,
+                    |v| is_hex(v, 64),
+                    "must be the file's SHA-256 as 64 hexadecimal digits",
+                )
+                .to_ascii_lowercase(),
+            checksum_md5: f
+                .pattern(
+                    "checksum_md5",
+                    32,
+                    None,
+                    MD5_PATTERN,
+                    |v| is_hex(v, 32),
+                    "must be an MD5 as 32 hexadecimal digits",
+                )
+                .to_ascii_lowercase(),
             related_contact_id: f.uuid("related_contact_id"),
             related_appointment_id: f.uuid("related_appointment_id"),
             privacy_level: f.choice("privacy_level", PrivacyLevel::Internal),
             tags: f.string_list("tags", MAX_TAGS, MAX_TAG_LEN),
             document_version: 1,
             parent_document_id: f.uuid("parent_document_id"),
-            retention_until: f.date("retention_until"),
+            retention_until: f.date("retention_until", Window::Retention),
             is_encrypted: f.boolean("is_encrypted", true),
             access_log_required: f.boolean("access_log_required", true),
             requires_approval: f.boolean("requires_approval", false),
@@ -254,21 +290,17 @@ impl Entity for Document {
             rejection_reason: String::new(),
             from_client: true,
         };
-        if !document.file_name.is_empty() && !is_file_name(&document.file_name) {
-            f.error("file_name", "invalid_format", "must be a file name, without / or \\");
+        for field in ["file_name", "file_size_bytes", "checksum"] {
+            f.note(field, "required", "Required on create: it declares the file to upload.");
         }
-        if document.mime_type_given() && !is_mime_type(&document.mime_type) {
-            f.error("mime_type", "invalid_format", "must be a media type such as application/pdf");
+        for field in ["file_name", "file_size_bytes", "mime_type", "checksum", "checksum_md5"] {
+            f.note(field, "immutable", "Fixed once created: a new file is a new version.");
         }
-        if !document.checksum.is_empty() && !is_hex(&document.checksum, 64) {
-            f.error("checksum", "invalid_format", "must be the file's SHA-256 as 64 hexadecimal digits");
-        }
-        if !document.checksum_md5.is_empty() && !is_hex(&document.checksum_md5, 32) {
-            f.error("checksum_md5", "invalid_format", "must be an MD5 as 32 hexadecimal digits");
-        }
+        f.note("related_contact_id", "related_not_found", "Must name a live contact of the organization.");
+        f.note("related_appointment_id", "related_not_found", "Must name a live appointment of the organization.");
+        f.note("parent_document_id", "related_not_found", "Must name a live document the caller may see.");
         document.tags.sort();
-        f.finish()?;
-        Ok(document)
+        document
     }
 
     /// On create, the file must be declared; on a client's update, server-owned fields come from
@@ -277,6 +309,7 @@ impl Entity for Document {
         if !self.from_client {
             return Ok(());
         }
+        check_retention_change("retention_until", self.retention_until, previous.and_then(|p| p.retention_until))?;
         match previous {
             None => {
                 let mut errors = Vec::new();
@@ -320,6 +353,36 @@ impl Entity for Document {
             }
         }
         Ok(())
+    }
+
+    fn anonymized(&self) -> Self {
+        Document {
+            title: ANONYMIZED.into(),
+            description: String::new(),
+            document_type: self.document_type,
+            file_name: String::new(),
+            file_path: self.file_path.clone(),
+            file_size_bytes: self.file_size_bytes,
+            mime_type: self.mime_type.clone(),
+            checksum: self.checksum.clone(),
+            checksum_md5: self.checksum_md5.clone(),
+            related_contact_id: self.related_contact_id,
+            related_appointment_id: self.related_appointment_id,
+            privacy_level: self.privacy_level,
+            tags: Vec::new(),
+            document_version: self.document_version,
+            parent_document_id: self.parent_document_id,
+            retention_until: self.retention_until,
+            is_encrypted: self.is_encrypted,
+            access_log_required: self.access_log_required,
+            requires_approval: self.requires_approval,
+            approved: self.approved,
+            approved_by: self.approved_by,
+            approved_at: self.approved_at,
+            upload_status: self.upload_status,
+            rejection_reason: String::new(),
+            from_client: false,
+        }
     }
 
     fn references(&self) -> Vec<Reference> {
@@ -409,7 +472,7 @@ impl Entity for Document {
     /// appointment, tag, type, privacy); the others are checked on the entries it returns.
     /// Retention (the `retention` function in `hub-privacy`) purges the document, with its
     /// file, after `retention_until`.
-    fn retention_date(&self, _meta: &Meta) -> Option<NaiveDate> {
+    fn retention_date(&self, _meta: &Meta) -> Option<Date> {
         self.retention_until
     }
 

@@ -4,7 +4,7 @@ use super::*;
 use crate::api::upload_problem;
 use crate::files::{Declared, Stored, content_disposition, hex_to_base64, object_key};
 use hub_shared::auth::{OrgId, UserContext, UserId};
-use serde_json::json;
+use serde_json::{Map, Value, json};
 
 const SHA: &str = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"; // "test"
 

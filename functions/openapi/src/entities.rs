@@ -3,11 +3,12 @@
 //! derived schema, and its validating constructor (required fields, examples).
 
 use crate::document::{Operation, json_body, json_response, param, query};
-use crate::schema::{Schemas, all_required, infer, reference};
+use crate::schema::{Schemas, all_required, infer, reference, version_schema};
 use hub_analytics::AnalyticsRecord;
 use hub_appointments::Appointment;
 use hub_contacts::Contact;
 use hub_documents::Document;
+use hub_shared::domain::spec::object_schema;
 use hub_shared::domain::{Choice, Timestamp};
 use hub_shared::ops::{DEFAULT_PAGE_SIZE, MAX_BULK_IDS, MAX_PAGE_SIZE};
 use hub_shared::store::{Entity, Meta, Record};
@@ -258,20 +259,6 @@ fn example_record<E: Entity>(spec: &Spec, gaps: &mut Vec<String>) -> Value {
     }
 }
 
-/// The fields an empty body is refused for: the body's required fields, as the validating
-/// constructor itself reports them.
-pub fn required_fields<E: Entity>() -> Vec<String> {
-    match E::from_json(&Map::new()) {
-        Ok(_) => Vec::new(),
-        Err(err) => {
-            let mut names: Vec<String> =
-                err.field_errors().iter().filter(|e| e.code == "required").map(|e| e.field.clone()).collect();
-            names.dedup();
-            names
-        }
-    }
-}
-
 /// The generic operations `spec` routes for `E`, with its schemas registered:
 /// `<Schema>` (a record as returned), `<Schema>Input` (a body), `<Schema>Page` (a list page).
 pub fn entity<E: Entity>(fields: Value, spec: &Spec, schemas: &mut Schemas, gaps: &mut Vec<String>) -> Vec<Operation> {
@@ -309,22 +296,25 @@ pub fn entity<E: Entity>(fields: Value, spec: &Spec, schemas: &mut Schemas, gaps
     }));
     let record_ref = schemas.insert(name, record);
 
-    // A body: the entity's fields; those an empty body is refused for are required. Metadata and
-    // computed fields are accepted and ignored, so a record read can be sent back as is.
-    let mut input = fields.clone();
-    if let Some(p) = input["properties"].as_object_mut() {
-        p.insert(
-            "version".into(),
-            json!({ "type": "integer", "minimum": 1, "description": "The version this write expects (as `If-Match`)." }),
-        );
-    }
-    input["required"] = json!(required_fields::<E>());
+    // A body: what the entity's validating constructor accepts, read from the constructor
+    // itself in describe mode (types, lengths, patterns, ranges, required fields, defaults,
+    // unknown fields refused, and the rules beyond a schema in `x-rules`). Metadata and computed
+    // fields are accepted and ignored, so a record read can be sent back as is.
+    let mut input = object_schema(&E::body_spec());
+    input["properties"]["version"] = version_schema();
     input["description"] = json!(format!(
         "A {} as a request body. Omitted optional fields take their defaults; read-only fields of a record \
-         (metadata, computed fields) are accepted and ignored.",
+         (metadata, computed fields) are accepted and ignored; any other member is refused.",
         E::NAME
     ));
+    let mut patch = input.clone();
+    patch["required"] = json!([]);
+    patch["description"] = json!(format!(
+        "Any of {name}Input's fields: each replaces the current value (`null` resets an optional one to its \
+         default), and the merged whole is validated as a PUT body."
+    ));
     let input_ref = schemas.insert(&format!("{name}Input"), input);
+    let patch_ref = schemas.insert(&format!("{name}Patch"), patch);
 
     let page_ref = schemas.insert(
         &format!("{name}Page"),
@@ -420,7 +410,7 @@ pub fn entity<E: Entity>(fields: Value, spec: &Spec, schemas: &mut Schemas, gaps
                 .parameters([param("id"), param("If-Match")])
                 .body(json_body(
                     "The fields to change (`application/json` or `application/merge-patch+json`).",
-                    json!({ "type": "object", "description": format!("Any subset of {name}Input's fields.") }),
+                    patch_ref.clone(),
                     None,
                     true,
                 ))

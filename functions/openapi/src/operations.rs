@@ -4,7 +4,9 @@
 //! their handlers are described here, with examples from the same code where it is public.
 
 use crate::document::{Operation, json_body, json_response, param, query};
-use crate::schema::{Schemas, all_required, reference};
+use crate::schema::{Schemas, all_required, reference, version_schema};
+use hub_shared::domain::spec::object_schema;
+use hub_shared::store::Entity;
 use serde_json::{Value, json};
 
 const ACTION_BODY: &str = "Optional: `{\"version\": n}` (as `If-Match`), nothing else.";
@@ -12,14 +14,30 @@ const ACTION_BODY: &str = "Optional: `{\"version\": n}` (as `If-Match`), nothing
 fn action_body() -> Value {
     json_body(
         ACTION_BODY,
-        json!({
-            "type": "object",
-            "additionalProperties": false,
-            "properties": { "version": { "type": "integer", "minimum": 1 } },
-        }),
+        json!({ "type": "object", "additionalProperties": false, "properties": { "version": version_schema() } }),
         None,
         false,
     )
+}
+
+/// A refund's body, from the refund operation's own field list.
+fn refund_body() -> Value {
+    let mut schema = object_schema(&hub_transactions::refund_body_spec());
+    schema["properties"]["version"] = version_schema();
+    schema
+}
+
+/// A new version's body: a document's fields, none required (the metadata is inherited; the
+/// file's are required by the rule in `x-rules`), `parent_document_id` taken from the path.
+fn version_body() -> Value {
+    let fields: Vec<_> = hub_documents::Document::body_spec().into_iter().map(|f| f.optional()).collect();
+    let mut schema = object_schema(&fields);
+    schema["properties"]["version"] = version_schema();
+    schema["description"] = json!(
+        "Any of DocumentInput's fields: the ones not sent are inherited from the document named in the path; \
+         the new file's `file_size_bytes` and `checksum` must be given."
+    );
+    schema
 }
 
 fn presigned(schemas: &mut Schemas) -> Value {
@@ -162,24 +180,7 @@ fn business(schemas: &mut Schemas) -> Vec<Operation> {
             .parameters([param("id"), param("If-Match"), param("Idempotency-Key")])
             .body(json_body(
                 "Optional: the refund's amount and payment details.",
-                json!({
-                    "type": "object",
-                    "additionalProperties": false,
-                    "properties": {
-                        "amount": { "$ref": "#/components/schemas/Money" },
-                        "transaction_id": { "type": "string" },
-                        "tax_amount": { "$ref": "#/components/schemas/Money" },
-                        "payment_method": { "type": "string" },
-                        "payment_reference": { "type": "string" },
-                        "payment_date": { "type": "string", "format": "date-time" },
-                        "invoice_number": { "type": "string" },
-                        "description": { "type": "string" },
-                        "notes": { "type": "string" },
-                        "requires_receipt": { "type": "boolean" },
-                        "receipt_sent": { "type": "boolean" },
-                        "version": { "type": "integer", "minimum": 1 },
-                    },
-                }),
+                refund_body(),
                 Some(json!({ "amount": "20.00", "description": "Partial refund" })),
                 false,
             ))
@@ -221,12 +222,7 @@ fn business(schemas: &mut Schemas) -> Vec<Operation> {
                  (`file_size_bytes`, `checksum`) must be declared anew.",
             )
             .parameters([param("id"), param("Idempotency-Key")])
-            .body(json_body(
-                "The new file and any metadata to change.",
-                json!({ "type": "object", "description": "Any of DocumentInput's fields; `file_size_bytes` and `checksum` required." }),
-                None,
-                true,
-            ))
+            .body(json_body("The new file and any metadata to change.", version_body(), None, true))
             .response(201, json_response("The new version, with the upload URL.", created_document, None, created_headers))
             .problems(&[400, 404, 409, 413, 415, 422]),
         Operation::new("POST", "/api/business/documents/{id}/approve", "documents-approve", "Business")

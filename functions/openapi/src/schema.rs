@@ -2,7 +2,7 @@
 //! real value (computed fields, the analytics types, which carry no derives).
 
 use hub_shared::AppError;
-use hub_shared::http::problem_response;
+use hub_shared::http::problem_body;
 use serde_json::{Map, Value, json};
 use utoipa::ToSchema;
 
@@ -37,6 +37,11 @@ impl Schemas {
 
 pub fn to_json<T: serde::Serialize>(value: &T) -> Value {
     serde_json::to_value(value).unwrap_or(Value::Null)
+}
+
+/// A body's `version`: the version the write expects, as `If-Match`.
+pub fn version_schema() -> Value {
+    json!({ "type": "integer", "minimum": 1, "description": "The version this write expects (as `If-Match`)." })
 }
 
 pub fn reference(name: &str) -> Value {
@@ -117,9 +122,10 @@ pub fn problem_example(status: u16) -> Value {
         415 => AppError::UnsupportedMediaType,
         422 => AppError::validation(vec![FieldError::new("email", "invalid_format", "must be an e-mail address")]),
         503 => AppError::unavailable("the audit trail cannot be written right now; retry shortly"),
-        _ => AppError::internal("example"),
+        _ => AppError::internal("an example of an internal error"),
     };
-    problem_response(&err, "3f6c1d2e-5b1a-4c55-9a0e-2b7c1f0d9e84").1
+    // The example is documentation, not a failure: rendered without the error log.
+    problem_body(&err, "3f6c1d2e-5b1a-4c55-9a0e-2b7c1f0d9e84").1
 }
 
 /// `components.schemas.Problem`: RFC 9457 problem details with our members.

@@ -11,7 +11,7 @@ use chrono::Utc;
 use hub_appointments::Appointment;
 use hub_contacts::Contact;
 use hub_documents::{Document, UploadStatus};
-use hub_shared::audit::{Action, AuditRecord, Change, Outcome, Risk, Source, fields};
+use hub_shared::audit::{Action, AuditRecord, Change, Outcome, Risk, Source};
 use hub_shared::auth::OrgId;
 use hub_shared::error::{AppError, AppResult};
 use hub_shared::store::{Entity, ListSpec, Record, Store};
@@ -20,43 +20,11 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-/// What an identifying text field that the entity requires becomes.
-pub const REDACTED: &str = "[anonymized]";
-
 /// What an erased document's `rejection_reason` says: its file is gone for good.
 pub const FILE_ERASED: &str = "file erased (RGPD)";
 
 /// Page size for reading a person's records: the largest a list allows.
 const PAGE: usize = 100;
-
-/// Required text fields: they read [`REDACTED`] rather than `""`, so an anonymized record still
-/// validates when an admin later edits one of its clear fields.
-fn placeholder(kind: &str, field: &str) -> bool {
-    matches!((kind, field), ("CONTACT", "first_name" | "last_name") | ("APPOINTMENT", "title") | ("DOCUMENT", "title"))
-}
-
-/// The record's fields with every identifying one replaced: texts emptied (or [`REDACTED`]),
-/// lists emptied, dates and other values removed. Identifying means personal in the audit
-/// trail's list (`hub_shared::audit::fields`: anything not listed as clear). Numbers and
-/// flags are left alone: no entity has a personal one, and amounts must stay.
-pub fn redact<E: Entity>(data: &E) -> AppResult<E> {
-    let Value::Object(mut map) = serde_json::to_value(data).map_err(AppError::internal)? else {
-        return Err(AppError::internal("an entity did not serialize to an object"));
-    };
-    for (field, value) in map.iter_mut() {
-        if !fields::is_personal(E::KIND, field) {
-            continue;
-        }
-        *value = match value {
-            Value::String(_) if placeholder(E::KIND, field) => Value::String(REDACTED.into()),
-            Value::String(_) => Value::String(String::new()),
-            Value::Array(_) => Value::Array(Vec::new()),
-            Value::Bool(_) | Value::Number(_) => continue,
-            _ => Value::Null,
-        };
-    }
-    serde_json::from_value(Value::Object(map)).map_err(AppError::internal)
-}
 
 /// What one erasure did.
 #[derive(Debug, Clone, Serialize)]
@@ -118,7 +86,7 @@ async fn anonymize_all<E: Entity>(
 ) -> AppResult<usize> {
     let mut done = 0;
     for record in records.iter().filter(|r| r.meta.anonymized_at.is_none()) {
-        let data = adjust(redact(&record.data)?);
+        let data = adjust(record.data.anonymized());
         store.anonymize(org, by.user_id(), record, data).await?;
         done += 1;
     }
@@ -199,7 +167,7 @@ pub async fn erase_contact(
     let contact = if already {
         contact
     } else {
-        let data = redact(&contact.data)?;
+        let data = contact.data.anonymized();
         store.anonymize(org, by.user_id(), &contact, data).await?
     };
     // Last, so every audit copy written above (the stream seals them under this key) becomes

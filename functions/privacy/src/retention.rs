@@ -11,20 +11,26 @@
 //!
 //! What is due comes from the business table's sparse retention index (DATA-DESIGN.md): one
 //! Query per shard, across organizations, never a Scan. Each record is re-read (consistently)
-//! and re-checked before acting, and acted on in its own organization. A record that fails is
-//! reported and the run goes on; running again is safe (what was done is not due any more).
+//! and re-checked before acting, and acted on in its own organization. A record whose step fails
+//! for a passing reason (a concurrent write, a dependency unavailable) is retried up to
+//! [`ATTEMPTS`] times; one that still fails is reported and the run goes on, and the invocation
+//! then fails so the schedule retries it (what was done is not due any more) and, past its
+//! retries, keeps the failed run in its dead-letter queue.
 
 use crate::erase::{delete_file, erase_contact};
 use crate::{By, Erasure};
-use chrono::NaiveDate;
 use hub_contacts::Contact;
 use hub_documents::Document;
 use hub_shared::audit::{Action, Actor, RequestInfo};
 use hub_shared::auth::OrgId;
+use hub_shared::domain::Date;
 use hub_shared::error::AppResult;
 use hub_shared::store::{Due, Entity, Record, Store};
 use serde::Serialize;
 use uuid::Uuid;
+
+/// Tries per record when a step fails for a reason that may pass ([`AppError::is_transient`]).
+pub const ATTEMPTS: u32 = 3;
 
 /// One record retention acted on.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -46,7 +52,7 @@ pub struct Failed {
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct RetentionReport {
     /// Records before this day were due.
-    pub as_of: Option<NaiveDate>,
+    pub as_of: Option<Date>,
     pub contacts_anonymized: Vec<Acted>,
     pub documents_purged: Vec<Acted>,
     pub file_versions_deleted: usize,
@@ -59,17 +65,30 @@ pub struct RetentionReport {
 /// Runs retention for records due before `today`. `run_id` (the invocation's request id) is
 /// the request id of the audit records it writes itself.
 #[tracing::instrument(name = "privacy.retention", skip_all, fields(%today))]
-pub async fn run(store: &Store, erasure: &Erasure, today: NaiveDate, run_id: &str) -> AppResult<RetentionReport> {
+pub async fn run(store: &Store, erasure: &Erasure, today: Date, run_id: &str) -> AppResult<RetentionReport> {
     let by = By {
         actor: Actor::System,
         request: RequestInfo { request_id: format!("retention:{run_id}"), ..RequestInfo::default() },
     };
     let mut report = RetentionReport { as_of: Some(today), ..RetentionReport::default() };
     for due in store.due_for_retention(today).await? {
-        let acted = match due.kind.as_str() {
-            Contact::KIND => contact(store, erasure, &by, &due, today, &mut report).await,
-            Document::KIND => document(store, erasure, &by, &due, today, &mut report).await,
-            _ => Ok(false),
+        let mut attempt = 1;
+        let acted = loop {
+            let acted = match due.kind.as_str() {
+                Contact::KIND => contact(store, erasure, &by, &due, today, &mut report).await,
+                Document::KIND => document(store, erasure, &by, &due, today, &mut report).await,
+                _ => Ok(false),
+            };
+            // A concurrent write or a dependency that blinked: the record is re-read and the
+            // step retried, so one busy moment does not leave a person unerased for a day.
+            match acted {
+                Err(error) if error.is_transient() && attempt < ATTEMPTS => {
+                    tracing::warn!(kind = %due.kind, id = %due.id, attempt, error = %error, "retention retried for a record");
+                    tokio::time::sleep(std::time::Duration::from_millis(200 * u64::from(attempt))).await;
+                    attempt += 1;
+                }
+                other => break other,
+            }
         };
         match acted {
             Ok(true) => {}
@@ -98,7 +117,7 @@ pub async fn run(store: &Store, erasure: &Erasure, today: NaiveDate, run_id: &st
 
 /// The record an index item points at, re-read, if it is still due: the index is eventually
 /// consistent, and the record may have been handled or had its date moved since.
-async fn still_due<E: Entity>(store: &Store, due: &Due, today: NaiveDate) -> AppResult<Option<Record<E>>> {
+async fn still_due<E: Entity>(store: &Store, due: &Due, today: Date) -> AppResult<Option<Record<E>>> {
     let record = store.get::<E>(due.org, due.id).await?;
     Ok(record.filter(|r| r.data.retention_date(&r.meta).is_some_and(|date| date < today)))
 }
@@ -112,7 +131,7 @@ async fn contact(
     erasure: &Erasure,
     by: &By,
     due: &Due,
-    today: NaiveDate,
+    today: Date,
     report: &mut RetentionReport,
 ) -> AppResult<bool> {
     let Some(record) = still_due::<Contact>(store, due, today).await? else { return Ok(false) };
@@ -127,7 +146,7 @@ async fn document(
     erasure: &Erasure,
     by: &By,
     due: &Due,
-    today: NaiveDate,
+    today: Date,
     report: &mut RetentionReport,
 ) -> AppResult<bool> {
     let Some(record) = still_due::<Document>(store, due, today).await? else { return Ok(false) };

@@ -7,10 +7,11 @@
 //! type and contact are frozen, and money given back is a new `refund` transaction referencing
 //! the original, written in the same DynamoDB transaction as the original's refunded total.
 
-use chrono::{NaiveDate, NaiveTime};
+use chrono::NaiveTime;
 use hub_shared::auth::Tenant;
 use hub_shared::choice_enum;
-use hub_shared::domain::{Choice, Currency, Fields, Money, Timestamp};
+use hub_shared::domain::spec::MoneyRule;
+use hub_shared::domain::{Choice, Currency, Date, FIRST_YEAR, Fields, LAST_YEAR, Money, Timestamp, Window};
 use hub_shared::error::{AppError, AppResult, FieldError};
 use hub_shared::store::{Entity, IndexEntry, ListSpec, Meta, Record, Reference, SortRange, Unique};
 use serde::{Deserialize, Serialize};
@@ -20,7 +21,7 @@ use uuid::Uuid;
 
 mod refund;
 
-pub use refund::{plan as plan_refund, refund};
+pub use refund::{body_spec as refund_body_spec, plan as plan_refund, refund};
 
 choice_enum! {
     pub enum TransactionType {
@@ -122,9 +123,9 @@ pub struct Transaction {
     pub payment_reference: String,
     pub payment_date: Option<Timestamp>,
     pub invoice_number: String,
-    pub billing_period_start: Option<NaiveDate>,
-    pub billing_period_end: Option<NaiveDate>,
-    pub due_date: Option<NaiveDate>,
+    pub billing_period_start: Option<Date>,
+    pub billing_period_end: Option<Date>,
+    pub due_date: Option<Date>,
     pub description: String,
     pub notes: String,
     pub requires_receipt: bool,
@@ -168,6 +169,12 @@ impl Transaction {
     /// Sign rules, which depend only on the fields themselves. A refund's upper bound (the
     /// original's refundable remainder) is checked by the refund operation.
     fn check_amounts(&self, f: &mut Fields<'_>) {
+        f.note(
+            "amount",
+            "invalid_value",
+            "Greater than 0, but for an adjustment, which is not 0 and may be negative (in the contact's favour).",
+        );
+        f.note("billing_period_end", "invalid_value", "On or after billing_period_start.");
         if !f.has_errors_for("amount") && !f.has_errors_for("transaction_type") {
             let kind = self.transaction_type.as_str();
             if self.transaction_type == TransactionType::Adjustment {
@@ -177,9 +184,6 @@ impl Transaction {
             } else if !self.amount.is_positive() {
                 f.error("amount", "invalid_value", format!("must be greater than 0 for a {kind}"));
             }
-        }
-        if self.tax_amount.is_negative() {
-            f.error("tax_amount", "invalid_value", "must be 0 or more");
         }
         if let (Some(start), Some(end)) = (self.billing_period_start, self.billing_period_end)
             && start > end
@@ -273,30 +277,25 @@ impl Entity for Transaction {
         Ok(())
     }
 
-    fn from_json(input: &Map<String, Value>) -> AppResult<Self> {
-        let mut f = Fields::new(input);
+    fn read(f: &mut Fields<'_>) -> Self {
         f.ignore(Meta::FIELDS);
         f.ignore(READ_ONLY);
-        let transaction_type = f.optional_choice("transaction_type");
-        if transaction_type.is_none() && !f.has_errors_for("transaction_type") {
-            f.error("transaction_type", "required", "is required");
-        }
         let transaction = Transaction {
             transaction_id: f.required_text("transaction_id", 100),
-            transaction_type: transaction_type.unwrap_or(TransactionType::Payment),
+            transaction_type: f.required_choice("transaction_type", TransactionType::Payment),
             status: f.choice("status", Status::Pending),
-            amount: f.required_money("amount"),
+            amount: f.required_money("amount", MoneyRule::SIGNED),
             currency: f.currency("currency", Currency::EUR),
-            tax_amount: f.money("tax_amount").unwrap_or(Money::ZERO),
+            tax_amount: f.money("tax_amount", MoneyRule::UNSIGNED).unwrap_or(Money::ZERO),
             contact_id: f.required_uuid("contact_id"),
             related_appointment_id: f.uuid("related_appointment_id"),
             payment_method: f.optional_choice("payment_method"),
             payment_reference: f.text("payment_reference", 200),
             payment_date: f.timestamp("payment_date"),
             invoice_number: f.text("invoice_number", 100),
-            billing_period_start: f.date("billing_period_start"),
-            billing_period_end: f.date("billing_period_end"),
-            due_date: f.date("due_date"),
+            billing_period_start: f.date("billing_period_start", Window::Business),
+            billing_period_end: f.date("billing_period_end", Window::Business),
+            due_date: f.date("due_date", Window::Business),
             description: f.long_text("description", MAX_LONG_TEXT),
             notes: f.long_text("notes", MAX_LONG_TEXT),
             requires_receipt: f.boolean("requires_receipt", true),
@@ -304,9 +303,16 @@ impl Entity for Transaction {
             refunded_transaction_id: None,
             refunded_amount: Money::ZERO,
         };
-        transaction.check_amounts(&mut f);
-        f.finish()?;
-        Ok(transaction)
+        f.note("contact_id", "related_not_found", "Must name a live contact of the organization.");
+        f.note("related_appointment_id", "related_not_found", "Must name a live appointment of the organization.");
+        f.note(
+            "transaction_type",
+            "invalid_value",
+            "`refund` only through POST /api/business/transactions/{id}/refund, and a refund stays one.",
+        );
+        f.note("status", "invalid_value", "Not `refunded` on create: refunds make a transaction refunded.");
+        transaction.check_amounts(f);
+        transaction
     }
 
     /// The server-kept fields are carried over (a client's copy is ignored by `from_json`;
@@ -382,6 +388,32 @@ impl Entity for Transaction {
         entries
     }
 
+    fn anonymized(&self) -> Self {
+        Transaction {
+            transaction_id: self.transaction_id.clone(),
+            transaction_type: self.transaction_type,
+            status: self.status,
+            amount: self.amount,
+            currency: self.currency,
+            tax_amount: self.tax_amount,
+            contact_id: self.contact_id,
+            related_appointment_id: self.related_appointment_id,
+            payment_method: self.payment_method,
+            payment_reference: String::new(),
+            payment_date: self.payment_date,
+            invoice_number: self.invoice_number.clone(),
+            billing_period_start: self.billing_period_start,
+            billing_period_end: self.billing_period_end,
+            due_date: self.due_date,
+            description: String::new(),
+            notes: String::new(),
+            requires_receipt: self.requires_receipt,
+            receipt_sent: self.receipt_sent,
+            refunded_transaction_id: self.refunded_transaction_id,
+            refunded_amount: self.refunded_amount,
+        }
+    }
+
     fn computed(&self) -> Map<String, Value> {
         let mut out = Map::new();
         out.insert("refundable_amount".into(), Value::String(self.refundable().to_string()));
@@ -446,11 +478,11 @@ fn choice_param<C: Choice>(params: &HashMap<String, String>, name: &str) -> AppR
 
 /// A payment-date bound: an RFC 3339 instant, or a date meaning its midnight UTC.
 fn date_param(params: &HashMap<String, String>, name: &str) -> AppResult<Option<String>> {
-    let Some(raw) = params.get(name).map(|r| r.trim()) else { return Ok(None) };
-    let instant = Timestamp::parse(raw).or_else(|| {
-        NaiveDate::parse_from_str(raw, "%Y-%m-%d")
-            .ok()
-            .map(|d| Timestamp::from_datetime(d.and_time(NaiveTime::MIN).and_utc()))
+    let Some(raw) = params.get(name) else { return Ok(None) };
+    let instant = Timestamp::parse_input(raw).or_else(|| {
+        Date::parse(raw)
+            .filter(|d| (FIRST_YEAR..=LAST_YEAR).contains(&d.year()))
+            .map(|d| Timestamp::from_datetime(d.as_naive().and_time(NaiveTime::MIN).and_utc()))
     });
     instant
         .map(|t| Some(t.to_key()))

@@ -9,6 +9,7 @@
 
 use crate::{Status, Transaction, TransactionType};
 use hub_shared::auth::{Permission, Tenant};
+use hub_shared::domain::spec::{FieldSpec, Note};
 use hub_shared::domain::{Choice, Money, Timestamp};
 use hub_shared::error::{AppError, AppResult, FieldError};
 use hub_shared::http::{ApiRequest, Reply, Services};
@@ -33,6 +34,25 @@ const REFUND_FIELDS: &[&str] = &[
     "requires_receipt",
     "receipt_sent",
 ];
+
+/// What a refund body accepts: the refund's fields as a transaction reads them, none required
+/// (each has a default from the original), and the limit a schema cannot state.
+pub fn body_spec() -> Vec<FieldSpec> {
+    Transaction::body_spec()
+        .into_iter()
+        .filter(|field| REFUND_FIELDS.contains(&field.name))
+        .map(|field| {
+            let mut field = field.optional();
+            if field.name == "amount" {
+                field.notes.push(Note {
+                    code: "exceeds_remainder",
+                    rule: "At most what remains to refund of the original (the default).".into(),
+                });
+            }
+            field
+        })
+        .collect()
+}
 
 /// The handler. The body is optional: `{}` or none refunds the whole remainder. `If-Match` or
 /// a body `version` guards the original's version; `Idempotency-Key` makes a retry safe even

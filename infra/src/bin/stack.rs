@@ -278,12 +278,13 @@ async fn run(options: Options) -> Result<ExitCode, BoxError> {
         )
         .into());
     }
-    // The API port is the gateway's (CORS as the template's HTTP API answers it); the watcher
-    // listens on a private port behind it.
+    // The API port is the gateway's (routes, events and CORS as the template's HTTP API has
+    // them); the watcher listens on a private port behind it and runs the functions.
     let watch_port = hub_infra::moto::free_port()?;
     let template_text = std::fs::read_to_string(root.join(hub_infra::template::TEMPLATE_FILE))?;
     let cors = hub_infra::gateway::Cors::from_template(&template_text, &template, &ctx)?;
-    start_gateway(options.api_port, format!("http://127.0.0.1:{watch_port}"), cors)?;
+    let routes = hub_infra::apigw::Routes::from_template(&template);
+    start_gateway(options.api_port, format!("http://127.0.0.1:{watch_port}"), routes, cors)?;
     let mut watch_spec = Spec::new("cargo lambda watch", &cargo_lambda)
         .args(["lambda", "watch", "--invoke-address", "127.0.0.1"])
         .args(["--invoke-port", &watch_port.to_string()])
@@ -484,7 +485,12 @@ fn print_banner(api_url: &str, stack_env: &Path, state: &Path) {
 
 /// Binds the API port now (so a busy port fails the start) and serves it from a thread of its
 /// own: the stack's runtime blocks at times (readiness probes, builds), the API must not.
-fn start_gateway(port: u16, upstream: String, cors: Option<hub_infra::gateway::Cors>) -> Result<(), BoxError> {
+fn start_gateway(
+    port: u16,
+    upstream: String,
+    routes: hub_infra::apigw::Routes,
+    cors: Option<hub_infra::gateway::Cors>,
+) -> Result<(), BoxError> {
     let listener = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, port))?;
     listener.set_nonblocking(true)?;
     std::thread::Builder::new().name("gateway".into()).spawn(move || {
@@ -494,7 +500,7 @@ fn start_gateway(port: u16, upstream: String, cors: Option<hub_infra::gateway::C
         };
         let failure = runtime.block_on(async move {
             match tokio::net::TcpListener::from_std(listener) {
-                Ok(listener) => hub_infra::gateway::serve(listener, upstream, cors).await,
+                Ok(listener) => hub_infra::gateway::serve(listener, upstream, routes, cors).await,
                 Err(e) => e,
             }
         });

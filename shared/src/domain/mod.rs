@@ -2,14 +2,17 @@
 //! and `Fields`, the one way a request body becomes a domain value.
 
 mod choice;
+mod date;
 mod email;
 mod fields;
-mod money;
+pub mod money;
+pub mod spec;
 pub mod text;
 mod time;
 
 pub use choice::Choice;
+pub use date::{DATE_PATTERN, Date, FIRST_YEAR, LAST_YEAR, MAX_RETENTION_YEARS, Window, check_retention_change};
 pub use email::Email;
-pub use fields::Fields;
+pub use fields::{Fields, integral, parse_uuid};
 pub use money::{Currency, Money, Total};
 pub use time::Timestamp;

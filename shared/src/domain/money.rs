@@ -10,6 +10,8 @@ use std::fmt;
 
 /// The seed's `DecimalField(max_digits=12, decimal_places=2)`: at most 10 digits before the point.
 const MAX_HUNDREDTHS: i64 = 999_999_999_999;
+/// Digits before the point of the widest amount.
+pub const MAX_WHOLE_DIGITS: u8 = 10;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct Money(i64);
@@ -143,6 +145,11 @@ TRY TTD TWD TZS UAH UGX USD UYU UZS VES VND VUV WST XAF XCD XCG XOF XPF YER ZAR 
 
 impl Currency {
     pub const EUR: Currency = Currency(*b"EUR");
+
+    /// Every code [`Currency::parse`] accepts.
+    pub fn codes() -> impl Iterator<Item = &'static str> {
+        ISO_4217.split_ascii_whitespace()
+    }
 
     /// An upper-case active code; `eur` is refused rather than guessed.
     pub fn parse(raw: &str) -> Option<Self> {

@@ -3,19 +3,23 @@
 use crate::error::AppError;
 use serde_json::json;
 
-/// The status and `application/problem+json` body for an error. Internal causes are logged
-/// here, with the request id, and replaced by a generic sentence in the body.
+/// The status and `application/problem+json` body for an error a request ended with. Internal
+/// causes are logged here, with the request id, and replaced by a generic sentence in the body.
 pub fn problem_response(err: &AppError, request_id: &str) -> (http::StatusCode, serde_json::Value) {
+    match err {
+        AppError::Internal { source } => tracing::error!(error = %source, "internal error"),
+        AppError::Unavailable { detail } => tracing::warn!(detail = %detail, "dependency unavailable"),
+        _ => {}
+    }
+    problem_body(err, request_id)
+}
+
+/// The body alone, logging nothing: for documentation examples, which are not failures.
+pub fn problem_body(err: &AppError, request_id: &str) -> (http::StatusCode, serde_json::Value) {
     let status = http::StatusCode::from_u16(err.status()).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
     let detail = match err {
-        AppError::Internal { source } => {
-            tracing::error!(error = %source, "internal error");
-            "an unexpected error occurred; quote the request id to support".to_string()
-        }
-        AppError::Unavailable { detail } => {
-            tracing::warn!(detail = %detail, "dependency unavailable");
-            detail.clone()
-        }
+        AppError::Internal { .. } => "an unexpected error occurred; quote the request id to support".to_string(),
+        AppError::Unavailable { detail } => detail.clone(),
         other => other.to_string(),
     };
     let body = json!({

@@ -1,4 +1,4 @@
-use crate::error::{AppError, AppResult};
+use crate::error::{AppError, AppResult, FieldError};
 use crate::store::IdempotencyKey;
 use http::{HeaderMap, Method};
 use lambda_http::request::RequestContext;
@@ -69,8 +69,16 @@ impl ApiRequest {
         }
     }
 
+    /// A header's value when it is visible ASCII (what `to_str` accepts); `None` when absent.
+    /// A header sent with other bytes reads as absent here: headers whose presence matters
+    /// (`If-Match`, `Idempotency-Key`) are read with [`ApiRequest::header_bytes`] and refused.
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// A header's raw bytes, whatever they are.
+    pub fn header_bytes(&self, name: &str) -> Option<&[u8]> {
+        self.headers.get(name).map(|v| v.as_bytes())
     }
 
     /// The `{id}` of the route. An id that is not a UUID names nothing that can exist: 404.
@@ -82,13 +90,36 @@ impl ApiRequest {
         self.query.get(name).map(String::as_str)
     }
 
-    /// A boolean query flag: absent is false; anything but true/false is 400.
+    /// A boolean query flag: absent is false; anything but `true` or `false` is 400.
     pub fn flag(&self, name: &str) -> AppResult<bool> {
         match self.query(name) {
             None => Ok(false),
-            Some("true" | "1") => Ok(true),
-            Some("false" | "0") => Ok(false),
+            Some("true") => Ok(true),
+            Some("false") => Ok(false),
             Some(_) => Err(AppError::invalid_param(name, "must be true or false")),
+        }
+    }
+
+    /// Refuses query parameters other than `accepted` (400 `UNKNOWN_PARAMETER`), so a typo in a
+    /// filter is never silently ignored.
+    pub fn only_parameters(&self, accepted: &[&str]) -> AppResult<()> {
+        let mut names: Vec<&String> = self.query.keys().filter(|k| !accepted.contains(&k.as_str())).collect();
+        names.sort();
+        match names.first() {
+            None => Ok(()),
+            Some(other) => Err(AppError::BadRequest {
+                code: "UNKNOWN_PARAMETER",
+                detail: format!("`{other}` is not a parameter of this operation"),
+                errors: vec![FieldError::new(
+                    other.as_str(),
+                    "unknown_parameter",
+                    if accepted.is_empty() {
+                        "accepted: none".to_string()
+                    } else {
+                        format!("accepted: {}", accepted.join(", "))
+                    },
+                )],
+            }),
         }
     }
 
@@ -121,41 +152,51 @@ impl ApiRequest {
         }
     }
 
-    /// The version the client expects to overwrite: `If-Match` (an ETag we issued, `"3"`), or
-    /// else `version` in the body. 400 when they disagree or are malformed.
-    pub fn expected_version(&self, body: Option<&Map<String, Value>>) -> AppResult<Option<u64>> {
-        let from_header = match self.header("if-match") {
+    /// The versions the client expects to overwrite: `If-Match` (RFC 9110: `*`, or a list of
+    /// entity tags, compared strongly, so a weak tag matches nothing) and/or `version` in the
+    /// body (a positive integer; `3.0` is one). `None`: no expectation. 400 `INVALID_IF_MATCH`
+    /// when the header is not entity-tag syntax, 400 `VERSION_MISMATCH` when the body's version
+    /// is not among the header's, 422 for a body `version` that is not a positive integer.
+    pub fn expected_version(&self, body: Option<&Map<String, Value>>) -> AppResult<Option<Expected>> {
+        let from_header = match self.header_bytes("if-match") {
             None => None,
-            Some(raw) => {
-                let trimmed = raw.trim().trim_start_matches("W/").trim_matches('"');
-                Some(trimmed.parse::<u64>().map_err(|_| {
-                    AppError::bad_request("INVALID_IF_MATCH", "If-Match must be an ETag this API returned")
-                })?)
-            }
+            Some(raw) => Some(parse_if_match(raw).ok_or_else(|| {
+                AppError::bad_request(
+                    "INVALID_IF_MATCH",
+                    "If-Match must be * or a list of entity tags (\"3\", as the ETag this API returned)",
+                )
+            })?),
         };
         let from_body = match body.and_then(|b| b.get("version")) {
-            None | Some(Value::Null) => None,
-            Some(Value::Number(n)) if n.as_u64().is_some() => n.as_u64(),
-            Some(_) => return Err(AppError::field("version", "invalid_type", "must be a positive integer")),
+            None => None,
+            Some(Value::Number(n)) => match crate::domain::integral(n) {
+                Some(v) if v >= 1 => Some(v.unsigned_abs()),
+                _ => return Err(AppError::field("version", "invalid_value", "must be an integer of 1 or more")),
+            },
+            Some(_) => return Err(AppError::field("version", "invalid_type", "must be an integer of 1 or more")),
         };
         match (from_header, from_body) {
-            (Some(h), Some(b)) if h != b => {
+            (Some(Expected::Versions(listed)), Some(b)) if !listed.contains(&b) => {
                 Err(AppError::bad_request("VERSION_MISMATCH", "If-Match and the body's version disagree"))
             }
-            (h, b) => Ok(h.or(b)),
+            (_, Some(b)) => Ok(Some(Expected::Versions(vec![b]))),
+            (header, None) => Ok(header),
         }
     }
 
     /// The `Idempotency-Key` of a POST, bound to a hash of the request it came with.
     pub fn idempotency_key(&self) -> AppResult<Option<IdempotencyKey>> {
-        let Some(raw) = self.header("idempotency-key") else { return Ok(None) };
-        let key = raw.trim();
-        if key.is_empty() || key.len() > 255 || !key.bytes().all(|b| b.is_ascii_graphic()) {
+        let Some(raw) = self.header_bytes("idempotency-key") else { return Ok(None) };
+        // Raw bytes: a key with other characters must be refused, not read as no key at all
+        // (a retry would then create a duplicate).
+        let key = raw.trim_ascii();
+        if key.is_empty() || key.len() > 255 || !key.iter().all(u8::is_ascii_graphic) {
             return Err(AppError::bad_request(
                 "INVALID_IDEMPOTENCY_KEY",
                 "Idempotency-Key must be 1 to 255 visible ASCII characters",
             ));
         }
+        let key = String::from_utf8_lossy(key);
         let mut hash = Sha256::new();
         hash.update(self.method.as_str().as_bytes());
         hash.update(b" ");
@@ -163,6 +204,59 @@ impl ApiRequest {
         hash.update(b"\n");
         hash.update(&self.body);
         let request_hash = hash.finalize().iter().map(|b| format!("{b:02x}")).collect();
-        Ok(Some(IdempotencyKey { key: key.to_string(), request_hash }))
+        Ok(Some(IdempotencyKey { key: key.into_owned(), request_hash }))
+    }
+}
+
+/// What a write expects of the record's current version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Expected {
+    /// `If-Match: *`: any current version (the record must exist).
+    Any,
+    /// One of these versions; an empty list (only weak or foreign tags) matches nothing.
+    Versions(Vec<u64>),
+}
+
+impl Expected {
+    pub fn matches(&self, version: u64) -> bool {
+        match self {
+            Self::Any => true,
+            Self::Versions(listed) => listed.contains(&version),
+        }
+    }
+}
+
+/// `If-Match` (RFC 9110 §13.1.1): `*` or `#entity-tag`, entity-tag = [`W/`] `"` etagc* `"`,
+/// etagc = `!` / `#`-`~` (visible ASCII but the quote). Strong comparison: a weak tag, or a tag
+/// that is not one of our versions (`"N"`), matches nothing. `None` when the syntax is wrong.
+pub fn parse_if_match(raw: &[u8]) -> Option<Expected> {
+    let text = std::str::from_utf8(raw).ok()?.trim_matches([' ', '\t']);
+    if text == "*" {
+        return Some(Expected::Any);
+    }
+    let mut versions = Vec::new();
+    let mut rest = text;
+    loop {
+        let (weak, tail) = match rest.strip_prefix("W/") {
+            Some(tail) => (true, tail),
+            None => (false, rest),
+        };
+        let inner = tail.strip_prefix('"')?;
+        let end = inner.find('"')?;
+        let tag = &inner[..end];
+        if !tag.bytes().all(|b| b == b'!' || (b'#'..=b'~').contains(&b)) {
+            return None;
+        }
+        if !weak
+            && let Ok(version) = tag.parse::<u64>()
+            && tag.bytes().all(|b| b.is_ascii_digit())
+        {
+            versions.push(version);
+        }
+        rest = inner[end + 1..].trim_start_matches([' ', '\t']);
+        if rest.is_empty() {
+            return Some(Expected::Versions(versions));
+        }
+        rest = rest.strip_prefix(',')?.trim_start_matches([' ', '\t']);
     }
 }

@@ -1,7 +1,7 @@
 use super::Store;
 use super::attr::Item;
 use crate::auth::Tenant;
-use crate::domain::Timestamp;
+use crate::domain::{Date, Fields, Timestamp};
 use crate::error::AppResult;
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use serde_json::{Map, Value};
@@ -101,6 +101,10 @@ fn to_object<T: Serialize>(value: &T) -> Map<String, Value> {
         _ => Map::new(),
     }
 }
+
+/// What a required personal text reads after erasure: not `""`, so an anonymized record still
+/// validates when an admin later edits one of its clear fields.
+pub const ANONYMIZED: &str = "[anonymized]";
 
 /// A value that must be unique per organization (and entity), already normalised.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -217,9 +221,27 @@ pub trait Entity: Serialize + DeserializeOwned + Clone + Send + Sync + 'static {
     /// Query parameters the list operation accepts besides `page_size`, `cursor`, `deleted`.
     const FILTERS: &'static [&'static str];
 
-    /// The validating constructor: the only way a request body becomes an entity. Read-only
-    /// fields (`Meta::FIELDS`, computed ones) must be accepted and ignored.
-    fn from_json(input: &Map<String, Value>) -> AppResult<Self>;
+    /// The entity's fields read from a body: every field through one `Fields` reader (which
+    /// checks it, or in describe mode records what it accepts), read-only fields
+    /// (`Meta::FIELDS`, computed ones) accepted and ignored, and rules beyond one field checked
+    /// with `f.error` and stated with `f.note`. The value returned when `f` holds errors is
+    /// never used.
+    fn read(f: &mut Fields<'_>) -> Self;
+
+    /// The validating constructor: the only way a request body becomes an entity.
+    fn from_json(input: &Map<String, Value>) -> AppResult<Self> {
+        let mut f = Fields::new(input);
+        let value = Self::read(&mut f);
+        f.finish()?;
+        Ok(value)
+    }
+
+    /// What a body of this entity accepts, field by field (the OpenAPI document's input schema).
+    fn body_spec() -> Vec<crate::domain::spec::FieldSpec> {
+        let mut f = Fields::describe();
+        Self::read(&mut f);
+        f.into_spec()
+    }
 
     /// Rules that depend on the previous state (when consent was given, which status may follow
     /// which), applied after validation on every create and update. `previous` is `None` on
@@ -281,9 +303,17 @@ pub trait Entity: Serialize + DeserializeOwned + Clone + Send + Sync + 'static {
     /// it on the record item as the sparse retention index's key, live or deleted, so the
     /// `retention` function finds what is due without scanning (DATA-DESIGN.md). `None` once
     /// nothing is left to do (e.g. after anonymization).
-    fn retention_date(&self, _meta: &Meta) -> Option<chrono::NaiveDate> {
+    fn retention_date(&self, _meta: &Meta) -> Option<Date> {
         None
     }
+
+    /// The record as it reads once the person it is about is erased (RGPD art. 17): every
+    /// personal field (anything [`crate::audit::fields`] does not list as clear) emptied: texts
+    /// `""` (a required one [`ANONYMIZED`]), lists `[]`, other values `None`; every clear field
+    /// kept. Written out field by field, without `..self`, so that a field added later does not
+    /// compile until someone decides what erasure does to it; the privacy tests prove the
+    /// decisions agree with the audit trail's list on fully populated records.
+    fn anonymized(&self) -> Self;
 
     /// Derived read-only fields added to responses (e.g. `full_name`).
     fn computed(&self) -> Map<String, Value> {

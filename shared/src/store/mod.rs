@@ -12,5 +12,5 @@ mod entity;
 pub(crate) mod keys;
 mod repo;
 
-pub use entity::{Entity, IndexEntry, ListSpec, Lock, Meta, Record, Reference, SortRange, Unique};
+pub use entity::{ANONYMIZED, Entity, IndexEntry, ListSpec, Lock, Meta, Record, Reference, SortRange, Unique};
 pub use repo::{BulkOutcome, Created, Due, IdempotencyKey, Page, Store};

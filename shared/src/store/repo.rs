@@ -151,7 +151,7 @@ impl<'a> Tx<'a> {
         // its key, so the index holds one item per record with a retention date.
         if let Some(due) = record.data.retention_date(&record.meta) {
             item.insert(keys::RETENTION_PK.into(), s(keys::retention_partition(record.meta.id)));
-            item.insert(keys::RETENTION_DUE.into(), s(due.format("%Y-%m-%d").to_string()));
+            item.insert(keys::RETENTION_DUE.into(), s(due.to_string()));
         }
         let put = match expect {
             Expect::New => self.put(item, Some(("attribute_not_exists(pk)", vec![]))),

@@ -19,7 +19,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let (store, erasure) = (Arc::clone(&store), Arc::clone(&erasure));
         async move {
-            let today = chrono::Utc::now().date_naive();
+            let today = hub_shared::domain::Date::today();
             let report = hub_privacy::retention::run(&store, &erasure, today, &event.context.request_id).await?;
             // A record that failed is reported as a failed invocation, so it is retried (the
             // run is idempotent) and visible in the function's error metrics.

@@ -13,10 +13,9 @@ use super::super::entity::{Entity, Meta, Record};
 use super::super::keys::{self, RETENTION_DUE, RETENTION_INDEX, RETENTION_PK, RETENTION_SHARDS};
 use super::{Expect, Failure, Purpose, Store, Tx, storage_error, trash_entry};
 use crate::auth::OrgId;
-use crate::domain::Timestamp;
+use crate::domain::{Date, Timestamp};
 use crate::error::{AppError, AppResult};
 use aws_sdk_dynamodb::types::AttributeValue;
-use chrono::NaiveDate;
 use std::collections::BTreeSet;
 use uuid::Uuid;
 
@@ -102,8 +101,8 @@ impl Store {
     /// per shard of the sparse retention index (paged), never a Scan. The index is eventually
     /// consistent, so callers re-read each record (consistently) before acting on it.
     #[tracing::instrument(name = "store.due_for_retention", skip_all)]
-    pub async fn due_for_retention(&self, today: NaiveDate) -> AppResult<Vec<Due>> {
-        let before = today.format("%Y-%m-%d").to_string();
+    pub async fn due_for_retention(&self, today: Date) -> AppResult<Vec<Due>> {
+        let before = today.to_string();
         let mut due = Vec::new();
         for shard in RETENTION_SHARDS {
             let mut start = None;
