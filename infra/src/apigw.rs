@@ -35,34 +35,56 @@ impl Route {
         }
     }
 
-    /// `METHOD /path`, as API Gateway names a route (`routeKey`).
+    /// `METHOD /path`, as API Gateway names a route (`routeKey`), or `$default`.
     pub fn key(&self) -> String {
-        format!("{} {}", self.method, self.path)
+        if self.path == crate::template::DEFAULT_ROUTE {
+            self.path.clone()
+        } else {
+            format!("{} {}", self.method, self.path)
+        }
     }
 }
 
-/// The routes of an HTTP API.
+/// A route's path parameters, percent-decoded.
+pub type Params = HashMap<String, String>;
+
+/// The routes of an HTTP API, and its `$default` route if it has one.
 #[derive(Debug, Clone, Default)]
-pub struct Routes(Vec<Route>);
+pub struct Routes {
+    routes: Vec<Route>,
+    default: Option<Route>,
+}
 
 impl Routes {
     pub fn new(routes: impl IntoIterator<Item = Route>) -> Self {
-        Self(routes.into_iter().collect())
+        Self { routes: routes.into_iter().collect(), default: None }
     }
 
-    /// The template's routes.
+    /// The template's routes and `$default` route.
     pub fn from_template(template: &crate::template::Template) -> Self {
-        Self::new(template.routes().iter().map(|r| Route::new(&r.method, &r.path, &r.binary)))
+        let mut routes = Self::new(template.routes().iter().map(|r| Route::new(&r.method, &r.path, &r.binary)));
+        routes.default = template.default_route.as_ref().map(|r| Route::new("ANY", &r.path, &r.binary));
+        routes
+    }
+
+    /// With a `$default` route served by `binary`.
+    pub fn with_default(mut self, binary: &str) -> Self {
+        self.default = Some(Route::new("ANY", crate::template::DEFAULT_ROUTE, binary));
+        self
     }
 
     /// The route a request takes, with its path parameters (percent-decoded), as API Gateway
     /// matches: same method (or `ANY`), same number of segments, the most literal segments
-    /// winning (`/contacts/bulk` over `/contacts/{id}`).
+    /// winning (`/contacts/bulk` over `/contacts/{id}`); else the `$default` route, if any.
     pub fn find(&self, method: &str, path: &str) -> Option<(&Route, HashMap<String, String>)> {
+        self.find_route(method, path).or_else(|| self.default.as_ref().map(|route| (route, HashMap::new())))
+    }
+
+    fn find_route(&self, method: &str, path: &str) -> Option<(&Route, HashMap<String, String>)> {
         let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
-        let mut best: Option<(&Route, HashMap<String, String>, usize)> = None;
+        let mut best: Option<(&Route, Params, (usize, bool))> = None;
         for route in
-            self.0.iter().filter(|r| (r.method == method || r.method == "ANY") && r.segments.len() == parts.len())
+            self.routes.iter().filter(|r| (r.method == method || r.method == "ANY") && r.segments.len() == parts.len())
         {
             let mut params = HashMap::new();
             let mut literal = 0;
@@ -78,8 +100,11 @@ impl Routes {
                     }
                 }
             });
-            if matched && best.as_ref().is_none_or(|(_, _, l)| literal > *l) {
-                best = Some((route, params, literal));
+            // More literal segments win; at equal literals, the route of this very method wins
+            // over an `ANY` one.
+            let rank = (literal, route.method == method);
+            if matched && best.as_ref().is_none_or(|(_, _, r)| rank > *r) {
+                best = Some((route, params, rank));
             }
         }
         best.map(|(route, params, _)| (route, params))
@@ -314,6 +339,9 @@ mod tests {
         assert_eq!((route.binary.as_str(), params["id"].as_str()), ("contacts-get", "a b"));
         assert!(routes.find("POST", "/api/business/contacts/x").is_none());
         assert!(routes.find("GET", "/api/business/contacts").is_none());
+        let routes = routes.with_default("fallback");
+        let (route, params) = routes.find("TRACE", "/api/business/contacts/x").unwrap();
+        assert_eq!((route.binary.as_str(), route.key().as_str(), params.len()), ("fallback", "$default", 0));
     }
 
     #[test]

@@ -11,6 +11,7 @@
 //! - [`apigw`] is what API Gateway's HTTP API does to a request: routing, the payload 2.0 event,
 //!   the answer; [`gateway`] serves the API port with it (and CORS), in front of
 //!   `cargo lambda watch`;
+//! - [`seed`] fills a running stack with a generated practice through its API (`infra/hub seed`);
 //! - [`spawn`] runs the `stack` binary from a test, on free ports, and stops it.
 //!
 //! Nothing here is deployed: it is development and test tooling only.
@@ -26,6 +27,7 @@ pub mod process;
 pub mod provision;
 pub mod relay;
 pub mod router;
+pub mod seed;
 pub mod spawn;
 pub mod template;
 pub mod token;

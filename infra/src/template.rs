@@ -48,6 +48,9 @@ fn invalid(msg: impl Into<String>) -> TemplateError {
     TemplateError::Invalid(msg.into())
 }
 
+/// The path of the `$default` route.
+pub const DEFAULT_ROUTE: &str = "$default";
+
 /// What the local stack needs from the template.
 #[derive(Debug, Clone, Default)]
 pub struct Template {
@@ -61,6 +64,9 @@ pub struct Template {
     pub global_environment: BTreeMap<String, Value>,
     /// Every HTTP API route, sorted by path then method.
     pub routes: Vec<Route>,
+    /// The `$default` route (an HttpApi event without `Path` and `Method`): what API Gateway
+    /// invokes for a request no route takes. Its `path` is `$default`, its method `ANY`.
+    pub default_route: Option<Route>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -263,7 +269,13 @@ impl Template {
                 "AWS::SQS::Queue" => template.queues.push(logical_id),
                 "AWS::Serverless::Function" => {
                     let (function, routes) = parse_function(&logical_id, &resource, props)?;
-                    template.routes.extend(routes);
+                    for route in routes {
+                        if route.path != DEFAULT_ROUTE {
+                            template.routes.push(route);
+                        } else if let Some(first) = template.default_route.replace(route) {
+                            return Err(invalid(format!("two $default routes ({} and {logical_id})", first.function)));
+                        }
+                    }
                     template.functions.insert(logical_id, function);
                 }
                 _ => {}
@@ -496,10 +508,15 @@ fn parse_function(logical_id: &str, resource: &Value, props: &Value) -> Result<(
             let event_props = event.get("Properties").unwrap_or(&empty);
             match kind.as_str() {
                 "HttpApi" => {
-                    // An HttpApi event without Path/Method is the $default catch-all route, which
-                    // this project does not use (every operation has its own function).
-                    let path = req_str(event_props, "Path", &event_ctx)?;
-                    let method = req_str(event_props, "Method", &event_ctx)?.to_ascii_uppercase();
+                    // Without Path and Method, SAM makes the event the API's $default route.
+                    let (path, method) = if event_props.get("Path").is_none() && event_props.get("Method").is_none() {
+                        (DEFAULT_ROUTE.to_string(), "ANY".to_string())
+                    } else {
+                        (
+                            req_str(event_props, "Path", &event_ctx)?,
+                            req_str(event_props, "Method", &event_ctx)?.to_ascii_uppercase(),
+                        )
+                    };
                     routes.push(Route { path, method, function: logical_id.to_string(), binary: binary.clone() });
                 }
                 "DynamoDB" => {

@@ -37,9 +37,10 @@ pub enum AppError {
     /// 404: missing, or owned by another organization: the two are indistinguishable on purpose.
     #[error("{resource} not found")]
     NotFound { resource: &'static str },
-    /// 405: the route exists but not with this method.
-    #[error("method not allowed")]
-    MethodNotAllowed,
+    /// 405: the path exists but not with this method; `allow` lists its methods (the `Allow`
+    /// header, RFC 9110 §15.5.6).
+    #[error("this path answers only {allow}")]
+    MethodNotAllowed { allow: String },
     /// 409: a stale `version`, a uniqueness clash, or a state that forbids the operation.
     #[error("{detail}")]
     Conflict { code: &'static str, detail: String, errors: Vec<FieldError> },
@@ -125,7 +126,7 @@ impl AppError {
             Self::Unauthenticated { .. } => 401,
             Self::Forbidden { .. } => 403,
             Self::NotFound { .. } => 404,
-            Self::MethodNotAllowed => 405,
+            Self::MethodNotAllowed { .. } => 405,
             Self::Conflict { .. } => 409,
             Self::PayloadTooLarge { .. } => 413,
             Self::UnsupportedMediaType => 415,
@@ -144,7 +145,7 @@ impl AppError {
             | Self::Unprocessable { code, .. } => code,
             Self::Unauthenticated { .. } => "UNAUTHENTICATED",
             Self::NotFound { .. } => "NOT_FOUND",
-            Self::MethodNotAllowed => "METHOD_NOT_ALLOWED",
+            Self::MethodNotAllowed { .. } => "METHOD_NOT_ALLOWED",
             Self::PayloadTooLarge { .. } => "PAYLOAD_TOO_LARGE",
             Self::UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
             Self::Validation { .. } => "VALIDATION_FAILED",

@@ -148,9 +148,9 @@ fn routes() -> &'static hub_infra::apigw::Routes {
 pub const SOURCE_IP: &str = "203.0.113.7";
 pub const USER_AGENT: &str = "hub-tests/1.0";
 
-/// The payload 2.0 event API Gateway sends the function `path_and_query` routes to: the
-/// gateway's own event builder (`hub_infra::apigw`), from [`SOURCE_IP`] with [`USER_AGENT`]
-/// unless the headers say otherwise. Panics when no route takes the request.
+/// The payload 2.0 event API Gateway sends the function `path_and_query` routes to (the
+/// `$default` route's `fallback` when no other does): the gateway's own event builder
+/// (`hub_infra::apigw`), from [`SOURCE_IP`] with [`USER_AGENT`] unless the headers say otherwise.
 pub fn event(method: &str, path_and_query: &str, headers: &[(String, Vec<u8>)], body: &[u8]) -> (String, Value) {
     let (path, query) = path_and_query.split_once('?').unwrap_or((path_and_query, ""));
     let (route, params) = routes().find(method, path).unwrap_or_else(|| panic!("no route for {method} {path}"));
@@ -444,6 +444,9 @@ impl TestApp {
             "openapi-json" | "docs" => hub_openapi::serve::respond(&self.services.http, function, request)
                 .await
                 .unwrap_or_else(|| panic!("hub-openapi does not serve {function}")),
+            "fallback" => {
+                hub_shared::http::handle_public(&self.services.http, function, &hub_health::fallback, request).await
+            }
             _ => {
                 let handler = self.handlers.get(binary.as_str()).unwrap_or_else(|| panic!("no handler for {binary}"));
                 // Boxed: the runtime's future (auth, handler, access audit) is deep enough to overflow

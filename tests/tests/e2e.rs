@@ -88,6 +88,39 @@ async fn a_contact_lives_its_whole_life_over_http_in_the_local_stack() {
     assert_eq!(problem["code"], "UNAUTHENTICATED");
     assert_eq!(headers["content-type"], "application/problem+json");
 
+    // What API Gateway delivers, the functions answer: a body that is not UTF-8 arrives
+    // base64-encoded and is refused as malformed JSON (not a gateway 500), a key with other
+    // characters than visible ASCII is refused (not ignored), an unrouted method is a 405 with
+    // `Allow` and an unknown path a 404, both problems from the `$default` route.
+    let raw = |method: &str, path: &str| {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        client.http.request(method, format!("{}{path}", client.base)).bearer_auth(&member)
+    };
+    let invalid_utf8 = raw("POST", contacts)
+        .header("content-type", "application/json")
+        .body(vec![0xff, 0xfe, b'{', b'"', 0xc3])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(invalid_utf8.status(), 400);
+    assert_eq!(invalid_utf8.headers()["content-type"], "application/problem+json");
+    assert_eq!(invalid_utf8.json::<Value>().await.unwrap()["code"], "MALFORMED_JSON");
+    let key = reqwest::header::HeaderValue::from_bytes("clé-1".as_bytes()).unwrap();
+    let non_ascii_key = raw("POST", contacts)
+        .header("idempotency-key", key)
+        .json(&json!({"first_name": "Clé", "last_name": "Reprise"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(non_ascii_key.status(), 400);
+    assert_eq!(non_ascii_key.json::<Value>().await.unwrap()["code"], "INVALID_IDEMPOTENCY_KEY");
+    let trace = raw("TRACE", contacts).send().await.unwrap();
+    assert_eq!((trace.status().as_u16(), trace.headers()["allow"].to_str().unwrap()), (405, "GET, POST"));
+    assert_eq!(trace.json::<Value>().await.unwrap()["code"], "METHOD_NOT_ALLOWED");
+    let nowhere = raw("GET", "/api/nowhere").send().await.unwrap();
+    assert_eq!(nowhere.status(), 404);
+    assert_eq!(nowhere.json::<Value>().await.unwrap()["code"], "NOT_FOUND");
+
     // Create: it lands in the emulated DynamoDB under the token's organization.
     let (status, created, headers) = client
         .call("POST", contacts, Some(&member), Some(json!({"first_name": "Élodie", "last_name": "Martin", "email": "elodie.martin@example.fr", "medical_record_number": "E2E-1"})))

@@ -129,7 +129,23 @@ fn every_business_function_may_append_access_records() {
 }
 
 /// Functions that serve no record and need no caller: health, the OpenAPI document, its docs page.
-const PUBLIC: &[&str] = &["health", "openapi-json", "docs"];
+const PUBLIC: &[&str] = &["health", "openapi-json", "docs", "fallback"];
+
+/// The `$default` route's function answers 405 for a known path called with another method, so
+/// it must know every route, exactly.
+#[test]
+fn the_default_route_knows_every_route_of_the_template() {
+    let template = template();
+    let default = template.default_route.as_ref().expect("a $default route");
+    assert_eq!(default.binary, "fallback");
+    let mut routed: Vec<(String, String)> =
+        template.routes.iter().filter(|r| r.binary != "fallback").map(|r| (r.method.clone(), r.path.clone())).collect();
+    routed.sort();
+    let mut known: Vec<(String, String)> =
+        hub_health::fallback::ROUTES.iter().map(|(m, p)| (m.to_string(), p.to_string())).collect();
+    known.sort();
+    assert_eq!(known, routed, "functions/health/src/fallback.rs ROUTES and template.yaml disagree");
+}
 
 #[test]
 fn every_statement_is_scoped_to_a_resource_of_the_template() {
@@ -168,7 +184,8 @@ fn functions_without_routes_consume_a_stream_with_bounded_retries_and_a_dead_let
     let template = template();
     let mut consumers = 0;
     for function in template.functions.values() {
-        if template.routes.iter().any(|r| r.function == function.logical_id) {
+        let default_route = template.default_route.as_ref().is_some_and(|r| r.function == function.logical_id);
+        if default_route || template.routes.iter().any(|r| r.function == function.logical_id) {
             continue;
         }
         // A scheduled job (retention) has neither: checked by

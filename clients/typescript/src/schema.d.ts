@@ -1821,7 +1821,7 @@ export interface components {
              * @description `refund` only through POST /api/business/transactions/{id}/refund, and a refund stays one.
              * @enum {unknown}
              */
-            transaction_type?: "payment" | "charge" | "refund" | "adjustment" | "fee" | "subscription" | null;
+            transaction_type: "payment" | "charge" | "refund" | "adjustment" | "fee" | "subscription";
             /** @description Set by the server: accepted back and ignored. */
             readonly updated_at?: unknown;
             /** @description Set by the server: accepted back and ignored. */
@@ -1909,7 +1909,7 @@ export interface components {
              * @description `refund` only through POST /api/business/transactions/{id}/refund, and a refund stays one.
              * @enum {unknown}
              */
-            transaction_type?: "payment" | "charge" | "refund" | "adjustment" | "fee" | "subscription" | null;
+            transaction_type?: "payment" | "charge" | "refund" | "adjustment" | "fee" | "subscription";
             /** @description Set by the server: accepted back and ignored. */
             readonly updated_at?: unknown;
             /** @description Set by the server: accepted back and ignored. */
@@ -2152,7 +2152,7 @@ export interface components {
         /** @description 1 to 255 visible ASCII characters. A retry with the same key and body gets the first answer; the same key with another body is 409. */
         "Idempotency-Key": string;
         /**
-         * @description The `ETag` of the version this write expects; 409 `VERSION_CONFLICT` if the record moved on.
+         * @description `*`, or the `ETag` of the version this write expects (a list of them: any may match). Compared strongly (RFC 9110): a weak tag matches nothing. 409 `VERSION_CONFLICT` if the record moved on. Empty: no precondition.
          * @example "3"
          */
         "If-Match": string;
@@ -2334,7 +2334,7 @@ export interface operations {
             query?: never;
             header?: {
                 /**
-                 * @description The `ETag` of the version this write expects; 409 `VERSION_CONFLICT` if the record moved on.
+                 * @description `*`, or the `ETag` of the version this write expects (a list of them: any may match). Compared strongly (RFC 9110): a weak tag matches nothing. 409 `VERSION_CONFLICT` if the record moved on. Empty: no precondition.
                  * @example "3"
                  */
                 "If-Match"?: components["parameters"]["If-Match"];
@@ -2402,7 +2402,7 @@ export interface operations {
             query?: never;
             header?: {
                 /**
-                 * @description The `ETag` of the version this write expects; 409 `VERSION_CONFLICT` if the record moved on.
+                 * @description `*`, or the `ETag` of the version this write expects (a list of them: any may match). Compared strongly (RFC 9110): a weak tag matches nothing. 409 `VERSION_CONFLICT` if the record moved on. Empty: no precondition.
                  * @example "3"
                  */
                 "If-Match"?: components["parameters"]["If-Match"];
@@ -2439,7 +2439,7 @@ export interface operations {
             query?: never;
             header?: {
                 /**
-                 * @description The `ETag` of the version this write expects; 409 `VERSION_CONFLICT` if the record moved on.
+                 * @description `*`, or the `ETag` of the version this write expects (a list of them: any may match). Compared strongly (RFC 9110): a weak tag matches nothing. 409 `VERSION_CONFLICT` if the record moved on. Empty: no precondition.
                  * @example "3"
                  */
                 "If-Match"?: components["parameters"]["If-Match"];
@@ -2638,14 +2638,14 @@ export interface operations {
     "audit-logs": {
         parameters: {
             query?: {
-                /** @description With `resource_id`: one record's trail (e.g. `CONTACT`). */
+                /** @description With `resource_id`: one record's trail (e.g. `CONTACT`; case ignored). */
                 resource_type?: string;
                 /** @description With `resource_type`. */
                 resource_id?: string;
                 /** @description One user's acts, or `system`. */
-                user_id?: string;
-                /** @description One kind of act (`create`, `update`, `view`, `export`...). */
-                action?: string;
+                user_id?: string | "system";
+                /** @description One kind of act. */
+                action?: "create" | "update" | "delete" | "restore" | "purge" | "anonymize" | "view" | "export" | "download";
                 /** @description One risk level. */
                 risk?: "low" | "medium" | "high";
                 /** @description At or after this instant. */
@@ -2892,7 +2892,7 @@ export interface operations {
             query?: never;
             header?: {
                 /**
-                 * @description The `ETag` of the version this write expects; 409 `VERSION_CONFLICT` if the record moved on.
+                 * @description `*`, or the `ETag` of the version this write expects (a list of them: any may match). Compared strongly (RFC 9110): a weak tag matches nothing. 409 `VERSION_CONFLICT` if the record moved on. Empty: no precondition.
                  * @example "3"
                  */
                 "If-Match"?: components["parameters"]["If-Match"];
@@ -2989,7 +2989,7 @@ export interface operations {
             query?: never;
             header?: {
                 /**
-                 * @description The `ETag` of the version this write expects; 409 `VERSION_CONFLICT` if the record moved on.
+                 * @description `*`, or the `ETag` of the version this write expects (a list of them: any may match). Compared strongly (RFC 9110): a weak tag matches nothing. 409 `VERSION_CONFLICT` if the record moved on. Empty: no precondition.
                  * @example "3"
                  */
                 "If-Match"?: components["parameters"]["If-Match"];
@@ -3026,7 +3026,7 @@ export interface operations {
             query?: never;
             header?: {
                 /**
-                 * @description The `ETag` of the version this write expects; 409 `VERSION_CONFLICT` if the record moved on.
+                 * @description `*`, or the `ETag` of the version this write expects (a list of them: any may match). Compared strongly (RFC 9110): a weak tag matches nothing. 409 `VERSION_CONFLICT` if the record moved on. Empty: no precondition.
                  * @example "3"
                  */
                 "If-Match"?: components["parameters"]["If-Match"];
@@ -3110,7 +3110,7 @@ export interface operations {
             query?: never;
             header?: {
                 /**
-                 * @description The `ETag` of the version this write expects; 409 `VERSION_CONFLICT` if the record moved on.
+                 * @description `*`, or the `ETag` of the version this write expects (a list of them: any may match). Compared strongly (RFC 9110): a weak tag matches nothing. 409 `VERSION_CONFLICT` if the record moved on. Empty: no precondition.
                  * @example "3"
                  */
                 "If-Match"?: components["parameters"]["If-Match"];
@@ -3158,7 +3158,7 @@ export interface operations {
             query?: never;
             header?: {
                 /**
-                 * @description The `ETag` of the version this write expects; 409 `VERSION_CONFLICT` if the record moved on.
+                 * @description `*`, or the `ETag` of the version this write expects (a list of them: any may match). Compared strongly (RFC 9110): a weak tag matches nothing. 409 `VERSION_CONFLICT` if the record moved on. Empty: no precondition.
                  * @example "3"
                  */
                 "If-Match"?: components["parameters"]["If-Match"];
@@ -3490,7 +3490,7 @@ export interface operations {
             query?: never;
             header?: {
                 /**
-                 * @description The `ETag` of the version this write expects; 409 `VERSION_CONFLICT` if the record moved on.
+                 * @description `*`, or the `ETag` of the version this write expects (a list of them: any may match). Compared strongly (RFC 9110): a weak tag matches nothing. 409 `VERSION_CONFLICT` if the record moved on. Empty: no precondition.
                  * @example "3"
                  */
                 "If-Match"?: components["parameters"]["If-Match"];
@@ -3594,7 +3594,7 @@ export interface operations {
             query?: never;
             header?: {
                 /**
-                 * @description The `ETag` of the version this write expects; 409 `VERSION_CONFLICT` if the record moved on.
+                 * @description `*`, or the `ETag` of the version this write expects (a list of them: any may match). Compared strongly (RFC 9110): a weak tag matches nothing. 409 `VERSION_CONFLICT` if the record moved on. Empty: no precondition.
                  * @example "3"
                  */
                 "If-Match"?: components["parameters"]["If-Match"];
@@ -3631,7 +3631,7 @@ export interface operations {
             query?: never;
             header?: {
                 /**
-                 * @description The `ETag` of the version this write expects; 409 `VERSION_CONFLICT` if the record moved on.
+                 * @description `*`, or the `ETag` of the version this write expects (a list of them: any may match). Compared strongly (RFC 9110): a weak tag matches nothing. 409 `VERSION_CONFLICT` if the record moved on. Empty: no precondition.
                  * @example "3"
                  */
                 "If-Match"?: components["parameters"]["If-Match"];
@@ -4019,7 +4019,7 @@ export interface operations {
             query?: never;
             header?: {
                 /**
-                 * @description The `ETag` of the version this write expects; 409 `VERSION_CONFLICT` if the record moved on.
+                 * @description `*`, or the `ETag` of the version this write expects (a list of them: any may match). Compared strongly (RFC 9110): a weak tag matches nothing. 409 `VERSION_CONFLICT` if the record moved on. Empty: no precondition.
                  * @example "3"
                  */
                 "If-Match"?: components["parameters"]["If-Match"];
@@ -4122,7 +4122,7 @@ export interface operations {
             query?: never;
             header?: {
                 /**
-                 * @description The `ETag` of the version this write expects; 409 `VERSION_CONFLICT` if the record moved on.
+                 * @description `*`, or the `ETag` of the version this write expects (a list of them: any may match). Compared strongly (RFC 9110): a weak tag matches nothing. 409 `VERSION_CONFLICT` if the record moved on. Empty: no precondition.
                  * @example "3"
                  */
                 "If-Match"?: components["parameters"]["If-Match"];
@@ -4159,7 +4159,7 @@ export interface operations {
             query?: never;
             header?: {
                 /**
-                 * @description The `ETag` of the version this write expects; 409 `VERSION_CONFLICT` if the record moved on.
+                 * @description `*`, or the `ETag` of the version this write expects (a list of them: any may match). Compared strongly (RFC 9110): a weak tag matches nothing. 409 `VERSION_CONFLICT` if the record moved on. Empty: no precondition.
                  * @example "3"
                  */
                 "If-Match"?: components["parameters"]["If-Match"];
@@ -4246,7 +4246,7 @@ export interface operations {
             query?: never;
             header?: {
                 /**
-                 * @description The `ETag` of the version this write expects; 409 `VERSION_CONFLICT` if the record moved on.
+                 * @description `*`, or the `ETag` of the version this write expects (a list of them: any may match). Compared strongly (RFC 9110): a weak tag matches nothing. 409 `VERSION_CONFLICT` if the record moved on. Empty: no precondition.
                  * @example "3"
                  */
                 "If-Match"?: components["parameters"]["If-Match"];
@@ -4548,11 +4548,11 @@ export interface operations {
                 transaction_type?: "payment" | "charge" | "refund" | "adjustment" | "fee" | "subscription";
                 /** @description Only the transactions of this contact. */
                 contact_id?: string;
-                /** @description Transactions paid at or after this instant. */
+                /** @description Transactions paid at or after this instant (a date means its midnight UTC). */
                 payment_date_from?: string;
-                /** @description Transactions paid before this instant. */
+                /** @description Transactions paid before this instant (a date means its midnight UTC). */
                 payment_date_to?: string;
-                /** @description Transactions with this invoice number. */
+                /** @description Transactions with this invoice number (case ignored). */
                 invoice_number?: string;
             };
             header?: never;
@@ -4743,7 +4743,7 @@ export interface operations {
             query?: never;
             header?: {
                 /**
-                 * @description The `ETag` of the version this write expects; 409 `VERSION_CONFLICT` if the record moved on.
+                 * @description `*`, or the `ETag` of the version this write expects (a list of them: any may match). Compared strongly (RFC 9110): a weak tag matches nothing. 409 `VERSION_CONFLICT` if the record moved on. Empty: no precondition.
                  * @example "3"
                  */
                 "If-Match"?: components["parameters"]["If-Match"];
@@ -4839,7 +4839,7 @@ export interface operations {
             query?: never;
             header?: {
                 /**
-                 * @description The `ETag` of the version this write expects; 409 `VERSION_CONFLICT` if the record moved on.
+                 * @description `*`, or the `ETag` of the version this write expects (a list of them: any may match). Compared strongly (RFC 9110): a weak tag matches nothing. 409 `VERSION_CONFLICT` if the record moved on. Empty: no precondition.
                  * @example "3"
                  */
                 "If-Match"?: components["parameters"]["If-Match"];
@@ -4876,7 +4876,7 @@ export interface operations {
             query?: never;
             header?: {
                 /**
-                 * @description The `ETag` of the version this write expects; 409 `VERSION_CONFLICT` if the record moved on.
+                 * @description `*`, or the `ETag` of the version this write expects (a list of them: any may match). Compared strongly (RFC 9110): a weak tag matches nothing. 409 `VERSION_CONFLICT` if the record moved on. Empty: no precondition.
                  * @example "3"
                  */
                 "If-Match"?: components["parameters"]["If-Match"];
@@ -4958,7 +4958,7 @@ export interface operations {
             query?: never;
             header?: {
                 /**
-                 * @description The `ETag` of the version this write expects; 409 `VERSION_CONFLICT` if the record moved on.
+                 * @description `*`, or the `ETag` of the version this write expects (a list of them: any may match). Compared strongly (RFC 9110): a weak tag matches nothing. 409 `VERSION_CONFLICT` if the record moved on. Empty: no precondition.
                  * @example "3"
                  */
                 "If-Match"?: components["parameters"]["If-Match"];

@@ -14,7 +14,7 @@
 
 use hub_shared::auth::Tenant;
 use hub_shared::domain::Fields;
-use hub_shared::error::{AppError, AppResult};
+use hub_shared::error::AppResult;
 use hub_shared::store::{Entity, IndexEntry, ListSpec, Meta};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -69,15 +69,10 @@ impl Entity for AnalyticsRecord {
     }
 
     fn list_spec(params: &HashMap<String, String>, _tenant: &Tenant) -> AppResult<ListSpec<Self>> {
-        match params.get("metric_name").map(|n| n.trim()) {
-            None => Ok(ListSpec::all("ALL", true)),
-            Some(name)
-                if name.is_empty() || name.chars().count() > MAX_METRIC_NAME || name.chars().any(char::is_control) =>
-            {
-                Err(AppError::invalid_param("metric_name", format!("must be 1 to {MAX_METRIC_NAME} characters")))
-            }
-            Some(name) => Ok(ListSpec::all(format!("NAME#{name}"), true)),
-        }
+        Ok(match hub_shared::domain::params::text(params, "metric_name", MAX_METRIC_NAME)? {
+            None => ListSpec::all("ALL", true),
+            Some(name) => ListSpec::all(format!("NAME#{name}"), true),
+        })
     }
 }
 

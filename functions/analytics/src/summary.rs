@@ -12,7 +12,7 @@ use hub_appointments::Status as AppointmentStatus;
 use hub_contacts::ContactType;
 use hub_documents::DocumentType;
 use hub_shared::auth::{Permission, Tenant};
-use hub_shared::domain::Choice;
+use hub_shared::domain::{Choice, Date, FIRST_YEAR, LAST_YEAR};
 use hub_shared::error::{AppError, AppResult, FieldError};
 use hub_shared::http::{ApiRequest, Reply, Services};
 use serde::Serialize;
@@ -37,12 +37,19 @@ impl Range {
     /// `from`/`to` (`YYYY-MM-DD`); every problem is reported at once as a 422.
     pub fn parse(from: Option<&str>, to: Option<&str>, today: NaiveDate) -> AppResult<Self> {
         let mut errors = Vec::new();
-        let mut date = |name: &str, raw: Option<&str>| match raw.map(str::trim) {
+        let mut date = |name: &str, raw: Option<&str>| match raw {
             None => None,
-            Some(raw) => NaiveDate::parse_from_str(raw, "%Y-%m-%d").ok().or_else(|| {
-                errors.push(FieldError::new(name, "invalid_format", "must be a date (YYYY-MM-DD)"));
-                None
-            }),
+            Some(raw) => Date::parse(raw)
+                .filter(|d| (FIRST_YEAR..=LAST_YEAR).contains(&d.year()))
+                .map(|d| d.as_naive())
+                .or_else(|| {
+                    errors.push(FieldError::new(
+                        name,
+                        "invalid_format",
+                        format!("must be a date (YYYY-MM-DD) in the years {FIRST_YEAR} to {LAST_YEAR}"),
+                    ));
+                    None
+                }),
         };
         let (from_given, to_given) = (date("from", from), date("to", to));
         if !errors.is_empty() {
@@ -408,13 +415,7 @@ pub async fn summary(
     table: Arc<AnalyticsTable>,
 ) -> AppResult<Reply> {
     tenant.require(Permission::Read)?;
-    if let Some(other) = request.query.keys().find(|k| !PARAMETERS.contains(&k.as_str())) {
-        return Err(AppError::BadRequest {
-            code: "UNKNOWN_PARAMETER",
-            detail: format!("`{other}` is not a parameter of the summary"),
-            errors: vec![FieldError::new(other, "unknown_parameter", format!("accepted: {}", PARAMETERS.join(", ")))],
-        });
-    }
+    request.only_parameters(PARAMETERS)?;
     let csv = match request.query("format") {
         None | Some("json") => false,
         Some("csv") => true,

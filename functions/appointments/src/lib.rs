@@ -11,7 +11,7 @@ use chrono::{DateTime, Duration, Utc};
 use hub_shared::auth::{Permission, Tenant};
 use hub_shared::choice_enum;
 use hub_shared::domain::spec::MoneyRule;
-use hub_shared::domain::{Choice, Date, Fields, Money, Timestamp, Window};
+use hub_shared::domain::{Choice, Date, Fields, Money, Timestamp, Window, params};
 use hub_shared::error::{AppError, AppResult};
 use hub_shared::http::{ApiRequest, Reply, Services};
 use hub_shared::ops;
@@ -111,7 +111,7 @@ impl Entity for Appointment {
         let title = f.required_text("title", 200);
         let description = f.long_text("description", LONG_TEXT);
         let contact_id = f.required_uuid("contact_id");
-        f.note("contact_id", "related_not_found", "Must name a live contact of the organization.");
+        f.note("contact_id", "not_found", "Must name a live contact of the organization.");
         let start = f.required_timestamp("start_datetime");
         let end = f.required_timestamp("end_datetime");
         let timezone = f.listed("timezone", timezone::names(), "Europe/Paris");
@@ -278,42 +278,15 @@ struct ListFilters {
     provider: Option<Uuid>,
 }
 
-fn choice_param<C: Choice>(params: &HashMap<String, String>, name: &str) -> AppResult<Option<C>> {
-    params
-        .get(name)
-        .map(|raw| {
-            C::parse(raw).ok_or_else(|| AppError::invalid_param(name, format!("must be one of: {}", C::ALL.join(", "))))
-        })
-        .transpose()
-}
-
-fn uuid_param(params: &HashMap<String, String>, name: &str) -> AppResult<Option<Uuid>> {
-    params
-        .get(name)
-        .map(|raw| Uuid::parse_str(raw.trim()).map_err(|_| AppError::invalid_param(name, "must be a UUID")))
-        .transpose()
-}
-
-fn time_param(params: &HashMap<String, String>, name: &str) -> AppResult<Option<Timestamp>> {
-    params
-        .get(name)
-        .map(|raw| {
-            Timestamp::parse_input(raw).ok_or_else(|| {
-                AppError::invalid_param(name, "must be an RFC 3339 date-time with offset, e.g. 2026-01-01T00:00:00Z")
-            })
-        })
-        .transpose()
-}
-
 impl ListFilters {
     fn parse(params: &HashMap<String, String>) -> AppResult<Self> {
         let filters = Self {
-            from: time_param(params, "start_from")?,
-            to: time_param(params, "start_to")?,
-            status: choice_param(params, "status")?,
-            appointment_type: choice_param(params, "appointment_type")?,
-            contact: uuid_param(params, "contact_id")?,
-            provider: uuid_param(params, "assigned_provider")?,
+            from: params::instant(params, "start_from")?,
+            to: params::instant(params, "start_to")?,
+            status: params::choice(params, "status")?,
+            appointment_type: params::choice(params, "appointment_type")?,
+            contact: params::uuid(params, "contact_id")?,
+            provider: params::uuid(params, "assigned_provider")?,
         };
         if let (Some(from), Some(to)) = (filters.from, filters.to)
             && to <= from

@@ -76,6 +76,9 @@ pub const MAX_CONSENT_VERSION: usize = 32;
 /// Computed fields: returned, never stored, ignored when sent back.
 const COMPUTED: &[&str] = &["full_name", "display_name"];
 
+/// The longest search term (an e-mail's longest).
+pub const MAX_SEARCH: usize = 254;
+
 /// The separator between a search term and its kind; control characters are refused in every
 /// one-line field, so it can never occur inside a term.
 const SEP: char = '\u{1f}';
@@ -360,20 +363,18 @@ impl Entity for Contact {
     /// alphabetical order of the matched name (exact e-mail or record number hits first among
     /// equals), and combines with `contact_type`.
     fn list_spec(params: &HashMap<String, String>, _tenant: &Tenant) -> AppResult<ListSpec<Self>> {
-        let contact_type = match params.get("contact_type") {
-            None => None,
-            Some(raw) => Some(ContactType::parse(raw).ok_or_else(|| {
-                AppError::invalid_param("contact_type", format!("must be one of: {}", ContactType::ALL.join(", ")))
-            })?),
-        };
+        let contact_type = hub_shared::domain::params::choice::<ContactType>(params, "contact_type")?;
         let Some(raw_query) = params.get("search") else {
             return Ok(match contact_type {
                 Some(t) => ListSpec::all(format!("TYPE#{}", t.as_str()), true),
                 None => ListSpec::all("ALL", true),
             });
         };
-        if raw_query.chars().count() > 254 {
-            return Err(AppError::invalid_param("search", "must be at most 254 characters"));
+        if raw_query.chars().count() > MAX_SEARCH || raw_query.chars().any(char::is_control) {
+            return Err(AppError::invalid_param(
+                "search",
+                format!("must be at most {MAX_SEARCH} characters, without control characters"),
+            ));
         }
         let query = if raw_query.contains('@') { raw_query.trim().to_lowercase() } else { text::fold(raw_query) };
         if query.is_empty() || query.contains(SEP) || query.chars().any(char::is_control) {

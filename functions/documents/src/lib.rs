@@ -10,7 +10,7 @@
 
 use hub_shared::auth::{AccessLevel, Tenant};
 use hub_shared::choice_enum;
-use hub_shared::domain::{Choice, Date, Fields, Timestamp, Window, check_retention_change};
+use hub_shared::domain::{Choice, Date, Fields, Timestamp, Window, check_retention_change, params};
 use hub_shared::error::{AppError, AppResult, FieldError};
 use hub_shared::store::{ANONYMIZED, Entity, IndexEntry, ListSpec, Lock, Meta, Record, Reference, SortRange, Store};
 use serde::{Deserialize, Serialize};
@@ -296,9 +296,9 @@ impl Entity for Document {
         for field in ["file_name", "file_size_bytes", "mime_type", "checksum", "checksum_md5"] {
             f.note(field, "immutable", "Fixed once created: a new file is a new version.");
         }
-        f.note("related_contact_id", "related_not_found", "Must name a live contact of the organization.");
-        f.note("related_appointment_id", "related_not_found", "Must name a live appointment of the organization.");
-        f.note("parent_document_id", "related_not_found", "Must name a live document the caller may see.");
+        f.note("related_contact_id", "not_found", "Must name a live contact of the organization.");
+        f.note("related_appointment_id", "not_found", "Must name a live appointment of the organization.");
+        f.note("parent_document_id", "not_found", "Must name a live document the caller may see.");
         document.tags.sort();
         document
     }
@@ -477,36 +477,11 @@ impl Entity for Document {
     }
 
     fn list_spec(params: &HashMap<String, String>, _tenant: &Tenant) -> AppResult<ListSpec<Self>> {
-        let choice = |name: &str| -> AppResult<Option<&'static str>> {
-            match params.get(name) {
-                None => Ok(None),
-                Some(raw) => {
-                    let all = if name == "document_type" { DocumentType::ALL } else { PrivacyLevel::ALL };
-                    all.iter()
-                        .find(|v| **v == raw.as_str())
-                        .map(|v| Some(*v))
-                        .ok_or_else(|| AppError::invalid_param(name, format!("must be one of: {}", all.join(", "))))
-                }
-            }
-        };
-        let id = |name: &str| -> AppResult<Option<Uuid>> {
-            match params.get(name) {
-                None => Ok(None),
-                Some(raw) => {
-                    Uuid::parse_str(raw.trim()).map(Some).map_err(|_| AppError::invalid_param(name, "must be a UUID"))
-                }
-            }
-        };
-        let document_type = choice("document_type")?;
-        let privacy_level = choice("privacy_level")?;
-        let contact = id("related_contact_id")?;
-        let appointment = id("related_appointment_id")?;
-        let tag = match params.get("tag").map(|t| t.trim().to_string()) {
-            Some(t) if t.is_empty() || t.chars().count() > MAX_TAG_LEN || t.chars().any(char::is_control) => {
-                return Err(AppError::invalid_param("tag", format!("must be a tag of 1 to {MAX_TAG_LEN} characters")));
-            }
-            other => other,
-        };
+        let document_type = params::choice::<DocumentType>(params, "document_type")?.map(|t| t.as_str());
+        let privacy_level = params::choice::<PrivacyLevel>(params, "privacy_level")?.map(|p| p.as_str());
+        let contact = params::uuid(params, "related_contact_id")?;
+        let appointment = params::uuid(params, "related_appointment_id")?;
+        let tag = params::text(params, "tag", MAX_TAG_LEN)?;
         let index = if let Some(c) = contact {
             format!("CONTACT#{c}")
         } else if let Some(a) = appointment {

@@ -9,7 +9,7 @@ use hub_appointments::Appointment;
 use hub_contacts::Contact;
 use hub_documents::Document;
 use hub_shared::domain::spec::object_schema;
-use hub_shared::domain::{Choice, Timestamp};
+use hub_shared::domain::{Choice, Timestamp, params};
 use hub_shared::ops::{DEFAULT_PAGE_SIZE, MAX_BULK_IDS, MAX_PAGE_SIZE};
 use hub_shared::store::{Entity, Meta, Record};
 use hub_transactions::Transaction;
@@ -48,19 +48,15 @@ pub struct Spec {
 }
 
 fn choice<C: Choice>() -> Value {
-    json!({ "type": "string", "enum": C::ALL })
+    params::schema::choice::<C>()
 }
 
 fn uuid() -> Value {
-    json!({ "type": "string", "format": "uuid" })
+    params::schema::uuid()
 }
 
-fn text() -> Value {
-    json!({ "type": "string" })
-}
-
-fn date_time() -> Value {
-    json!({ "type": "string", "format": "date-time" })
+fn instant() -> Value {
+    params::schema::instant()
 }
 
 /// Every entity served by the generic operations.
@@ -116,7 +112,12 @@ pub const CONTACTS: Spec = Spec {
             "search",
             "A name prefix (accents and case ignored; first or last name), or an exact e-mail or medical record \
              number. Matches come in alphabetical order; combines with `contact_type`.",
-            text,
+            || {
+                with_rules(
+                    params::schema::line(hub_contacts::MAX_SEARCH),
+                    &[("invalid", "Something must be left once case, accents and spaces are folded away.")],
+                )
+            },
         ),
     ],
     example: || {
@@ -142,8 +143,10 @@ pub const APPOINTMENTS: Spec = Spec {
     tag: "Business",
     kinds: CRUD,
     filters: &[
-        ("start_from", "Appointments starting at or after this instant.", date_time),
-        ("start_to", "Appointments starting before this instant.", date_time),
+        ("start_from", "Appointments starting at or after this instant.", instant),
+        ("start_to", "Appointments starting before this instant.", || {
+            with_rules(instant(), &[("invalid", "After start_from.")])
+        }),
         ("status", "Only appointments in this status.", choice::<hub_appointments::Status>),
         ("appointment_type", "Only appointments of this type.", choice::<hub_appointments::AppointmentType>),
         ("contact_id", "Only the appointments of this contact.", uuid),
@@ -175,7 +178,7 @@ pub const DOCUMENTS: Spec = Spec {
         ("related_contact_id", "Only the documents about this contact.", uuid),
         ("related_appointment_id", "Only the documents of this appointment.", uuid),
         ("privacy_level", "Only documents of this privacy level.", choice::<hub_documents::PrivacyLevel>),
-        ("tag", "Only documents carrying this tag.", text),
+        ("tag", "Only documents carrying this tag.", || params::schema::text(hub_documents::MAX_TAG_LEN)),
     ],
     example: || {
         json!({
@@ -201,9 +204,17 @@ pub const TRANSACTIONS: Spec = Spec {
         ("status", "Only transactions in this status.", choice::<hub_transactions::Status>),
         ("transaction_type", "Only transactions of this type.", choice::<hub_transactions::TransactionType>),
         ("contact_id", "Only the transactions of this contact.", uuid),
-        ("payment_date_from", "Transactions paid at or after this instant.", date_time),
-        ("payment_date_to", "Transactions paid before this instant.", date_time),
-        ("invoice_number", "Transactions with this invoice number.", text),
+        (
+            "payment_date_from",
+            "Transactions paid at or after this instant (a date means its midnight UTC).",
+            params::schema::instant_or_date,
+        ),
+        ("payment_date_to", "Transactions paid before this instant (a date means its midnight UTC).", || {
+            with_rules(params::schema::instant_or_date(), &[("invalid", "Not before payment_date_from.")])
+        }),
+        ("invoice_number", "Transactions with this invoice number (case ignored).", || {
+            params::schema::text(hub_transactions::MAX_INVOICE_NUMBER)
+        }),
     ],
     example: || {
         json!({
@@ -226,9 +237,18 @@ pub const ANALYTICS_RECORDS: Spec = Spec {
     prefix: "analytics-records",
     tag: "Analytics",
     kinds: CRUD,
-    filters: &[("metric_name", "Only the records of this metric.", text)],
+    filters: &[("metric_name", "Only the records of this metric.", || {
+        params::schema::text(hub_analytics::MAX_METRIC_NAME)
+    })],
     example: || json!({ "metric_name": "patient_visits", "metric_value": 42.5 }),
 };
+
+/// `schema` with rules a schema cannot state (`x-rules`, as the body fields carry them): the
+/// error code a schema-valid value may still get, and why.
+pub fn with_rules(mut schema: Value, rules: &[(&str, &str)]) -> Value {
+    schema["x-rules"] = rules.iter().map(|(code, rule)| json!({ "code": code, "rule": rule })).collect();
+    schema
+}
 
 /// The metadata of the example records: fixed, so the document is deterministic.
 fn example_meta() -> Meta {
@@ -462,6 +482,10 @@ pub fn entity<E: Entity>(fields: Value, spec: &Spec, schemas: &mut Schemas, gaps
     ops
 }
 
+/// `If-Match` (RFC 9110): `*`, or a list of entity tags, each `"..."` or `W/"..."` of visible
+/// ASCII but the quote ([`hub_shared::http::parse_if_match`]).
+pub const IF_MATCH_PATTERN: &str = r#"^(?:|\*|(?:W/)?"[!#-~]*"(?:[ \t]*,[ \t]*(?:W/)?"[!#-~]*")*)$"#;
+
 /// `components.parameters`: the ones every entity's operations share.
 pub fn shared_parameters() -> Value {
     json!({
@@ -478,12 +502,18 @@ pub fn shared_parameters() -> Value {
         "cursor": {
             "name": "cursor", "in": "query", "required": false,
             "description": "The previous page's `next_cursor`: opaque, signed, bound to the organization and the query.",
-            "schema": { "type": "string" },
+            "schema": with_rules(
+                json!({ "type": "string" }),
+                &[("INVALID_CURSOR", "A `next_cursor` this API returned for the same query and organization.")],
+            ),
         },
         "deleted": {
             "name": "deleted", "in": "query", "required": false,
             "description": "Admins: list the trash (soft-deleted records) instead; takes no other filter.",
-            "schema": { "type": "boolean", "default": false },
+            "schema": with_rules(
+                json!({ "type": "boolean", "default": false }),
+                &[("invalid", "`true` takes no other filter.")],
+            ),
         },
         "include_deleted": {
             "name": "include_deleted", "in": "query", "required": false,
@@ -492,14 +522,20 @@ pub fn shared_parameters() -> Value {
         },
         "If-Match": {
             "name": "If-Match", "in": "header", "required": false,
-            "description": "The `ETag` of the version this write expects; 409 `VERSION_CONFLICT` if the record moved on.",
-            "schema": { "type": "string" }, "example": "\"3\"",
+            "description": "`*`, or the `ETag` of the version this write expects (a list of them: any may match). \
+                Compared strongly (RFC 9110): a weak tag matches nothing. 409 `VERSION_CONFLICT` if the record moved on. \
+                Empty: no precondition.",
+            "schema": with_rules(
+                json!({ "type": "string", "pattern": IF_MATCH_PATTERN }),
+                &[("VERSION_MISMATCH", "When the body also gives a `version`, it must be one of these.")],
+            ),
+            "example": "\"3\"",
         },
         "Idempotency-Key": {
             "name": "Idempotency-Key", "in": "header", "required": false,
             "description": "1 to 255 visible ASCII characters. A retry with the same key and body gets the first answer; \
                 the same key with another body is 409.",
-            "schema": { "type": "string", "minLength": 1, "maxLength": 255 },
+            "schema": { "type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]{1,255}$" },
         },
     })
 }

@@ -4,7 +4,11 @@
 //! their handlers are described here, with examples from the same code where it is public.
 
 use crate::document::{Operation, json_body, json_response, param, query};
+use crate::entities::with_rules;
 use crate::schema::{Schemas, all_required, reference, version_schema};
+use hub_shared::audit::Action;
+use hub_shared::audit::query::{MAX_RESOURCE_ID, MAX_RESOURCE_TYPE};
+use hub_shared::domain::params;
 use hub_shared::domain::spec::object_schema;
 use hub_shared::store::Entity;
 use serde_json::{Value, json};
@@ -255,26 +259,46 @@ fn audit_and_privacy(schemas: &mut Schemas) -> Vec<Operation> {
             },
         }),
     );
-    let instant = json!({ "type": "string", "format": "date-time" });
     vec![
         Operation::new("GET", "/api/audit/logs", "audit-logs", "Audit")
             .summary("Search the audit trail", "Admins, owners and auditors. Newest first.")
             .parameters([
                 query(
                     "resource_type",
-                    "With `resource_id`: one record's trail (e.g. `CONTACT`).",
-                    json!({ "type": "string" }),
+                    "With `resource_id`: one record's trail (e.g. `CONTACT`; case ignored).",
+                    with_rules(
+                        json!({ "type": "string", "minLength": 1, "maxLength": MAX_RESOURCE_TYPE, "pattern": "^[A-Za-z0-9_]+$" }),
+                        &[("invalid", "Given with resource_id.")],
+                    ),
                 ),
-                query("resource_id", "With `resource_type`.", json!({ "type": "string" })),
-                query("user_id", "One user's acts, or `system`.", json!({ "type": "string" })),
+                query(
+                    "resource_id",
+                    "With `resource_type`.",
+                    with_rules(
+                        json!({
+                            "type": "string", "minLength": 1, "maxLength": MAX_RESOURCE_ID,
+                            "pattern": "^[^#\\x00-\\x1F\\x7F-\\x9F]*[^#\\x00-\\x1F\\x7F-\\x9F \\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000][^#\\x00-\\x1F\\x7F-\\x9F]*$",
+                        }),
+                        &[("invalid", "Given with resource_type.")],
+                    ),
+                ),
+                query(
+                    "user_id",
+                    "One user's acts, or `system`.",
+                    json!({ "anyOf": [params::schema::uuid(), { "type": "string", "const": "system" }] }),
+                ),
                 query(
                     "action",
-                    "One kind of act (`create`, `update`, `view`, `export`...).",
-                    json!({ "type": "string" }),
+                    "One kind of act.",
+                    json!({ "type": "string", "enum": Action::ALL.iter().map(|a| a.as_str()).collect::<Vec<_>>() }),
                 ),
                 query("risk", "One risk level.", json!({ "type": "string", "enum": ["low", "medium", "high"] })),
-                query("from", "At or after this instant.", instant.clone()),
-                query("to", "At or before this instant.", instant),
+                query(
+                    "from",
+                    "At or after this instant.",
+                    with_rules(params::schema::instant(), &[("invalid", "Not after `to`.")]),
+                ),
+                query("to", "At or before this instant.", params::schema::instant()),
                 param("page_size"),
                 param("cursor"),
             ])
@@ -371,8 +395,18 @@ fn analytics(schemas: &mut Schemas) -> Vec<Operation> {
                  constant cost whatever the organization's size. `format=csv` gives the same figures as a table.",
             )
             .parameters([
-                query("from", "First day (YYYY-MM-DD).", json!({ "type": "string", "format": "date" })),
-                query("to", "Last day (YYYY-MM-DD), default today.", json!({ "type": "string", "format": "date" })),
+                query("from", "First day (YYYY-MM-DD).", params::schema::date()),
+                query(
+                    "to",
+                    "Last day (YYYY-MM-DD), default today.",
+                    with_rules(
+                        params::schema::date(),
+                        &[
+                            ("invalid_value", "Not before `from`."),
+                            ("range_too_long", "At most 366 days from `from` (the default `from` is 29 days before)."),
+                        ],
+                    ),
+                ),
                 query("format", "`json` (default) or `csv`.", json!({ "type": "string", "enum": ["json", "csv"] })),
             ])
             .response(

@@ -7,11 +7,10 @@
 //! type and contact are frozen, and money given back is a new `refund` transaction referencing
 //! the original, written in the same DynamoDB transaction as the original's refunded total.
 
-use chrono::NaiveTime;
 use hub_shared::auth::Tenant;
 use hub_shared::choice_enum;
 use hub_shared::domain::spec::MoneyRule;
-use hub_shared::domain::{Choice, Currency, Date, FIRST_YEAR, Fields, LAST_YEAR, Money, Timestamp, Window};
+use hub_shared::domain::{Choice, Currency, Date, Fields, Money, Timestamp, Window, params};
 use hub_shared::error::{AppError, AppResult, FieldError};
 use hub_shared::store::{Entity, IndexEntry, ListSpec, Meta, Record, Reference, SortRange, Unique};
 use serde::{Deserialize, Serialize};
@@ -133,6 +132,9 @@ pub struct Transaction {
     pub refunded_transaction_id: Option<Uuid>,
     pub refunded_amount: Money,
 }
+
+/// The longest invoice number, as the seed's `CharField(max_length=100)`.
+pub const MAX_INVOICE_NUMBER: usize = 100;
 
 /// Fields a client may send back (from a GET) but never sets.
 const READ_ONLY: &[&str] = &["refunded_transaction_id", "refunded_amount", "refundable_amount"];
@@ -292,7 +294,7 @@ impl Entity for Transaction {
             payment_method: f.optional_choice("payment_method"),
             payment_reference: f.text("payment_reference", 200),
             payment_date: f.timestamp("payment_date"),
-            invoice_number: f.text("invoice_number", 100),
+            invoice_number: f.text("invoice_number", MAX_INVOICE_NUMBER),
             billing_period_start: f.date("billing_period_start", Window::Business),
             billing_period_end: f.date("billing_period_end", Window::Business),
             due_date: f.date("due_date", Window::Business),
@@ -303,8 +305,8 @@ impl Entity for Transaction {
             refunded_transaction_id: None,
             refunded_amount: Money::ZERO,
         };
-        f.note("contact_id", "related_not_found", "Must name a live contact of the organization.");
-        f.note("related_appointment_id", "related_not_found", "Must name a live appointment of the organization.");
+        f.note("contact_id", "not_found", "Must name a live contact of the organization.");
+        f.note("related_appointment_id", "not_found", "Must name a live appointment of the organization.");
         f.note(
             "transaction_type",
             "invalid_value",
@@ -467,50 +469,15 @@ struct ListFilter {
     to: Option<String>,
 }
 
-fn choice_param<C: Choice>(params: &HashMap<String, String>, name: &str) -> AppResult<Option<C>> {
-    match params.get(name) {
-        None => Ok(None),
-        Some(raw) => C::parse(raw.trim())
-            .map(Some)
-            .ok_or_else(|| AppError::invalid_param(name, format!("must be one of: {}", C::ALL.join(", ")))),
-    }
-}
-
-/// A payment-date bound: an RFC 3339 instant, or a date meaning its midnight UTC.
-fn date_param(params: &HashMap<String, String>, name: &str) -> AppResult<Option<String>> {
-    let Some(raw) = params.get(name) else { return Ok(None) };
-    let instant = Timestamp::parse_input(raw).or_else(|| {
-        Date::parse(raw)
-            .filter(|d| (FIRST_YEAR..=LAST_YEAR).contains(&d.year()))
-            .map(|d| Timestamp::from_datetime(d.as_naive().and_time(NaiveTime::MIN).and_utc()))
-    });
-    instant
-        .map(|t| Some(t.to_key()))
-        .ok_or_else(|| AppError::invalid_param(name, "must be a date (YYYY-MM-DD) or an RFC 3339 date-time"))
-}
-
 impl ListFilter {
     fn parse(params: &HashMap<String, String>) -> AppResult<Self> {
-        let contact = match params.get("contact_id") {
-            None => None,
-            Some(raw) => {
-                Some(Uuid::parse_str(raw.trim()).map_err(|_| AppError::invalid_param("contact_id", "must be a UUID"))?)
-            }
-        };
-        let invoice = match params.get("invoice_number").map(|r| r.trim()) {
-            None => None,
-            Some(raw) if raw.is_empty() || raw.chars().count() > 100 || raw.chars().any(char::is_control) => {
-                return Err(AppError::invalid_param("invoice_number", "must be 1 to 100 characters"));
-            }
-            Some(raw) => Some(raw.to_lowercase()),
-        };
         let filter = Self {
-            status: choice_param(params, "status")?,
-            kind: choice_param(params, "transaction_type")?,
-            contact,
-            invoice,
-            from: date_param(params, "payment_date_from")?,
-            to: date_param(params, "payment_date_to")?,
+            status: params::choice(params, "status")?,
+            kind: params::choice(params, "transaction_type")?,
+            contact: params::uuid(params, "contact_id")?,
+            invoice: params::text(params, "invoice_number", MAX_INVOICE_NUMBER)?.map(|i| i.to_lowercase()),
+            from: params::instant_or_date(params, "payment_date_from")?.map(|t| t.to_key()),
+            to: params::instant_or_date(params, "payment_date_to")?.map(|t| t.to_key()),
         };
         if let (Some(from), Some(to)) = (&filter.from, &filter.to)
             && from > to

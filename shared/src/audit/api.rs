@@ -56,6 +56,7 @@ pub async fn decode(services: &Services, items: &[crate::audit::item::Item]) -> 
 /// `risk` (`low`, `medium`, `high`), `from` and `to` (RFC 3339, inclusive), `page_size`, `cursor`.
 pub async fn logs(services: Arc<Services>, tenant: Tenant, request: ApiRequest) -> AppResult<Reply> {
     tenant.require(Permission::ReadAudit)?;
+    request.only_parameters(crate::audit::query::PARAMETERS)?;
     let filter = AuditFilter::from_query(&request.query)?;
     Ok(Reply::ok(page_json(&services, &tenant, &filter, &request).await?))
 }
@@ -66,9 +67,7 @@ pub async fn logs(services: Arc<Services>, tenant: Tenant, request: ApiRequest) 
 /// personal values).
 pub async fn history<E: Entity>(services: Arc<Services>, tenant: Tenant, request: ApiRequest) -> AppResult<Reply> {
     tenant.require(Permission::ReadAudit)?;
-    if let Some(other) = request.query.keys().find(|k| !["page_size", "cursor"].contains(&k.as_str())) {
-        return Err(AppError::invalid_param(other, "unknown parameter; accepted: page_size, cursor"));
-    }
+    request.only_parameters(&["page_size", "cursor"])?;
     let id = request.path_id(E::NAME)?;
     services
         .store

@@ -15,6 +15,7 @@ use crate::audit::item::{
     resource_partition, risk_partition, s, user_partition,
 };
 use crate::audit::model::{Action, Risk};
+use crate::domain::params;
 use crate::error::{AppError, AppResult};
 use crate::store::cursor::{CursorSigner, Position};
 use aws_sdk_dynamodb::Client;
@@ -26,6 +27,26 @@ use uuid::Uuid;
 /// At most this many Queries serve one page: with filters checked after the read, a page may
 /// need several; past this, the page is returned short with a cursor to continue from.
 const MAX_QUERIES_PER_PAGE: usize = 8;
+
+/// The audit API's parameters.
+pub const PARAMETERS: &[&str] =
+    &["resource_type", "resource_id", "user_id", "action", "risk", "from", "to", "page_size", "cursor"];
+
+/// The longest `resource_type` (`[A-Za-z0-9_]`, read in upper case).
+pub const MAX_RESOURCE_TYPE: usize = 40;
+
+/// The longest `resource_id`.
+pub const MAX_RESOURCE_ID: usize = 100;
+
+/// `resource_id`: one line, at most [`MAX_RESOURCE_ID`] characters, without `#` (the index's
+/// key separator).
+fn text_id(query: &HashMap<String, String>) -> AppResult<Option<String>> {
+    let id = params::text(query, "resource_id", MAX_RESOURCE_ID)?;
+    if id.as_deref().is_some_and(|id| id.contains('#')) {
+        return Err(AppError::invalid_param("resource_id", "must be a record id"));
+    }
+    Ok(id)
+}
 
 /// What the audit API was asked for (already validated).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -42,63 +63,47 @@ pub struct AuditFilter {
 }
 
 impl AuditFilter {
-    /// From the audit API's query parameters; 400 for anything unknown or malformed.
+    /// From the audit API's query parameters ([`PARAMETERS`]); 400 for anything malformed.
     pub fn from_query(query: &HashMap<String, String>) -> AppResult<Self> {
-        const ACCEPTED: &[&str] =
-            &["resource_type", "resource_id", "user_id", "action", "risk", "from", "to", "page_size", "cursor"];
-        if let Some(other) = query.keys().find(|k| !ACCEPTED.contains(&k.as_str())) {
-            return Err(AppError::invalid_param(
-                other,
-                format!("unknown parameter; accepted: {}", ACCEPTED.join(", ")),
-            ));
-        }
-        let text = |name: &str| query.get(name).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
-        let resource = match (text("resource_type"), text("resource_id")) {
-            (Some(kind), Some(id)) => {
-                let kind = kind.to_ascii_uppercase();
-                if !kind.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') || kind.len() > 40 {
-                    return Err(AppError::invalid_param("resource_type", "must be a resource type such as CONTACT"));
-                }
-                if id.len() > 100 || id.contains('#') || id.chars().any(char::is_control) {
-                    return Err(AppError::invalid_param("resource_id", "must be a record id"));
-                }
-                Some((kind, id))
+        let kind = query.get("resource_type").map(|kind| {
+            let ok = (1..=MAX_RESOURCE_TYPE).contains(&kind.len())
+                && kind.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+            if ok {
+                Ok(kind.to_ascii_uppercase())
+            } else {
+                Err(AppError::invalid_param("resource_type", "must be a resource type such as CONTACT"))
             }
+        });
+        let resource = match (kind.transpose()?, text_id(query)?) {
+            (Some(kind), Some(id)) => Some((kind, id)),
             (None, None) => None,
             (Some(_), None) => return Err(AppError::invalid_param("resource_id", "is required with resource_type")),
             (None, Some(_)) => return Err(AppError::invalid_param("resource_type", "is required with resource_id")),
         };
-        let user = match text("user_id") {
+        let user = match query.get("user_id").map(String::as_str) {
             None => None,
-            Some(u) if u == "system" => Some(u),
-            Some(u) => Some(
-                Uuid::parse_str(&u)
-                    .map_err(|_| AppError::invalid_param("user_id", "must be a user id or `system`"))?
+            Some("system") => Some("system".to_string()),
+            Some(raw) => Some(
+                crate::domain::parse_uuid(raw)
+                    .ok_or_else(|| AppError::invalid_param("user_id", "must be a user id or `system`"))?
                     .to_string(),
             ),
         };
-        let action = match text("action") {
+        let action = match query.get("action") {
             None => None,
-            Some(a) => Some(Action::parse(&a).ok_or_else(|| {
+            Some(a) => Some(Action::parse(a).ok_or_else(|| {
                 let all: Vec<&str> = Action::ALL.iter().map(|a| a.as_str()).collect();
                 AppError::invalid_param("action", format!("must be one of: {}", all.join(", ")))
             })?),
         };
-        let risk = match text("risk") {
+        let risk = match query.get("risk") {
             None => None,
             Some(r) => Some(
-                Risk::parse(&r).ok_or_else(|| AppError::invalid_param("risk", "must be one of: low, medium, high"))?,
+                Risk::parse(r).ok_or_else(|| AppError::invalid_param("risk", "must be one of: low, medium, high"))?,
             ),
         };
-        let time = |name: &str| -> AppResult<Option<DateTime<Utc>>> {
-            match text(name) {
-                None => Ok(None),
-                Some(raw) => DateTime::parse_from_rfc3339(&raw).map(|t| Some(t.with_timezone(&Utc))).map_err(|_| {
-                    AppError::invalid_param(name, "must be an RFC 3339 date-time, e.g. 2026-11-24T08:00:00Z")
-                }),
-            }
-        };
-        let (from, to) = (time("from")?, time("to")?);
+        let from = params::instant(query, "from")?.map(|t| t.as_datetime());
+        let to = params::instant(query, "to")?.map(|t| t.as_datetime());
         if let (Some(f), Some(t)) = (from, to)
             && f > t
         {

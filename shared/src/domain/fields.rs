@@ -196,7 +196,11 @@ impl<'a> Fields<'a> {
 
     /// A choice with a default when absent or `null`. `""` is not a value of it.
     pub fn choice<C: Choice>(&mut self, name: &'static str, default: C) -> C {
-        self.record(name, Rule::Choice { values: C::ALL, blank: false }, Some(Value::from(default.as_str())));
+        self.record(
+            name,
+            Rule::Choice { values: C::ALL, blank: false, required: false },
+            Some(Value::from(default.as_str())),
+        );
         let Some(raw) = self.string(name) else { return default };
         C::parse(raw).unwrap_or_else(|| {
             self.error(name, "invalid_choice", format!("must be one of: {}", C::ALL.join(", ")));
@@ -206,7 +210,7 @@ impl<'a> Fields<'a> {
 
     /// One of a long list of names (`values`, e.g. time zones), `default` when absent or `null`.
     pub fn listed(&mut self, name: &'static str, values: &'static [&'static str], default: &'static str) -> String {
-        self.record(name, Rule::Choice { values, blank: false }, Some(Value::from(default)));
+        self.record(name, Rule::Choice { values, blank: false, required: false }, Some(Value::from(default)));
         let Some(raw) = self.string(name) else { return default.to_string() };
         if values.contains(&raw) {
             raw.to_string()
@@ -218,13 +222,13 @@ impl<'a> Fields<'a> {
 
     /// A choice that may be absent, `null` or `""` (unset).
     pub fn optional_choice<C: Choice>(&mut self, name: &'static str) -> Option<C> {
-        self.record(name, Rule::Choice { values: C::ALL, blank: true }, None);
+        self.record(name, Rule::Choice { values: C::ALL, blank: true, required: false }, None);
         self.read_choice(name)
     }
 
     /// A choice that must be given.
     pub fn required_choice<C: Choice>(&mut self, name: &'static str, fallback: C) -> C {
-        self.record(name, Rule::Choice { values: C::ALL, blank: false }, None);
+        self.record(name, Rule::Choice { values: C::ALL, blank: false, required: true }, None);
         let value = self.read_choice(name);
         if value.is_none() && !self.has_errors_for(name) {
             self.error(name, "required", "is required");

@@ -6,6 +6,7 @@ mod date;
 mod email;
 mod fields;
 pub mod money;
+pub mod params;
 pub mod spec;
 pub mod text;
 mod time;

@@ -108,10 +108,11 @@ pub enum Rule {
         pattern: &'static str,
         required: bool,
     },
-    /// One of `values`; `blank`: `""` means unset.
+    /// One of `values`; `blank`: `""` means unset; `required`: present (not null).
     Choice {
         values: &'static [&'static str],
         blank: bool,
+        required: bool,
     },
     Email,
     Phone {
@@ -171,6 +172,7 @@ impl FieldSpec {
         match &mut self.rule {
             Rule::Text { required, .. }
             | Rule::Pattern { required, .. }
+            | Rule::Choice { required, .. }
             | Rule::Timestamp { required }
             | Rule::Money { required, .. }
             | Rule::Uuid { required }
@@ -184,6 +186,7 @@ impl FieldSpec {
         match self.rule {
             Rule::Text { required, .. }
             | Rule::Pattern { required, .. }
+            | Rule::Choice { required, .. }
             | Rule::Timestamp { required }
             | Rule::Money { required, .. }
             | Rule::Uuid { required }
@@ -213,12 +216,14 @@ impl FieldSpec {
             Rule::Pattern { max, pattern, .. } => {
                 json!({ "type": string_type(), "maxLength": max, "pattern": pattern })
             }
-            Rule::Choice { values, blank } => {
+            Rule::Choice { values, blank, required } => {
                 let mut all: Vec<Value> = values.iter().map(|v| json!(v)).collect();
                 if *blank {
                     all.push(json!(""));
                 }
-                all.push(Value::Null);
+                if !required {
+                    all.push(Value::Null);
+                }
                 json!({ "enum": all })
             }
             Rule::Email => json!({

@@ -158,7 +158,8 @@ impl ApiRequest {
     /// when the header is not entity-tag syntax, 400 `VERSION_MISMATCH` when the body's version
     /// is not among the header's, 422 for a body `version` that is not a positive integer.
     pub fn expected_version(&self, body: Option<&Map<String, Value>>) -> AppResult<Option<Expected>> {
-        let from_header = match self.header_bytes("if-match") {
+        // An empty field (an empty list of tags) is no precondition, as if it were not sent.
+        let from_header = match self.header_bytes("if-match").filter(|raw| !raw.trim_ascii().is_empty()) {
             None => None,
             Some(raw) => Some(parse_if_match(raw).ok_or_else(|| {
                 AppError::bad_request(

@@ -202,7 +202,13 @@ fn finish(
         Ok(reply) => (reply.status, reply.body.map(|v| Body::Text(v.to_string())), "application/json", reply.headers),
         Err(err) => {
             let (status, body) = problem_response(&err, request_id);
-            (status, Some(Body::Text(body.to_string())), "application/problem+json", Vec::new())
+            let mut headers = Vec::new();
+            if let AppError::MethodNotAllowed { allow } = &err
+                && let Ok(value) = HeaderValue::from_str(allow)
+            {
+                headers.push((http::header::ALLOW, value));
+            }
+            (status, Some(Body::Text(body.to_string())), "application/problem+json", headers)
         }
     };
     tracing::info!(status = status.as_u16(), latency_ms = started.elapsed().as_millis() as u64, "request done");
