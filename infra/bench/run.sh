@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # Reruns every figure of BENCHMARKS.md. Prints; never fails on a missed budget.
 #
-#   infra/bench/run.sh [all|build|sizes|compare|callgrind]   (default: all)
+#   infra/bench/run.sh [all|build|sizes|compare|callgrind|soak]   (default: all but soak)
+#
+# `soak` (not part of `all`: it takes about half an hour) starts a local stack of its own and
+# writes a practice's worth of records through its API (SOAK_WRITES, 20000, printed every
+# SOAK_EVERY, 2000, SOAK_CONCURRENCY requests in flight, 4): moto's and the stack's memory, p50/p99.
 #
 # Knobs (environment): COLD (cold starts per binary, 20), INVOCATIONS (events per cold start, 100),
 # WARM (warm invocations under callgrind, 20), OUT (results directory, target/bench/results),
@@ -119,12 +123,21 @@ profile() {
   stop_moto
 }
 
+soak() {
+  # The stack runs the debug functions, as `infra/hub up` does; the driver is built alike.
+  cargo build --workspace --bins --quiet
+  { machine; echo
+    cargo run --quiet -p hub-soak -- --writes "${SOAK_WRITES:-20000}" --every "${SOAK_EVERY:-2000}" \
+      --concurrency "${SOAK_CONCURRENCY:-4}"; } | tee "$OUT/soak.md"
+}
+
 case "$STEP" in
   build) build ;;
+  soak) soak ;;
   sizes) sizes ;;
   compare) compare ;;
   callgrind) profile ;;
   all) build; sizes; compare; profile ;;
-  *) echo "usage: $0 [all|build|sizes|compare|callgrind]" >&2; exit 2 ;;
+  *) echo "usage: $0 [all|build|sizes|compare|callgrind|soak]" >&2; exit 2 ;;
 esac
 echo "results in $OUT" >&2

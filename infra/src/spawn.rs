@@ -132,6 +132,12 @@ impl LocalStack {
         &self.state_dir
     }
 
+    /// The process group of the stack (its supervisor): every process it started descends
+    /// from it (memory measurements walk them).
+    pub fn pid(&self) -> u32 {
+        self.process.pgid()
+    }
+
     /// Stops the stack and waits for it to have stopped everything.
     pub fn stop(mut self) -> Result<(), SpawnError> {
         self.process.stop(Duration::from_secs(20)).map_err(|e| SpawnError(format!("cannot stop the stack: {e}")))

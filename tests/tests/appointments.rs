@@ -326,7 +326,7 @@ async fn every_validation_rule_answers_422_naming_the_field() {
         (with("end_datetime", json!(at(24 * 60 + 1))), "end_datetime", "out_of_range"),
         (with("timezone", json!("Europe/Pariss")), "timezone", "invalid_value"),
         (with("timezone", json!("+02:00")), "timezone", "invalid_value"),
-        (with("timezone", json!("z".repeat(51))), "timezone", "too_long"),
+        (with("timezone", json!("z".repeat(51))), "timezone", "invalid_value"),
         (with("appointment_type", json!("party")), "appointment_type", "invalid_choice"),
         (with("status", json!("done")), "status", "invalid_choice"),
         (with("priority", json!(0)), "priority", "out_of_range"),

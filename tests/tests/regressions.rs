@@ -204,7 +204,14 @@ async fn the_versions_list_refuses_unknown_parameters_as_every_list_does() {
     let url = format!("/api/business/documents/{}/versions", document["id"].as_str().unwrap());
     assert_eq!(app.send("GET", &url, Some(&admin), None).await.status, 200);
     app.send("GET", &format!("{url}?unknown=1"), Some(&admin), None).await.problem(400, "UNKNOWN_PARAMETER");
-    app.send("GET", &format!("{CONTACTS}?unknown=1"), Some(&admin), None).await.problem(400, "UNKNOWN_PARAMETER");
+    for path in [
+        format!("{CONTACTS}?unknown=1"),
+        format!("{CONTACTS}/{}?unknown=1", Uuid::new_v4()),
+        "/api/audit/logs?colour=red".to_string(),
+        "/api/analytics/summary?colour=red".to_string(),
+    ] {
+        app.send("GET", &path, Some(&admin), None).await.problem(400, "UNKNOWN_PARAMETER");
+    }
 }
 
 #[tokio::test]

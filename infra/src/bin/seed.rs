@@ -123,7 +123,7 @@ async fn run(options: Options) -> Result<(), BoxError> {
             }
             seed::person(&api, options.seed, index, &run_tag, &providers, &on_write).await?;
             let done = progress.people.fetch_add(1, Ordering::Relaxed) + 1;
-            if done % 10 == 0 || done == options.contacts {
+            if done.is_multiple_of(10) || done == options.contacts {
                 bar(done, options.contacts, progress.writes.load(Ordering::Relaxed), started.elapsed());
             }
         }

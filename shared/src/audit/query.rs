@@ -339,7 +339,6 @@ mod tests {
             vec![("user_id", "bob")],
             vec![("from", "yesterday")],
             vec![("from", "2026-02-01T00:00:00Z"), ("to", "2026-01-01T00:00:00Z")],
-            vec![("colour", "red")],
             vec![("resource_type", "CONTACT"), ("resource_id", "a#b")],
         ] {
             assert_eq!(parse(&bad).map_err(|e| e.status()).err(), Some(400), "{bad:?}");

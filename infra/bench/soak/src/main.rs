@@ -1,0 +1,212 @@
+//! The soak bench: writes a practice's worth of mixed records (contacts, appointments,
+//! payments and refunds, documents with their uploads: `hub_infra::seed`) through the API of a
+//! local stack of its own, and every `--every` writes prints how the stack holds up as its
+//! tables grow: moto's resident memory, the whole stack's (moto, the gateway, `cargo lambda
+//! watch`, the function processes, the stream relays), and the write latency (p50, p99) of
+//! that slice. It prints; it asserts nothing. Budget (DESIGN.md): memory grows with the data
+//! stored (kilobytes per record), and the last slice's p50 stays within 2x of the first's.
+//!
+//!   cargo run -p hub-soak --release -- [--writes 20000] [--every 2000] [--concurrency 4] [--seed 1]
+//!
+//! (`infra/bench/run.sh soak` builds and runs it.)
+
+use hub_infra::seed::{self, Api, Rng, Write};
+use hub_infra::spawn::{LocalStack, StackOptions};
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+struct Options {
+    writes: u64,
+    every: u64,
+    concurrency: usize,
+    seed: u64,
+}
+
+fn parse() -> Result<Options, String> {
+    let mut options = Options { writes: 20_000, every: 2_000, concurrency: 4, seed: 1 };
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        let mut number = || -> Result<u64, String> {
+            args.next().and_then(|v| v.parse().ok()).ok_or_else(|| format!("{arg} needs a number"))
+        };
+        match arg.as_str() {
+            "--writes" => options.writes = number()?,
+            "--every" => options.every = number()?.max(1),
+            "--concurrency" => options.concurrency = usize::try_from(number()?.max(1)).unwrap_or(1),
+            "--seed" => options.seed = number()?,
+            other => return Err(format!("unknown option {other}")),
+        }
+    }
+    Ok(options)
+}
+
+/// Resident memory of a process, in KiB (`VmRSS`), 0 when it is gone.
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find_map(|line| line.strip_prefix("VmRSS:").and_then(|v| v.split_whitespace().next()?.parse().ok()))
+        })
+        .unwrap_or(0)
+}
+
+/// `root` and every process descending from it, with their command lines.
+fn descendants(root: u32) -> Vec<(u32, String)> {
+    let mut parents: HashMap<u32, u32> = HashMap::new();
+    let mut commands: HashMap<u32, String> = HashMap::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else { continue };
+        // `pid (comm) state ppid ...`: the command may hold spaces and parentheses.
+        let Some(after) = stat.rfind(')').map(|at| &stat[at + 1..]) else { continue };
+        let Some(ppid) = after.split_whitespace().nth(1).and_then(|p| p.parse().ok()) else { continue };
+        parents.insert(pid, ppid);
+        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        commands.insert(pid, String::from_utf8_lossy(&cmdline).replace('\0', " "));
+    }
+    let mut out = vec![(root, commands.get(&root).cloned().unwrap_or_default())];
+    let mut frontier = vec![root];
+    while let Some(parent) = frontier.pop() {
+        for (child, _) in parents.iter().filter(|(_, p)| **p == parent) {
+            out.push((*child, commands.get(child).cloned().unwrap_or_default()));
+            frontier.push(*child);
+        }
+    }
+    out
+}
+
+/// moto's resident memory and the whole stack's, in KiB.
+fn memory(stack: u32) -> (u64, u64) {
+    let processes = descendants(stack);
+    let moto = processes.iter().filter(|(_, cmd)| cmd.contains("moto_serial.py")).map(|(pid, _)| rss_kib(*pid)).max();
+    let total = processes.iter().map(|(pid, _)| rss_kib(*pid)).sum();
+    (moto.unwrap_or(0), total)
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let rank = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
+    sorted[rank.min(sorted.len() - 1)]
+}
+
+fn mib(kib: u64) -> f64 {
+    kib as f64 / 1024.0
+}
+
+fn main() -> std::process::ExitCode {
+    let options = match parse() {
+        Ok(options) => options,
+        Err(e) => {
+            eprintln!("soak: {e}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    match run(options) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("soak: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(options: Options) -> Result<(), Box<dyn std::error::Error>> {
+    eprintln!("soak: starting a local stack (the debug functions, as infra/hub up runs them)...");
+    let stack = LocalStack::start(StackOptions::default())?;
+    let root = stack.pid();
+    let (moto_start, total_start) = memory(root);
+    println!(
+        "soak: {} writes, {} at a time; at start moto {:.0} MiB, stack {:.0} MiB",
+        options.writes,
+        options.concurrency,
+        mib(moto_start),
+        mib(total_start)
+    );
+    println!(
+        "{:>8} {:>10} {:>11} {:>9} {:>9} {:>10}",
+        "writes", "moto MiB", "stack MiB", "p50 ms", "p99 ms", "writes/s"
+    );
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let result = runtime.block_on(async {
+        let mut rng = Rng::new(options.seed);
+        let org = rng.uuid();
+        let providers = seed::providers(&mut rng, 8);
+        let run_tag = seed::run_tag(options.seed);
+        let api = Api::new(stack.vars(), org)?;
+        let latencies: Mutex<Vec<Duration>> = Mutex::new(Vec::new());
+        let written = AtomicU64::new(0);
+        let stop = AtomicBool::new(false);
+        let next = AtomicU64::new(0);
+        let slices: Mutex<Vec<(Duration, Duration)>> = Mutex::new(Vec::new());
+        let started = Mutex::new(Instant::now());
+        let on_write = |write: Write| {
+            let count = written.fetch_add(1, Ordering::Relaxed) + 1;
+            if let Ok(mut all) = latencies.lock() {
+                all.push(write.latency);
+                if count.is_multiple_of(options.every) {
+                    let mut slice = std::mem::take(&mut *all);
+                    slice.sort_unstable();
+                    let (p50, p99) = (percentile(&slice, 50.0), percentile(&slice, 99.0));
+                    let (moto, total) = memory(root);
+                    let rate = {
+                        let mut since = started.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                        let rate = options.every as f64 / since.elapsed().as_secs_f64().max(0.001);
+                        *since = Instant::now();
+                        rate
+                    };
+                    println!(
+                        "{count:>8} {:>10.0} {:>11.0} {:>9.1} {:>9.1} {rate:>10.1}",
+                        mib(moto),
+                        mib(total),
+                        p50.as_secs_f64() * 1000.0,
+                        p99.as_secs_f64() * 1000.0
+                    );
+                    if let Ok(mut slices) = slices.lock() {
+                        slices.push((p50, p99));
+                    }
+                }
+            }
+            if count >= options.writes {
+                stop.store(true, Ordering::Relaxed);
+            }
+        };
+        let worker = || async {
+            while !stop.load(Ordering::Relaxed) {
+                let index = next.fetch_add(1, Ordering::Relaxed);
+                seed::person(&api, options.seed, index, &run_tag, &providers, &on_write).await?;
+            }
+            Ok::<(), seed::SeedError>(())
+        };
+        let results = futures_util::future::join_all((0..options.concurrency).map(|_| worker())).await;
+        for result in results {
+            result?;
+        }
+        let slices = slices.lock().map(|s| s.clone()).unwrap_or_default();
+        if let (Some(first), Some(last)) = (slices.first(), slices.last()) {
+            let ratio = last.0.as_secs_f64() / first.0.as_secs_f64().max(1e-9);
+            println!(
+                "soak: last slice p50 {:.1} ms is {ratio:.2}x the first's {:.1} ms (budget: at most 2x)",
+                last.0.as_secs_f64() * 1000.0,
+                first.0.as_secs_f64() * 1000.0
+            );
+        }
+        let (moto_end, total_end) = memory(root);
+        let people = next.load(Ordering::Relaxed);
+        let records = written.load(Ordering::Relaxed);
+        println!(
+            "soak: {records} records for {people} contacts; moto grew {:.0} MiB ({:.1} KiB per record), the stack {:.0} MiB",
+            mib(moto_end.saturating_sub(moto_start)),
+            moto_end.saturating_sub(moto_start) as f64 / records.max(1) as f64,
+            mib(total_end.saturating_sub(total_start))
+        );
+        Ok::<(), Box<dyn std::error::Error>>(())
+    });
+    stack.stop()?;
+    result
+}
