@@ -53,6 +53,8 @@ pub struct MotoOptions {
     /// Where its request log goes; `None` discards it.
     pub log: Option<PathBuf>,
     pub startup_timeout: Duration,
+    /// Extra environment (the emulator's own settings, e.g. a short stream retention in a test).
+    pub env: Vec<(String, String)>,
 }
 
 impl Default for MotoOptions {
@@ -61,7 +63,7 @@ impl Default for MotoOptions {
         let python =
             std::env::var_os("HUB_MOTO_PYTHON").map(PathBuf::from).unwrap_or_else(|| crate::venv_bin(&root, "python"));
         let script = root.join("infra").join("moto_serial.py");
-        Self { python, script, port: None, log: None, startup_timeout: Duration::from_secs(60) }
+        Self { python, script, port: None, log: None, startup_timeout: Duration::from_secs(60), env: Vec::new() }
     }
 }
 
@@ -108,7 +110,7 @@ impl MotoServer {
             None => Output::Null,
         };
         let script = options.script.to_string_lossy();
-        let spec = Spec::new("moto_server", &options.python)
+        let mut spec = Spec::new("moto_server", &options.python)
             .args([script.as_ref(), "127.0.0.1", &port.to_string()])
             // moto must never see real credentials or reach real AWS.
             .env("AWS_ACCESS_KEY_ID", "test")
@@ -117,6 +119,9 @@ impl MotoServer {
             .env_remove("AWS_PROFILE")
             .env_remove("AWS_SESSION_TOKEN")
             .output(output);
+        for (key, value) in &options.env {
+            spec = spec.env(key, value);
+        }
         let mut process = Supervised::spawn(&spec).map_err(MotoError::Spawn)?;
         let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
         let deadline = Instant::now() + options.startup_timeout;

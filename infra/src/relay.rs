@@ -93,19 +93,36 @@ pub fn sequence_number(record: &Value) -> Option<&str> {
     record.pointer("/dynamodb/SequenceNumber").and_then(Value::as_str)
 }
 
-/// Reads one shard of a stream, in order, with the ability to go back to a record.
+/// Reads one shard of a stream, in order, with the ability to go back to a record, and to take
+/// up where it was with a fresh iterator when its own has expired (DynamoDB's, and the
+/// emulator's, expire after 15 minutes: a stack whose machine slept) or points at records
+/// trimmed away (older than 24 hours).
 pub struct ShardReader {
     client: Client,
     stream_arn: String,
     shard_id: String,
     iterator: Option<String>,
+    /// Where a fresh iterator must start to continue exactly where this one is.
+    resume: Resume,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Resume {
+    TrimHorizon,
+    At(String),
+    After(String),
 }
 
 impl ShardReader {
     /// A reader at the start of the shard (`TRIM_HORIZON`).
     pub async fn trim_horizon(client: Client, stream_arn: &str, shard_id: &str) -> Result<Self, BoxError> {
-        let mut reader =
-            Self { client, stream_arn: stream_arn.to_string(), shard_id: shard_id.to_string(), iterator: None };
+        let mut reader = Self {
+            client,
+            stream_arn: stream_arn.to_string(),
+            shard_id: shard_id.to_string(),
+            iterator: None,
+            resume: Resume::TrimHorizon,
+        };
         reader.iterator = Some(reader.iterator_at(ShardIteratorType::TrimHorizon, None).await?);
         Ok(reader)
     }
@@ -143,12 +160,42 @@ impl ShardReader {
         };
         let out = self.client.get_records().shard_iterator(iterator).limit(limit).send().await?;
         self.iterator = out.next_shard_iterator.clone();
-        Ok(out.records().iter().map(|r| lambda_record(r, &self.stream_arn)).collect())
+        let records: Vec<Value> = out.records().iter().map(|r| lambda_record(r, &self.stream_arn)).collect();
+        if let Some(last) = records.last().and_then(sequence_number) {
+            self.resume = Resume::After(last.to_string());
+        }
+        Ok(records)
     }
 
     /// Reads again from this record on (`AT_SEQUENCE_NUMBER`).
     pub async fn rewind_to(&mut self, sequence_number: &str) -> Result<(), BoxError> {
+        self.resume = Resume::At(sequence_number.to_string());
         self.iterator = Some(self.iterator_at(ShardIteratorType::AtSequenceNumber, Some(sequence_number)).await?);
+        Ok(())
+    }
+
+    /// A fresh iterator where this reader is: after the last record it returned, or at the
+    /// record it was sent back to. When that position was trimmed away meanwhile, the oldest
+    /// record still kept (what DynamoDB's event source mapping does: the rest is lost).
+    pub async fn reopen(&mut self) -> Result<(), BoxError> {
+        let fresh = match &self.resume {
+            Resume::TrimHorizon => self.iterator_at(ShardIteratorType::TrimHorizon, None).await,
+            Resume::At(seq) => self.iterator_at(ShardIteratorType::AtSequenceNumber, Some(seq)).await,
+            Resume::After(seq) => self.iterator_at(ShardIteratorType::AfterSequenceNumber, Some(seq)).await,
+        };
+        let iterator = match fresh {
+            Ok(iterator) => iterator,
+            Err(e) if format!("{e:?}").contains("TrimmedDataAccess") => {
+                eprintln!(
+                    "stream-relay: records from {:?} on were trimmed away; going on from the oldest kept",
+                    self.resume
+                );
+                self.resume = Resume::TrimHorizon;
+                self.iterator_at(ShardIteratorType::TrimHorizon, None).await?
+            }
+            Err(e) => return Err(e),
+        };
+        self.iterator = Some(iterator);
         Ok(())
     }
 }
@@ -227,7 +274,13 @@ pub async fn run(client: Client, stream_arn: &str, options: &RelayOptions) -> Re
             let records = match reader.next_batch(options.batch_size).await {
                 Ok(records) => records,
                 Err(e) => {
+                    // An expired or trimmed iterator, or the emulator restarting: take up where
+                    // the reader was with a fresh iterator, after a pause (never a busy loop).
                     eprintln!("stream-relay: GetRecords failed: {e}");
+                    tokio::time::sleep(options.retry_pause).await;
+                    if let Err(e) = reader.reopen().await {
+                        eprintln!("stream-relay: cannot reopen the shard: {e}");
+                    }
                     continue;
                 }
             };

@@ -175,6 +175,9 @@ pub struct Function {
     pub stream_sources: Vec<StreamSource>,
     /// `Schedule`/`ScheduleV2` events: the expression (`rate(1 day)`, `cron(...)`) of each.
     pub schedules: Vec<String>,
+    /// The dead-letter queue (logical id, from `DeadLetterConfig.Arn: !GetAtt Q.Arn`) of each
+    /// schedule, in the same order; `None` for a schedule without one.
+    pub schedule_dead_letters: Vec<Option<String>>,
 }
 
 #[derive(Debug, Clone)]
@@ -500,6 +503,7 @@ fn parse_function(logical_id: &str, resource: &Value, props: &Value) -> Result<(
     let mut routes = Vec::new();
     let mut stream_sources = Vec::new();
     let mut schedules = Vec::new();
+    let mut schedule_dead_letters = Vec::new();
     if let Some(events) = props.get("Events") {
         for (event_name, event) in mapping(events, &ctx("Events"))? {
             let event_ctx = ctx(&format!("event {event_name}"));
@@ -546,8 +550,12 @@ fn parse_function(logical_id: &str, resource: &Value, props: &Value) -> Result<(
                             .and_then(get_att_target),
                     });
                 }
-                "Schedule" => schedules.push(req_str(event_props, "Schedule", &event_ctx)?),
-                "ScheduleV2" => schedules.push(req_str(event_props, "ScheduleExpression", &event_ctx)?),
+                "Schedule" | "ScheduleV2" => {
+                    let key = if kind == "Schedule" { "Schedule" } else { "ScheduleExpression" };
+                    schedules.push(req_str(event_props, key, &event_ctx)?);
+                    schedule_dead_letters
+                        .push(event_props.get("DeadLetterConfig").and_then(|d| d.get("Arn")).and_then(get_att_target));
+                }
                 _ => {}
             }
         }
@@ -563,6 +571,7 @@ fn parse_function(logical_id: &str, resource: &Value, props: &Value) -> Result<(
             named_policies,
             stream_sources,
             schedules,
+            schedule_dead_letters,
         },
         routes,
     ))

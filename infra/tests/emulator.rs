@@ -117,6 +117,45 @@ async fn a_cancelled_transaction_leaves_nothing_in_the_stream_and_later_writes_s
     assert_eq!(keys, ["first", "after"]);
 }
 
+/// A relay whose iterator expired (a laptop that slept: DynamoDB's and the emulator's
+/// iterators last 15 minutes) takes up exactly where it was: nothing read twice, nothing missed.
+#[tokio::test]
+async fn a_reader_whose_iterator_expired_goes_on_from_where_it_was() {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let moto = MotoServer::start_with(hub_infra::moto::MotoOptions {
+        env: vec![("MOTO_SERIAL_ITERATOR_TTL_SECONDS".into(), "1".into())],
+        ..hub_infra::moto::MotoOptions::default()
+    })
+    .unwrap();
+    let template = Template::load_workspace().unwrap();
+    let client = dynamodb_client(moto.endpoint());
+    let name = unique("expired");
+    let created = create_table(&client, template.table("BusinessTable").unwrap(), &name).await.unwrap();
+    let streams = hub_infra::relay::streams_client(moto.endpoint(), hub_infra::LOCAL_REGION);
+    let put = |sk: &'static str| {
+        client
+            .put_item()
+            .table_name(&name)
+            .item("pk", AttributeValue::S("ORG#1".into()))
+            .item("sk", AttributeValue::S(sk.into()))
+            .send()
+    };
+    let keys = |records: &[serde_json::Value]| -> Vec<String> {
+        records.iter().filter_map(|r| r["dynamodb"]["Keys"]["sk"]["S"].as_str().map(String::from)).collect()
+    };
+    put("one").await.unwrap();
+    put("two").await.unwrap();
+    let mut reader =
+        hub_infra::relay::ShardReader::all(&streams, &created.stream_arn.unwrap()).await.unwrap().remove(0);
+    assert_eq!(keys(&reader.next_batch(1).await.unwrap()), ["one"]);
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    put("three").await.unwrap();
+    let expired = reader.next_batch(10).await;
+    assert!(format!("{expired:?}").contains("Expired"), "the old iterator expired: {expired:?}");
+    reader.reopen().await.unwrap();
+    assert_eq!(keys(&reader.next_batch(10).await.unwrap()), ["two", "three"]);
+}
+
 /// The emulator's own patches (infra/moto_serial.py), checked by infra/moto_soak.py against a
 /// server without them: a cancelled transaction is rolled back item by item (no table copy, no
 /// model kept after a request), leaving tables, indexes and streams exactly as moto itself

@@ -241,12 +241,16 @@ fn scheduled_functions_run_daily_and_only_they_read_the_retention_index() {
         }
         scheduled += 1;
         assert!(!routed && function.stream_sources.is_empty(), "{}: a scheduled job only", function.logical_id);
-        for expression in &function.schedules {
+        for (expression, dead_letter) in function.schedules.iter().zip(&function.schedule_dead_letters) {
             assert!(
                 expression == "rate(1 day)" || expression.starts_with("cron("),
                 "{}: schedule {expression} is not daily",
                 function.logical_id
             );
+            // A run that keeps failing is kept, never dropped.
+            let queue =
+                dead_letter.as_ref().unwrap_or_else(|| panic!("{}: a schedule without DLQ", function.logical_id));
+            assert!(template.queues.contains(queue), "{}: {queue} is not a queue of the template", function.logical_id);
         }
     }
     assert!(scheduled > 0, "no scheduled function: is retention still in the template?");

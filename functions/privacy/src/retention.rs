@@ -22,14 +22,13 @@ use crate::{By, Erasure};
 use hub_contacts::Contact;
 use hub_documents::Document;
 use hub_shared::audit::{Action, Actor, RequestInfo};
-use hub_shared::auth::OrgId;
 use hub_shared::domain::Date;
 use hub_shared::error::AppResult;
 use hub_shared::store::{Due, Entity, Record, Store};
 use serde::Serialize;
 use uuid::Uuid;
 
-/// Tries per record when a step fails for a reason that may pass ([`AppError::is_transient`]).
+/// Tries per record when a step fails for a reason that may pass ([`is_transient`](hub_shared::error::AppError::is_transient)).
 pub const ATTEMPTS: u32 = 3;
 
 /// One record retention acted on.
@@ -72,27 +71,26 @@ pub async fn run(store: &Store, erasure: &Erasure, today: Date, run_id: &str) ->
     };
     let mut report = RetentionReport { as_of: Some(today), ..RetentionReport::default() };
     for due in store.due_for_retention(today).await? {
-        let mut attempt = 1;
-        let acted = loop {
-            let acted = match due.kind.as_str() {
-                Contact::KIND => contact(store, erasure, &by, &due, today, &mut report).await,
-                Document::KIND => document(store, erasure, &by, &due, today, &mut report).await,
-                _ => Ok(false),
-            };
-            // A concurrent write or a dependency that blinked: the record is re-read and the
-            // step retried, so one busy moment does not leave a person unerased for a day.
-            match acted {
-                Err(error) if error.is_transient() && attempt < ATTEMPTS => {
-                    tracing::warn!(kind = %due.kind, id = %due.id, attempt, error = %error, "retention retried for a record");
-                    tokio::time::sleep(std::time::Duration::from_millis(200 * u64::from(attempt))).await;
-                    attempt += 1;
-                }
-                other => break other,
+        // A concurrent write or a dependency that blinked: the record is re-read and the step
+        // retried, so one busy moment does not leave a person unerased for a day.
+        let outcome = retry_transient(ATTEMPTS, |attempt| {
+            if attempt > 1 {
+                tracing::warn!(kind = %due.kind, id = %due.id, attempt, "retention retried for a record");
             }
-        };
-        match acted {
-            Ok(true) => {}
-            Ok(false) => report.skipped += 1,
+            act(store, erasure, &by, &due, today)
+        })
+        .await;
+        match outcome {
+            Ok(Some(done)) => {
+                report.file_versions_deleted += done.file_versions_deleted;
+                let list = if due.kind == Contact::KIND {
+                    &mut report.contacts_anonymized
+                } else {
+                    &mut report.documents_purged
+                };
+                list.push(Acted { organization_id: due.org.as_uuid(), id: due.id });
+            }
+            Ok(None) => report.skipped += 1,
             Err(error) => {
                 tracing::error!(kind = %due.kind, id = %due.id, org = %due.org, error = %error, "retention failed for a record");
                 report.failures.push(Failed {
@@ -122,36 +120,84 @@ async fn still_due<E: Entity>(store: &Store, due: &Due, today: Date) -> AppResul
     Ok(record.filter(|r| r.data.retention_date(&r.meta).is_some_and(|date| date < today)))
 }
 
-fn acted(org: OrgId, id: Uuid) -> Acted {
-    Acted { organization_id: org.as_uuid(), id }
+/// What acting on one due record did.
+struct Done {
+    file_versions_deleted: usize,
 }
 
-async fn contact(
-    store: &Store,
-    erasure: &Erasure,
-    by: &By,
-    due: &Due,
-    today: Date,
-    report: &mut RetentionReport,
-) -> AppResult<bool> {
-    let Some(record) = still_due::<Contact>(store, due, today).await? else { return Ok(false) };
-    let erased = erase_contact(store, erasure, due.org, by, record).await?;
-    report.file_versions_deleted += erased.file_versions_deleted;
-    report.contacts_anonymized.push(acted(due.org, due.id));
-    Ok(true)
+/// Acts on one due record: erases a contact, purges a document. `None`: no longer due.
+async fn act(store: &Store, erasure: &Erasure, by: &By, due: &Due, today: Date) -> AppResult<Option<Done>> {
+    match due.kind.as_str() {
+        Contact::KIND => {
+            let Some(record) = still_due::<Contact>(store, due, today).await? else { return Ok(None) };
+            let erased = erase_contact(store, erasure, due.org, by, record).await?;
+            Ok(Some(Done { file_versions_deleted: erased.file_versions_deleted }))
+        }
+        Document::KIND => {
+            let Some(record) = still_due::<Document>(store, due, today).await? else { return Ok(None) };
+            let file_versions_deleted = delete_file(erasure, due.org, by, &record, Action::Purge).await?;
+            store.purge(due.org, &record).await?;
+            Ok(Some(Done { file_versions_deleted }))
+        }
+        _ => Ok(None),
+    }
 }
 
-async fn document(
-    store: &Store,
-    erasure: &Erasure,
-    by: &By,
-    due: &Due,
-    today: Date,
-    report: &mut RetentionReport,
-) -> AppResult<bool> {
-    let Some(record) = still_due::<Document>(store, due, today).await? else { return Ok(false) };
-    report.file_versions_deleted += delete_file(erasure, due.org, by, &record, Action::Purge).await?;
-    store.purge(due.org, &record).await?;
-    report.documents_purged.push(acted(due.org, due.id));
-    Ok(true)
+/// Runs `step` (given its attempt number, from 1) until it succeeds, fails for good, or has
+/// been tried `attempts` times; a failure that may pass ([`is_transient`](hub_shared::error::AppError::is_transient)) is retried
+/// after a short pause that grows with each attempt.
+pub async fn retry_transient<T, F, Fut>(attempts: u32, mut step: F) -> AppResult<T>
+where
+    F: FnMut(u32) -> Fut,
+    Fut: Future<Output = AppResult<T>>,
+{
+    let mut attempt = 1;
+    loop {
+        match step(attempt).await {
+            Err(error) if error.is_transient() && attempt < attempts => {
+                tokio::time::sleep(std::time::Duration::from_millis(200 * u64::from(attempt))).await;
+                attempt += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hub_shared::error::AppError;
+    use std::cell::Cell;
+
+    fn run<T>(future: impl Future<Output = T>) -> T {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map(|rt| rt.block_on(future))
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn a_step_that_fails_for_a_passing_reason_is_tried_again_and_others_are_not() {
+        let calls = Cell::new(0);
+        let flaky = run(retry_transient(ATTEMPTS, |attempt| {
+            calls.set(calls.get() + 1);
+            async move { if attempt < 3 { Err(AppError::unavailable("blink")) } else { Ok(attempt) } }
+        }));
+        assert_eq!((flaky.ok(), calls.get()), (Some(3), 3));
+
+        calls.set(0);
+        let broken = run(retry_transient(ATTEMPTS, |_| {
+            calls.set(calls.get() + 1);
+            async { Err::<u32, _>(AppError::internal("bug")) }
+        }));
+        assert_eq!((broken.map_err(|e| e.status()).err(), calls.get()), (Some(500), 1));
+
+        calls.set(0);
+        let down = run(retry_transient(ATTEMPTS, |_| {
+            calls.set(calls.get() + 1);
+            async { Err::<u32, _>(AppError::conflict("CONCURRENT_MODIFICATION", "moved")) }
+        }));
+        assert_eq!((down.map_err(|e| e.status()).err(), calls.get()), (Some(409), ATTEMPTS));
+    }
 }
