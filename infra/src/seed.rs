@@ -55,7 +55,8 @@ impl Rng {
     }
 }
 
-const FIRST_NAMES: &[&str] = &[
+/// First names with accents, diaereses, hyphens (the tests' generated records use them too).
+pub const FIRST_NAMES: &[&str] = &[
     "Zoé",
     "Jean",
     "Éloïse",
@@ -86,8 +87,14 @@ const FIRST_NAMES: &[&str] = &[
     "Océane",
     "Hugo",
     "Camille",
+    "Ægir",
+    "Łucja",
+    "Søren",
+    "Ünal",
+    "D'Arcy",
 ];
-const LAST_NAMES: &[&str] = &[
+/// Last names with particles, apostrophes, hyphens, diacritics of several languages.
+pub const LAST_NAMES: &[&str] = &[
     "Durand",
     "Le Gall",
     "N'Diaye",
@@ -116,6 +123,11 @@ const LAST_NAMES: &[&str] = &[
     "Fournier",
     "Morel",
     "Girard",
+    "Zoë",
+    "Ñúñez",
+    "Şahin",
+    "Ødegård",
+    "Van der Berg",
 ];
 const CITIES: &[(&str, &str)] = &[
     ("Lyon", "69003"),

@@ -7,45 +7,9 @@ use proptest::prelude::*;
 use proptest::strategy::BoxedStrategy;
 use serde_json::{Map, Value, json};
 
-const FIRST_NAMES: &[&str] = &[
-    "Zoé",
-    "Jean",
-    "Éloïse",
-    "Hélène",
-    "François",
-    "Anaïs",
-    "Chloé",
-    "Noël",
-    "Maëlys",
-    "Jérôme",
-    "Ægir",
-    "Ōsaka",
-    "José",
-    "Björn",
-    "Łucja",
-    "Søren",
-    "Ünal",
-    "D'Arcy",
-    "Marie-Thérèse",
-    "Jean-Baptiste",
-];
-const LAST_NAMES: &[&str] = &[
-    "Durand",
-    "Le Gall",
-    "N'Diaye",
-    "O'Connor",
-    "de la Fontaine",
-    "Müller",
-    "Nguyễn",
-    "Dubois-Lefèvre",
-    "Öztürk",
-    "García Márquez",
-    "Zoë",
-    "Ñúñez",
-    "Şahin",
-    "Ødegård",
-    "Van der Berg",
-];
+/// The seed's names (`hub_infra::seed`), and a few from further away.
+const FIRST_NAMES: &[&str] = hub_infra::seed::FIRST_NAMES;
+const LAST_NAMES: &[&str] = hub_infra::seed::LAST_NAMES;
 const CITIES: &[&str] = &["Lyon", "Saint-Étienne", "Besançon", "Orléans", "Montréal", "Genève", "L'Haÿ-les-Roses"];
 
 /// A name: a real one, or letters of any script at the field's edge lengths.

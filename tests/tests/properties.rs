@@ -262,16 +262,18 @@ async fn one_case(app: &TestApp, case: Case) {
     assert!(objects.versions().is_empty() && objects.delete_markers().is_empty(), "the person's files are gone");
 }
 
-#[test]
-fn generated_full_records_go_through_every_operation_and_leave_nothing_personal_once_erased() {
+/// One test's runtime, app (its own tables) and case runner: a few cases, each expensive, with
+/// a short shrink.
+fn world() -> (tokio::runtime::Runtime, TestApp, TestRunner) {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let app = runtime.block_on(TestApp::spawn());
-    let mut runner = TestRunner::new(Config {
-        cases: cases(),
-        failure_persistence: None,
-        max_shrink_iters: 16,
-        ..Config::default()
-    });
+    let config = Config { cases: cases(), failure_persistence: None, max_shrink_iters: 16, ..Config::default() };
+    (runtime, app, TestRunner::new(config))
+}
+
+#[test]
+fn generated_full_records_go_through_every_operation_and_leave_nothing_personal_once_erased() {
+    let (runtime, app, mut runner) = world();
     runner
         .run(&case(), |case| {
             runtime.block_on(one_case(&app, case));
@@ -282,14 +284,7 @@ fn generated_full_records_go_through_every_operation_and_leave_nothing_personal_
 
 #[test]
 fn retention_erases_generated_contacts_once_due_and_reports_nothing_failed() {
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    let app = runtime.block_on(TestApp::spawn());
-    let mut runner = TestRunner::new(Config {
-        cases: cases(),
-        failure_persistence: None,
-        max_shrink_iters: 16,
-        ..Config::default()
-    });
+    let (runtime, app, mut runner) = world();
     runner
         .run(&(records::contact(unique()), 0i64..30), |(mut body, days)| {
             runtime.block_on(async {
