@@ -215,20 +215,26 @@ async fn one_case(app: &TestApp, case: Case) {
         personal_values("CONTACT", &case.replace, &mut personal);
     }
     call(app, "PATCH", &appointment_url, &admin, Some(json!({"location": "Salle 3", "priority": 1}))).await;
-    call(
-        app,
-        "PUT",
-        &format!("/api/business/transactions/{}", transaction["id"].as_str().unwrap()),
-        &admin,
-        Some(transaction_body),
-    )
-    .await;
+    let transaction_url = format!("/api/business/transactions/{}", transaction["id"].as_str().unwrap());
+    call(app, "PUT", &transaction_url, &admin, Some(transaction_body)).await;
+    // A document's metadata changes; its file's fields may not (422 `immutable`).
+    let mut document_change = subset(&case.document, &case.keep);
+    document_change["tags"] = json!(["relu", "à-classer"]);
+    personal_values("DOCUMENT", &document_change, &mut personal);
+    call(app, "PATCH", &document_url, &admin, Some(document_change)).await;
+    call(app, "PUT", &document_url, &admin, Some(document_body.clone())).await;
 
-    // The trash and back.
-    assert_eq!(call(app, "DELETE", &appointment_url, &admin, None).await.status, 200);
-    call(app, "GET", "/api/business/appointments?deleted=true", &admin, None).await;
-    call(app, "POST", &format!("{appointment_url}/restore"), &admin, None).await;
-    call(app, "GET", &format!("{appointment_url}?include_deleted=true"), &admin, None).await;
+    // The trash and back, for every entity (a completed payment may not be deleted: 409).
+    for path in [&appointment_url, &transaction_url, &document_url] {
+        let deleted = call(app, "DELETE", path, &admin, None).await;
+        let collection = path.rsplit_once('/').map(|(c, _)| c).unwrap_or_default();
+        call(app, "GET", &format!("{collection}?deleted=true"), &admin, None).await;
+        if deleted.status == 200 {
+            assert_eq!(call(app, "GET", path, &admin, None).await.status, 404, "deleted: {path}");
+            assert_eq!(call(app, "POST", &format!("{path}/restore"), &admin, None).await.status, 200, "{path}");
+        }
+        call(app, "GET", &format!("{path}?include_deleted=true"), &admin, None).await;
+    }
 
     // The RGPD export holds the person's records.
     let export = call(app, "GET", &format!("{url}/export"), &admin, None).await;
