@@ -39,7 +39,7 @@ and nothing after). The patches below, applied at import (see `install_patches`)
    items at 100,000 items). A Query on the table now reads the queried partition, kept in
    range-key order (`keep_partitions_in_order`), from ExclusiveStartKey to the end of the page:
    a 50-item page costs the same at 10,000 and 100,000 items (~80 ms over HTTP for full contact
-   items, nearly all of it moto's response serializer). One on a GSI reads the table once
+   items before 7, nearly all of it moto's response serializer). One on a GSI reads the table once
    without sorting it (~0.1 s at 100,000 items). moto's own query code still produces the
    answer, from just the items it would have read, so pages, order, LastEvaluatedKey, Limit
    before FilterExpression, Count/ScannedCount, projection and errors are moto's; shapes not
@@ -48,6 +48,24 @@ and nothing after). The patches below, applied at import (see `install_patches`)
    every stored item (up to 2 s at 100,000 items, in the middle of some request). Stored data is
    frozen out of the collector between requests; only new objects are collected, and the one
    full walk that frees dropped reference cycles runs when the server is idle.
+
+Then moto's per-request costs, measured on `infra/hub seed` (before these, moto used ~50 ms of
+CPU per seeded record, 85% of a core, and capped the seed at ~16 records/s; after, ~15 ms and
+~38 records/s, the rest of the stack now using as much CPU as moto):
+
+7. `serialize_attribute_values_directly`, `parse_attribute_values_directly`: moto's generic,
+   model-driven serializer spent ~20 failed key look-ups on every attribute of every item it
+   returned (65% of moto's time in a seed; a GetRecords page of 100 stream records ~200 ms).
+   AttributeValues (and maps of them) in DynamoDB and Streams responses, and in requests, are
+   now converted directly, to exactly what moto's code produces; any other value goes to it.
+8. `size_items_once`: building an Item re-summed the whole item's size before each attribute
+   (quadratic; 14%). The same checks, in the same order, with a running sum.
+9. `list_moto_modules_once`, 10. `list_handler_methods_once`, 11. `reserved_words_in_a_set`:
+   a directory listing, an `inspect.getmembers` walk and a 570-word list scan per request or
+   expression, each taken once or looked up in a set.
+
+MOTO_SERIAL_PROFILE=DIR counts requests by operation with their CPU time (DIR/ops.txt, and
+cProfile output with MOTO_SERIAL_PROFILE_CPROFILE=1); see `RequestProfile`.
 
 MOTO_SERIAL_BASELINE=1 serves moto as it was before these patches (one request at a time, with
 only the stream-shard fix `keep_streams_on_rollback`, CPython's garbage collection), for
@@ -867,6 +885,441 @@ def log_full_collections():
     gc.callbacks.append(callback)
 
 
+# --- 7. Attribute values serialized directly ------------------------------------------------------
+#
+# moto 5.2.5 answers every DynamoDB and DynamoDB Streams call through its generic, model-driven
+# serializer (moto/core/serialize.py): for each member of each structure in the output shape it
+# builds an AttributePickerContext, asks six alias providers for candidate keys (plus their
+# `xform_name` forms) and looks each up in the value. An item is a map of AttributeValue
+# structures of ten members, so every attribute of every item cost ~20 failed look-ups, 2-3 ms
+# per item: in a seed, 65% of moto's time (a GetRecords page of 100 stream records with old and
+# new images took ~150 ms, a Query page of contacts ~40 ms).
+#
+# What the generic code makes of an AttributeValue, for the values moto's handlers hand it (a
+# dict with one of the ten type keys, from `dynamo_to_dict` or a stream record's images), is
+# fixed by the model (checked at install: both services' AttributeValue shapes have exactly these
+# members, shapes and no serialized names, else nothing is patched) and by BaseJSONSerializer:
+#
+#   S, N (string shapes)      `str(v)`: v itself for a str
+#   B (blob)                  `self._base64(v)`
+#   SS, NS (lists of string)  each `str(x)`: the list's strs
+#   BS (list of blob)         each `self._base64(x)`
+#   BOOL, NULL (boolean)      v as it is (the JSON serializer has no boolean conversion)
+#   M (map to AttributeValue) each value serialized as an AttributeValue, under its own key
+#   L (list of AttributeValue) each item serialized as an AttributeValue
+#
+# and a member is found under its own name only: the other candidates (`xform_name` forms such
+# as "s" or "bool", shape names such as "ListAttributeValue", prefix aliases, which need a key
+# starting with "attributevalue" or the value's class name "dict") are never one of the ten
+# upper-case type keys, so a dict holding one type key yields that member and no other.
+# `_attribute_value` builds exactly that for such dicts; for anything else (several or no keys,
+# another value type, None, a subclass, a map key that is empty or not a str, a path step that is
+# not a str...) it answers None and moto's own code serializes that whole AttributeValue, or
+# map of them. Response transformers (a class-level dict of key-path rules some services add to;
+# empty for these two) would apply inside: if any is set, moto's code runs.
+#
+# 7a. Requests, the other way (`parse_attribute_values_directly`): moto's JSON parser
+# (moto/core/parse.py, BaseJSONParser) reads an AttributeValue member by member ("S" first,
+# "BOOL" last), each by its shape: strings and booleans as they are (JSONParser has no string or
+# boolean conversion), blobs through `self._blob_parser` (base64), lists item by item, maps key by
+# key into `self.MAP_TYPE()`. For a dict holding one of the ten type keys with a value of the
+# JSON type that key carries, that is {key: parsed value}, built here directly; anything else
+# (None, several keys, an unknown key, a number where a string belongs...) is parsed by moto's
+# code, and so is the whole value if anything here raises (invalid base64), so moto raises what
+# it raises.
+#
+# Differential checks: moto_soak.py `serialize` (in process: random attribute values, odd ones
+# included, through moto's serializer and parser with and without these paths, byte for byte;
+# then every operation returning items, on this server and the baseline, raw bodies compared).
+
+_AV_MEMBERS = {
+    "S": ("string", None), "N": ("string", None), "B": ("blob", None),
+    "SS": ("list", "string"), "NS": ("list", "string"), "BS": ("list", "blob"),
+    "M": ("map", "structure"), "L": ("list", "structure"), "NULL": ("boolean", None), "BOOL": ("boolean", None),
+}
+_AV_SERVICES = ("dynamodb", "dynamodbstreams")
+
+
+def _attribute_value_shape_ok(service_name):
+    from moto.core.utils import get_service_model
+
+    shape = get_service_model(service_name).shape_for("AttributeValue")
+    if shape.type_name != "structure" or shape.serialization or shape.is_document_type:
+        return False
+    if list(shape.members) != list(_AV_MEMBERS):
+        return False
+    for name, member in shape.members.items():
+        kind, inner = _AV_MEMBERS[name]
+        if member.type_name != kind or member.serialization:
+            return False
+        if kind == "list":
+            if member.member.type_name != inner or member.member.serialization:
+                return False
+            if inner == "structure" and member.member.name != "AttributeValue":
+                return False
+        if kind == "map" and (member.value.name != "AttributeValue" or member.key.type_name != "string"):
+            return False
+    return True
+
+
+def _attribute_value(value, b64):
+    """What moto's JSON serializer makes of the AttributeValue `value`, or None (then moto's
+    code serializes it)."""
+    if type(value) is not dict or len(value) != 1:
+        return None
+    for kind, v in value.items():
+        t = type(v)
+        if kind == "S" or kind == "N":
+            return {kind: v} if t is str else None
+        if kind == "M":
+            if t is not dict:
+                return None
+            out = {}
+            for name, sub in v.items():
+                sub = _attribute_value(sub, b64)
+                if sub is None or type(name) is not str or not name:
+                    return None  # moto writes an empty name's members into the map itself, fails on others
+                out[name] = sub
+            return {"M": out}
+        if kind == "L":
+            if t is not list:
+                return None
+            out = []
+            for sub in v:
+                sub = _attribute_value(sub, b64)
+                if sub is None:
+                    return None
+                out.append(sub)
+            return {"L": out}
+        if kind == "BOOL" or kind == "NULL":
+            return {kind: v} if t is bool else None
+        if kind == "SS" or kind == "NS":
+            if t is not list or any(type(x) is not str for x in v):
+                return None
+            return {kind: list(v)}
+        if kind == "B":
+            return {"B": b64(v)} if t is bytes or t is str else None
+        if kind == "BS":
+            if t is not list or any(type(x) is not bytes and type(x) is not str for x in v):
+                return None
+            return {"BS": [b64(x) for x in v]}
+    return None
+
+
+def serialize_attribute_values_directly():
+    from moto.core.serialize import BaseJSONSerializer
+
+    if not all(_attribute_value_shape_ok(s) for s in _AV_SERVICES):
+        print("moto_serial: AttributeValue shapes differ from moto 5.2.5's: serializer left as is", file=sys.stderr)
+        return
+    structure, attribute_map = BaseJSONSerializer._serialize_type_structure, BaseJSONSerializer._serialize_type_map
+
+    def direct(self):
+        if self.service_model.service_name not in _AV_SERVICES or getattr(self._value_picker, "response_transformers", None):
+            return False
+        try:
+            ".".join(self.path)  # moto's value picker joins the path: a step that is not a str fails there
+        except TypeError:
+            return False
+        return True
+
+    def patched(self, serialized, value, shape, key):
+        if key and shape.name == "AttributeValue" and direct(self):
+            out = _attribute_value(value, self._base64)
+            if out is not None:
+                self._default_serialize(serialized, out, shape, key)
+                return
+        structure(self, serialized, value, shape, key)
+
+    def patched_map(self, serialized, value, shape, key):
+        # A map of AttributeValues (an item, a key, a map of them): BaseJSONSerializer's map code
+        # puts a new dict under the map's name and serializes each value under its own key into
+        # it; a value under an empty or non-str key would not go through the code above.
+        if shape.value.name == "AttributeValue" and type(value) is dict and direct(self):
+            out = self.MAP_TYPE()
+            for name, item in value.items():
+                item = _attribute_value(item, self._base64) if type(name) is str and name else None
+                if item is None:
+                    break
+                out[name] = item
+            else:
+                self._default_serialize(serialized, out, shape, key)
+                return
+        attribute_map(self, serialized, value, shape, key)
+
+    patched.__wrapped__ = structure  # moto's, for moto_soak.py's in-process comparison
+    patched_map.__wrapped__ = attribute_map
+    BaseJSONSerializer._serialize_type_structure = patched
+    BaseJSONSerializer._serialize_type_map = patched_map
+
+
+def _parsed_attribute_value(value, blob, map_type):
+    """What moto's JSON request parser makes of the AttributeValue `value` (7a), or None (then
+    moto's code parses it)."""
+    if type(value) is not dict or len(value) != 1:
+        return None
+    for kind, v in value.items():
+        t = type(v)
+        if kind == "S" or kind == "N" or kind == "BOOL" or kind == "NULL":
+            if t is not (bool if kind == "BOOL" or kind == "NULL" else str):
+                return None
+        elif kind == "M":
+            if t is not dict:
+                return None
+            parsed = map_type()
+            for name, sub in v.items():
+                sub = _parsed_attribute_value(sub, blob, map_type)
+                if sub is None:
+                    return None
+                parsed[name] = sub
+            v = parsed
+        elif kind == "L":
+            if t is not list:
+                return None
+            parsed = []
+            for sub in v:
+                sub = _parsed_attribute_value(sub, blob, map_type)
+                if sub is None:
+                    return None
+                parsed.append(sub)
+            v = parsed
+        elif kind == "SS" or kind == "NS":
+            if t is not list or any(type(x) is not str for x in v):
+                return None
+            v = list(v)
+        elif kind == "B":
+            if t is not str:
+                return None
+            v = blob(v)
+        elif kind == "BS":
+            if t is not list or any(type(x) is not str for x in v):
+                return None
+            v = [blob(x) for x in v]
+        else:
+            return None
+        out = map_type()
+        out[kind] = v
+        return out
+    return None
+
+
+def parse_attribute_values_directly():
+    from moto.core.parse import BaseJSONParser
+
+    if not all(_attribute_value_shape_ok(s) for s in _AV_SERVICES):
+        return
+    structure = BaseJSONParser._parse_structure
+
+    def patched(self, shape, value):
+        if shape.name == "AttributeValue" and self.operation_model.service_model.service_name in _AV_SERVICES:
+            try:
+                parsed = _parsed_attribute_value(value, self._blob_parser, self.MAP_TYPE)
+            except Exception:
+                parsed = None
+            if parsed is not None:
+                return parsed
+        return structure(self, shape, value)
+
+    patched.__wrapped__ = structure
+    BaseJSONParser._parse_structure = patched
+
+
+# --- 8. An item's size checked once per attribute, not once per attribute pair --------------------
+#
+# moto's `Item.__init__` (moto/dynamodb/models/dynamo_type.py) fills a `LimitedSizeDict`, whose
+# `__setitem__` re-sums the size of every key and value already in it before each insertion and
+# raises ItemSizeTooLarge if that plus the new key and value exceed 405,000 bytes: quadratic in
+# the item's attributes (2 ms for a 30-attribute contact; 14% of a seed's moto time). The same
+# checks, in the same order, with the same running sum kept instead of recomputed: for each
+# attribute, DynamoType(value), then "sum so far + bytesize(key) + size > 405,000" raises, else it
+# is stored (dict.__setitem__, as LimitedSizeDict's own does after its check) and its
+# bytesize(str(key)) + size added to the sum. Only construction changes; later writes to
+# `item.attrs` (UpdateItem) still go through LimitedSizeDict's own check.
+
+
+def size_items_once():
+    from moto.dynamodb.exceptions import ItemSizeTooLarge
+    from moto.dynamodb.models.dynamo_type import Item, LimitedSizeDict
+    from moto.dynamodb.models.utilities import bytesize
+
+    def item_init(self, hash_key, range_key, attrs):
+        self.hash_key = hash_key
+        self.range_key = range_key
+        self.attrs = stored = LimitedSizeDict()
+        total = 0
+        for key, value in attrs.items():
+            value = DynamoType(value)
+            size = value.size()
+            if total + bytesize(key) + size > MAX_ITEM_SIZE:
+                raise ItemSizeTooLarge
+            dict.__setitem__(stored, key, value)
+            total += bytesize(str(key)) + size
+
+    item_init.__wrapped__ = Item.__init__  # moto's, for moto_soak.py's in-process comparison
+    Item.__init__ = item_init
+
+
+# --- 9. moto's package directory listed once -----------------------------------------------------
+#
+# `DomainDispatcherApplication.get_backend_for_host` (moto/moto_server/werkzeug_app.py) asks
+# `host in backends.list_of_moto_modules()` twice per request, and that lists moto's package
+# directory and stats each of its ~270 entries (2% of a seed's moto time). The directory does not
+# change while the server runs: the listing is taken once, the same names in the same order.
+
+
+def list_moto_modules_once():
+    from moto import backends
+
+    modules = tuple(backends.list_of_moto_modules())
+    backends.list_of_moto_modules = lambda: iter(modules)
+
+
+# --- 10. A handler class's method names listed once ---------------------------------------------
+#
+# `BaseResponse.call_action` (moto/core/responses.py) checks that the action is a method of the
+# handler with `method_names_from_class(self.__class__)`, an `inspect.getmembers` walk of the
+# class and its bases on every request (2.6% of a seed's moto CPU). The handler classes are not
+# changed once the server serves (these patches are applied at import), so the list is taken
+# once per class; callers only test membership in it.
+
+
+def list_handler_methods_once():
+    from moto.core import responses
+
+    names_of = responses.method_names_from_class
+    cache = {}
+
+    def cached(clazz):
+        names = cache.get(clazz)
+        if names is None:
+            names = cache[clazz] = names_of(clazz)
+        return names
+
+    responses.method_names_from_class = cached
+
+
+# --- 11. Reserved words looked up in a set -------------------------------------------------------
+#
+# Condition and update expressions check every attribute name against DynamoDB's ~570 reserved
+# words (`attribute.upper() in ReservedKeywords.get_reserved_keywords()`), a list scanned from the
+# start each time. The list stays a list (same words, same order); membership is answered from a
+# frozenset of its words, which for the str names tested is the same answer.
+
+
+class _WordList(list):
+    __slots__ = ("_words",)
+
+    def __init__(self, words):
+        super().__init__(words)
+        self._words = frozenset(words)
+
+    def __contains__(self, word):
+        if type(word) is str:
+            return word in self._words
+        return list.__contains__(self, word)
+
+
+def reserved_words_in_a_set():
+    from moto.dynamodb.parsing.reserved_keywords import ReservedKeywords
+
+    ReservedKeywords.KEYWORDS = _WordList(ReservedKeywords.get_reserved_keywords())
+
+
+# --- Profiling (off unless MOTO_SERIAL_PROFILE is set) -------------------------------------------
+#
+# MOTO_SERIAL_PROFILE=DIR: counts requests by operation (X-Amz-Target for DynamoDB and Streams,
+# method and path shape for S3) with their wall and CPU time, written to DIR/ops.txt every 30 s,
+# on SIGUSR1 and at exit; with MOTO_SERIAL_PROFILE_CPROFILE=1 also cProfile of the request
+# handling (DIR/cprofile.pstats and a cumulative/tottime summary in DIR/cprofile.txt).
+
+
+class RequestProfile:
+    def __init__(self, directory):
+        self.dir = directory
+        os.makedirs(directory, exist_ok=True)
+        self.ops = defaultdict(lambda: [0, 0.0, 0.0])  # count, wall s, cpu s
+        self.started = time.monotonic()
+        self.cpu_started = time.process_time()
+        self.profiler = None
+        if os.environ.get("MOTO_SERIAL_PROFILE_CPROFILE") == "1":
+            import cProfile
+
+            self.profiler = cProfile.Profile()
+        self.last_dump = time.monotonic()
+
+    @staticmethod
+    def operation(environ):
+        target = environ.get("HTTP_X_AMZ_TARGET")
+        if target:
+            op = target.split("_")[0] + ":" + target.rsplit(".", 1)[-1]
+            if op.startswith("DynamoDB:") and environ.get("CONTENT_LENGTH"):
+                # The table (and index) too: the body is read here and handed on as it was.
+                import io
+                import json
+
+                body = environ["wsgi.input"].read(int(environ["CONTENT_LENGTH"]))
+                environ["wsgi.input"] = io.BytesIO(body)
+                try:
+                    request = json.loads(body)
+                    items = [next(iter(i.values()), {}) for i in request.get("TransactItems", [])]
+                    tables = sorted({i.get("TableName", "?") for i in items} | set(request.get("RequestItems", {})))
+                    tables = tables or [request.get("TableName", "")]
+                except (ValueError, AttributeError, TypeError):
+                    return op
+                op += " " + ",".join(str(t).rsplit("-", 1)[-1] for t in tables)
+                if request.get("IndexName"):
+                    op += "/" + str(request["IndexName"])
+            return op
+        path = environ.get("PATH_INFO", "")
+        parts = [p for p in path.split("/") if p]
+        query = environ.get("QUERY_STRING", "")
+        shape = "/".join(["{bucket}"] + (["{key}"] if len(parts) > 1 else [])) if parts and not path.startswith("/moto-api") else path
+        flags = ",".join(sorted(q.split("=")[0] for q in query.split("&") if q)) if query else ""
+        return f"S3 {environ.get('REQUEST_METHOD')} /{shape}{'?' + flags if flags else ''}"
+
+    def wrap(self, app):
+        def wrapped(environ, start_response):
+            op = self.operation(environ)
+            wall, cpu = time.perf_counter(), time.process_time()
+            if self.profiler is not None:
+                self.profiler.enable()
+            try:
+                return app(environ, start_response)
+            finally:
+                if self.profiler is not None:
+                    self.profiler.disable()
+                entry = self.ops[op]
+                entry[0] += 1
+                entry[1] += time.perf_counter() - wall
+                entry[2] += time.process_time() - cpu
+                if time.monotonic() - self.last_dump > 30:
+                    self.dump()
+
+        return wrapped
+
+    def dump(self, *_):
+        self.last_dump = time.monotonic()
+        total_cpu = time.process_time() - self.cpu_started
+        rows = sorted(self.ops.items(), key=lambda kv: -kv[1][2])
+        in_requests = sum(v[2] for v in self.ops.values())
+        with open(os.path.join(self.dir, "ops.txt"), "w") as f:
+            f.write(f"uptime {time.monotonic() - self.started:.1f} s, process cpu {total_cpu:.1f} s, in requests {in_requests:.1f} s\n")
+            f.write(f"{'operation':50} {'count':>8} {'wall s':>9} {'cpu s':>9} {'cpu ms/req':>10} {'cpu %':>6}\n")
+            for op, (n, wall, cpu) in rows:
+                f.write(f"{op:50} {n:>8} {wall:>9.2f} {cpu:>9.2f} {1000 * cpu / n:>10.2f} {100 * cpu / max(in_requests, 1e-9):>6.1f}\n")
+        if self.profiler is not None:
+            import io
+            import pstats
+
+            self.profiler.dump_stats(os.path.join(self.dir, "cprofile.pstats"))
+            out = io.StringIO()
+            stats = pstats.Stats(self.profiler, stream=out)
+            stats.sort_stats("tottime").print_stats(60)
+            stats.sort_stats("cumulative").print_stats(120)
+            with open(os.path.join(self.dir, "cprofile.txt"), "w") as f:
+                f.write(out.getvalue())
+
+
 def install_patches(baseline: bool) -> None:
     if baseline:
         DynamoDBBackend.transact_write_items = keep_streams_on_rollback(DynamoDBBackend.transact_write_items)
@@ -878,6 +1331,12 @@ def install_patches(baseline: bool) -> None:
     no_empty_partitions()
     keep_partitions_in_order()
     query_reads_its_pages()
+    serialize_attribute_values_directly()
+    parse_attribute_values_directly()
+    size_items_once()
+    list_moto_modules_once()
+    list_handler_methods_once()
+    reserved_words_in_a_set()
 
 
 install_patches(baseline=os.environ.get("MOTO_SERIAL_BASELINE") == "1")
@@ -892,6 +1351,18 @@ def main() -> None:
         log_full_collections()
     if os.environ.get("MOTO_SERIAL_BASELINE") != "1" and GC_MODE == "freeze":
         app = GcBetweenRequests().install(app)
+    profile_dir = os.environ.get("MOTO_SERIAL_PROFILE")
+    if profile_dir:
+        profile = RequestProfile(profile_dir)
+        app = profile.wrap(app)
+        signal.signal(signal.SIGUSR1, profile.dump)
+
+        def stop(*_):
+            profile.dump()
+            sys.exit(0)
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
     run_simple(host, port, app, threaded=False, request_handler=MotoRequestHandler)
 
 

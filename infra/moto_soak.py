@@ -27,11 +27,21 @@ end), creates a table shaped like template.yaml's BusinessTable (pk/sk strings, 
          some cancelled); then every run of the big items (pages ending at 1 MB) and Queries
          on a restored backup. Every answer (Items in order, Count, ScannedCount,
          LastEvaluatedKey, or the error) must be identical on both.
+  serialize  the direct AttributeValue serializer and parser and the single-pass item sizing
+         (moto_serial.py 7, 7a, 8): in this process, random attribute values of every type (and
+         shapes moto's handlers never produce) through moto's own serializer and parser with
+         and without them, bodies and parsed requests compared, and items built around the
+         405,000-byte limit with moto's Item.__init__ and the patched one; then --serialize-items
+         writes (PutItem/UpdateItem/DeleteItem with ReturnValues, batches, cancelled transactions
+         with ALL_OLD, puts just under and over the size limit) and reads (GetItem, BatchGetItem,
+         TransactGetItems, Query on the table and the GSI, Scan, GetRecords) on a patched and a
+         baseline server, raw response bodies (key order kept, stream ids and times masked)
+         identical.
   qtime  Query latency p50/p99 of 50-item pages (five shapes: list page 1 and k, begins_with
          backward with filter and projection, BETWEEN, the GSI) at --sizes items of one
          practice (--orgs 1), before (baseline) and after, an untimed PutItem into the listed
          partition before each timed page. Before is slow: fewer pages on big tables.
-  all    check, trim, query, then soak before (baseline, small table, capped) and after.
+  all    check, trim, query, serialize, then soak before (baseline, small table, capped) and after.
 
 --baseline runs `soak` against MOTO_SERIAL_BASELINE=1 (moto's own deep-copy rollback). It grows
 by gigabytes: --rss-cap-mb stops it. --gc python soaks with CPython's own garbage collection
@@ -42,11 +52,14 @@ Usage: .venv/bin/python infra/moto_soak.py all
        .venv/bin/python infra/moto_soak.py soak --items 100000 --txns 3000
        .venv/bin/python infra/moto_soak.py soak --baseline --items 2000 --txns 100
        .venv/bin/python infra/moto_soak.py query --queries 400 --seed 1
+       .venv/bin/python infra/moto_soak.py serialize --serialize-rounds 20000
        .venv/bin/python infra/moto_soak.py qtime --sizes 10000,50000,100000
        .venv/bin/python infra/moto_soak.py soak --items 100000 --txns 3000 --gc python
 """
 
 import argparse
+import base64
+import json
 import os
 import random
 import socket
@@ -914,6 +927,283 @@ def query_timing(args):
                 print(f"{size:>7}  {name:34} {b[0]:>9.0f} /{b[1]:>8.0f} {a[0]:>11.1f} /{a[1]:>6.1f}")
 
 
+# --- Serialization, item sizes: differential --------------------------------------------------
+
+
+def _random_av(rng, depth=0, odd=0.0):
+    """A random AttributeValue of any type, nested up to 3 levels; with probability `odd` a shape
+    moto's handlers never produce (the direct serializer must then leave it to moto's code)."""
+    if rng.random() < odd:
+        return rng.choice([
+            {}, {"S": "a", "N": "1"}, {"s": "x"}, {"S": None}, {"S": 5}, {"BOOL": "true"}, {"NULL": False},
+            {"ListAttributeValue": [{"S": "a"}]}, {"L": None}, {"M": {"a": None}}, {"L": [None]}, None, "str",
+            {"SS": ["a", 1]}, {"M": {"": {"S": "in"}}}, {"BS": [1]}, {"B": 3}, {"M": {1: {"S": "x"}}},
+        ])
+    kinds = ["S", "N", "B", "SS", "NS", "BS", "BOOL", "NULL", "M", "L"]
+    kind = rng.choice(kinds if depth < 3 else kinds[:8])
+    word = lambda: rng.choice(["", "a", "é\u2028x", '"q"\\', "x" * rng.randint(0, 30), "日本", "\x00"])  # noqa: E731
+    if kind == "S":
+        return {"S": word()}
+    if kind == "N":
+        return {"N": rng.choice([str(rng.randint(-10**6, 10**6)), "3.25", "-0.5", "1E+3"])}
+    if kind == "B":
+        return {"B": bytes(rng.randrange(256) for _ in range(rng.randint(0, 9)))}
+    if kind in ("SS", "NS", "BS"):
+        n = rng.randint(1, 4)
+        if kind == "SS":
+            return {"SS": sorted({word() + str(i) for i in range(n)})}
+        if kind == "NS":
+            return {"NS": sorted({str(rng.randint(0, 99)) for _ in range(n)})}
+        return {"BS": sorted({bytes([i, rng.randrange(256)]) for i in range(n)})}
+    if kind == "BOOL":
+        return {"BOOL": rng.random() < 0.5}
+    if kind == "NULL":
+        return {"NULL": True}
+    if kind == "M":
+        return {"M": {rng.choice(["a", "b", "S", "BOOL", "ListAttributeValue", "é", "x.y"]) + str(i): _random_av(rng, depth + 1, odd) for i in range(rng.randint(0, 4))}}
+    return {"L": [_random_av(rng, depth + 1, odd) for _ in range(rng.randint(0, 4))]}
+
+
+def _serialize_inprocess(rng, rounds):
+    """In this process: moto's JSON serializer and parser with and without the direct
+    AttributeValue paths (7, 7a), and Item construction with and without the single size pass
+    (8); each pair must give the same bytes, the same parsed request, the same item or error."""
+    sys.path.insert(0, str(HERE))
+    import moto_serial  # noqa: F401
+    from moto.core.serialize import BaseJSONSerializer, JSONSerializer, XFormedAttributePicker
+    from moto.core.utils import get_service_model
+    from moto.dynamodb.models.dynamo_type import Item
+
+    direct = (BaseJSONSerializer._serialize_type_structure, BaseJSONSerializer._serialize_type_map)
+    generic = tuple(f.__wrapped__ for f in direct)
+    models = {s: get_service_model(s) for s in ("dynamodb", "dynamodbstreams")}
+
+    def body(service, op, result, impl):
+        BaseJSONSerializer._serialize_type_structure, BaseJSONSerializer._serialize_type_map = impl
+        try:
+            serializer = JSONSerializer(operation_model=models[service].operation_model(op), value_picker=XFormedAttributePicker(response_transformers={}))
+            return serializer.serialize(result)["body"]
+        except Exception as e:  # noqa: BLE001  (both must fail alike)
+            return f"{type(e).__name__}: {e}"
+        finally:
+            BaseJSONSerializer._serialize_type_structure, BaseJSONSerializer._serialize_type_map = direct
+
+    compared = 0
+    for _ in range(rounds):
+        odd = rng.choice([0.0, 0.0, 0.05, 0.3])
+        item = {(f"a{j}" if rng.random() < 0.95 else rng.choice(["", 7])): _random_av(rng, 0, odd) for j in range(rng.randint(0, 8))}
+        record = {"eventID": "e", "eventName": "MODIFY", "dynamodb": {"Keys": {"pk": {"S": "p"}}, "NewImage": item, "OldImage": item, "SequenceNumber": "1", "SizeBytes": 3, "StreamViewType": "NEW_AND_OLD_IMAGES"}}
+        cases = [
+            ("dynamodb", "GetItem", {"Item": item}),
+            ("dynamodb", "Query", {"Items": [item, item], "Count": 2, "ScannedCount": 2, "LastEvaluatedKey": item}),
+            ("dynamodb", "BatchGetItem", {"Responses": {"t": [item]}, "UnprocessedKeys": {}}),
+            ("dynamodbstreams", "GetRecords", {"Records": [record], "NextShardIterator": "it"}),
+        ]
+        for service, op, result in cases:
+            a, b = body(service, op, result, generic), body(service, op, result, direct)
+            assert a == b, f"{service} {op} serialized differently\n  value   {result}\n  moto    {a}\n  direct  {b}"
+            compared += 1
+
+    # Requests: moto's JSON parser with and without the direct AttributeValue path (7a).
+    from moto.core.parse import BaseJSONParser, JSONParser
+
+    direct_parse = BaseJSONParser._parse_structure
+    generic_parse = direct_parse.__wrapped__
+
+    def wire(value):
+        """A value as it comes over the wire: bytes base64-encoded (sometimes not validly)."""
+        if isinstance(value, bytes):
+            return rng.choice([base64.b64encode(value).decode()] * 5 + ["not base64!", "YWJ"])
+        if isinstance(value, dict):
+            return {k: wire(v) for k, v in value.items() if not isinstance(k, int)}
+        if isinstance(value, list):
+            return [wire(v) for v in value]
+        return value
+
+    def parse(op, body, impl):
+        BaseJSONParser._parse_structure = impl
+        try:
+            parsed = JSONParser(models["dynamodb"].operation_model(op)).parse({"body": json.dumps(body).encode(), "headers": {}, "method": "POST", "url_path": "/", "values": {}, "url_params": {}})
+            return repr(parsed), parsed
+        except Exception as e:  # noqa: BLE001
+            return f"{type(e).__name__}: {e}", None
+        finally:
+            BaseJSONParser._parse_structure = direct_parse
+
+    parsed = 0
+    odd_wire = [{"S": 5}, {"N": 1}, {"BOOL": "true"}, {"NULL": 0}, {"M": []}, {"L": {}}, {"SS": "abc"}, {"BS": ["YQ==", 3]}, {"B": None}, {"S": "a", "X": 1}, {"X": 1}, [], "s", 7]
+    for _ in range(rounds):
+        odd = rng.choice([0.0, 0.0, 0.05, 0.3])
+        item = {f"a{j}": wire(_random_av(rng, 0, odd)) for j in range(rng.randint(0, 8))}
+        if rng.random() < 0.2:
+            item["odd"] = rng.choice(odd_wire)
+        for op, body in (
+            ("PutItem", {"TableName": "t", "Item": item, "ExpressionAttributeValues": item}),
+            ("TransactWriteItems", {"TransactItems": [{"Put": {"TableName": "t", "Item": item}}, {"Update": {"TableName": "t", "Key": item, "UpdateExpression": "SET a = :a", "ExpressionAttributeValues": item}}]}),
+            ("Query", {"TableName": "t", "ExclusiveStartKey": item, "KeyConditions": {"pk": {"AttributeValueList": list(item.values()), "ComparisonOperator": "EQ"}}}),
+        ):
+            (a, pa), (b, pb) = parse(op, body, generic_parse), parse(op, body, direct_parse)
+            assert a == b and pa == pb, f"{op} parsed differently\n  body    {body}\n  moto    {a}\n  direct  {b}"
+            parsed += 1
+
+    # Item construction: the same attributes or the same exception, around moto's 405,000 bytes.
+    patched_init, moto_init = Item.__init__, Item.__init__.__wrapped__
+
+    def build(init, attrs):
+        item = Item.__new__(Item)
+        try:
+            init(item, None, None, attrs)
+        except Exception as e:  # noqa: BLE001
+            return f"{type(e).__name__}: {e}"
+        return list(item.attrs.items()), type(item.attrs).__name__
+
+    sizes = 0
+    for _ in range(rounds // 4):
+        attrs = {f"k{j}": _random_av(rng) for j in range(rng.randint(0, 6))}
+        filler = rng.choice([10, 1000, 200_000, 404_000, 404_990, 405_000, 405_100])
+        attrs[rng.choice(["big", "é"])] = {"S": "x" * max(0, filler - sum(len(str(v)) for v in attrs.values()) // 2 + rng.randint(-8, 8))}
+        if rng.random() < 0.5:
+            attrs = dict(reversed(list(attrs.items())))
+        a, b = build(moto_init, attrs), build(patched_init, attrs)
+        assert a == b, f"Item construction differs for sizes around the limit: {str(a)[:200]} / {str(b)[:200]}"
+        sizes += isinstance(a, str)
+    print(f"serialize: in process, {compared} responses byte-identical with moto's generic serializer, {parsed} requests parsed alike; "
+          f"{rounds // 4} items built alike ({sizes} over moto's size limit)", flush=True)
+
+
+_VOLATILE = {"eventID", "ApproximateCreationDateTime", "NextShardIterator", "ShardIterator", "SizeBytes"}
+
+
+def _mask(raw: bytes):
+    """A response body, key order kept, without what differs between two servers."""
+    def hook(pairs):
+        return [(k, "<masked>" if k in _VOLATILE else v) for k, v in pairs]
+    return json.loads(raw, object_pairs_hook=hook) if raw else raw
+
+
+class RawTwins:
+    """The same calls on a patched and a baseline server; the raw response bodies (volatile
+    fields masked, key order kept) must be identical."""
+
+    def __init__(self, after, before):
+        self.servers = (after, before)
+        self.calls = 0
+        self.bodies = {}
+        for s in self.servers:
+            for client in (s.ddb, s.streams):
+                client.meta.events.register("before-parse", self._capture(s))
+
+    def _capture(self, server):
+        def capture(response_dict, **_):
+            self.bodies[id(server)] = response_dict["body"]
+        return capture
+
+    def __call__(self, client, op, **kwargs):
+        out = []
+        for s in self.servers:
+            self.bodies.pop(id(s), None)
+            parsed = _call(getattr(s, client), op, **kwargs)
+            out.append((parsed, _mask(self.bodies.get(id(s), b""))))
+        self.calls += 1
+        (pa, ra), (pb, rb) = out
+        if ra != rb:
+            raise AssertionError(f"{op} answered differently\n  request {str(kwargs)[:600]}\n  after  {str(ra)[:1500]}\n  before {str(rb)[:1500]}")
+        return pa
+
+
+def serialize_check(args):
+    """Direct AttributeValue serialization and parsing (7, 7a) and single-pass item sizing (8): in
+    process against moto's own functions, then every DynamoDB and Streams operation that returns
+    items, on a patched and a baseline server, raw bodies compared."""
+    rng = random.Random(args.seed)
+    _serialize_inprocess(rng, args.serialize_rounds)
+    with moto() as after, moto(MOTO_SERIAL_BASELINE=1) as before:
+        twins = RawTwins(after, before)
+        for s in (after, before):
+            create_table(s.ddb)
+        keys = []
+
+        def item(pk, sk):
+            it = {"pk": S(pk), "sk": S(sk)}
+            for j in range(rng.randint(0, 10)):
+                it[rng.choice(["a", "b", "m", "l", "é", "S", "BOOL"]) + str(j)] = _random_av(rng)
+            if rng.random() < 0.5:
+                it["retention_pk"], it["retention_due"] = S(f"R#{rng.randint(0, 2)}"), S(f"2036-0{rng.randint(1, 9)}")
+            return it
+
+        for i in range(args.serialize_items):
+            pk, sk = f"P#{rng.randint(0, 9)}", f"S#{i:05d}"
+            keys.append((pk, sk))
+            r = rng.random()
+            if r < 0.5:
+                twins("ddb", "put_item", TableName=TABLE, Item=item(pk, sk), ReturnValues="ALL_OLD")
+            elif r < 0.7 and i:
+                opk, osk = rng.choice(keys)
+                twins("ddb", "put_item", TableName=TABLE, Item=item(opk, osk), ReturnValues="ALL_OLD")
+            else:
+                twins("ddb", "batch_write_item", RequestItems={TABLE: [{"PutRequest": {"Item": item(pk, sk)}}]})
+        key = lambda k: {"pk": S(k[0]), "sk": S(k[1])}  # noqa: E731
+        for _ in range(args.serialize_items // 4):
+            k = rng.choice(keys)
+            ret = rng.choice(["ALL_NEW", "ALL_OLD", "UPDATED_NEW", "UPDATED_OLD", "NONE"])
+            value = _random_av(rng)
+            twins("ddb", "update_item", TableName=TABLE, Key=key(k), UpdateExpression="SET #u = :v, n0 = :n",
+                  ExpressionAttributeNames={"#u": rng.choice(["a1", "new", "m2"])}, ExpressionAttributeValues={":v": value, ":n": N(rng.randint(0, 9))}, ReturnValues=ret)
+            twins("ddb", "get_item", TableName=TABLE, Key=key(rng.choice(keys)), ConsistentRead=True)
+        for _ in range(20):
+            twins("ddb", "batch_get_item", RequestItems={TABLE: {"Keys": [key(k) for k in dict.fromkeys(rng.sample(keys, 10))]}})
+            twins("ddb", "transact_get_items", TransactItems=[{"Get": {"TableName": TABLE, "Key": key(k)}} for k in rng.sample(keys, 5)])
+        for p in range(10):
+            for forward in (True, False):
+                twins("ddb", "query", TableName=TABLE, KeyConditionExpression="pk = :p", ExpressionAttributeValues={":p": S(f"P#{p}")}, ScanIndexForward=forward)
+        for r in range(3):
+            twins("ddb", "query", TableName=TABLE, IndexName="retention", KeyConditionExpression="retention_pk = :p", ExpressionAttributeValues={":p": S(f"R#{r}")})
+        start = {}
+        while True:
+            page = twins("ddb", "scan", TableName=TABLE, Limit=37, **start)
+            if "LastEvaluatedKey" not in page:
+                break
+            start = {"ExclusiveStartKey": page["LastEvaluatedKey"]}
+        # Cancelled transactions: the cancellation reasons carry the stored item (ALL_OLD).
+        for _ in range(10):
+            k = rng.choice(keys)
+            twins("ddb", "transact_write_items", TransactItems=[
+                {"Put": {"TableName": TABLE, "Item": item(k[0], k[1]), "ConditionExpression": "attribute_not_exists(pk)", "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}},
+            ])
+        for _ in range(args.serialize_items // 8):
+            k = rng.choice(keys)
+            twins("ddb", "delete_item", TableName=TABLE, Key=key(k), ReturnValues="ALL_OLD")
+        # Item sizes around moto's 405,000-byte limit: the same put accepted or refused.
+        refused = 0
+        for target in (404_000, 404_990, 404_999, 405_000, 405_001, 405_100):
+            it = {"pk": S("BIG"), "sk": S(str(target)), "é": S("y" * 1000)}
+            # moto's size: each key's and string value's UTF-8 bytes; "big" takes the rest
+            it["big"] = S("x" * (target - sum(len(k.encode()) + len(v["S"].encode()) for k, v in it.items()) - 3))
+            out = twins("ddb", "put_item", TableName=TABLE, Item=it)
+            refused += "error" in out
+        assert refused == 2, refused  # 405,001 and 405,100
+        # The stream: every record (keys, old and new images of every type), page by page.
+        arns = [s.ddb.describe_table(TableName=TABLE)["Table"]["LatestStreamArn"] for s in (after, before)]
+        iterators = [s.streams.get_shard_iterator(StreamArn=a, ShardId=shard_id(s, a), ShardIteratorType="TRIM_HORIZON")["ShardIterator"] for s, a in zip((after, before), arns)]
+        records = 0
+        while True:
+            outs = []
+            for s, it in zip((after, before), iterators):
+                twins.bodies.pop(id(s), None)
+                out = s.streams.get_records(ShardIterator=it, Limit=50)
+                outs.append((out, _mask(twins.bodies[id(s)])))
+            (oa, ra), (ob, rb) = outs
+            assert ra == rb, f"GetRecords answered differently\n  after  {str(ra)[:1500]}\n  before {str(rb)[:1500]}"
+            twins.calls += 1
+            records += len(oa["Records"])
+            iterators = [oa["NextShardIterator"], ob["NextShardIterator"]]
+            if not oa["Records"]:
+                break
+        count = after.ddb.describe_table(TableName=TABLE)["Table"]["ItemCount"]
+        print(f"serialize: {twins.calls} calls on both servers ({count} items, {records} stream records, {refused} of 6 puts near "
+              "405,000 bytes refused): raw bodies identical", flush=True)
+
+
 def _code(f):
     try:
         f()
@@ -924,7 +1214,7 @@ def _code(f):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("what", choices=["soak", "check", "trim", "query", "qtime", "all"])
+    p.add_argument("what", choices=["soak", "check", "trim", "query", "serialize", "qtime", "all"])
     p.add_argument("--baseline", action="store_true", help="soak moto's own rollback (MOTO_SERIAL_BASELINE=1)")
     p.add_argument("--items", type=int, default=60000)
     p.add_argument("--txns", type=int, default=3000)
@@ -939,6 +1229,8 @@ def main():
     p.add_argument("--queries", type=int, default=400, help="query: random Queries (each read page by page)")
     p.add_argument("--query-rounds", type=int, default=8, help="query: rounds of Queries, with writes between")
     p.add_argument("--max-pages", type=int, default=100, help="query: pages read per Query at most")
+    p.add_argument("--serialize-rounds", type=int, default=4000, help="serialize: random values compared in process")
+    p.add_argument("--serialize-items", type=int, default=400, help="serialize: items written on both servers")
     p.add_argument("--sizes", default="10000,50000,100000", help="qtime: table sizes (items)")
     p.add_argument("--reps", type=int, default=40, help="qtime: timed pages per query shape (before: fewer on big tables)")
     p.add_argument("--only", choices=["before", "after"], help="qtime: one server only")
@@ -952,6 +1244,8 @@ def main():
         trim(args)
     if args.what in ("query", "all"):
         query_check(args)
+    if args.what in ("serialize", "all"):
+        serialize_check(args)
     if args.what == "qtime":
         query_timing(args)
     if args.what == "soak":
