@@ -64,6 +64,17 @@ CPU per seeded record, 85% of a core, and capped the seed at ~16 records/s; afte
    a directory listing, an `inspect.getmembers` walk and a 570-word list scan per request or
    expression, each taken once or looked up in a set.
 
+Then memory per stored record (`infra/moto_soak.py memory`: contact creates shaped like the
+backend's, 6 items and 7 NEW_AND_OLD_IMAGES stream records each; before these, ~51 KB of Python
+objects per create: ~3.3 KB per item of 543 JSON bytes, ~4.5 KB per stream record of 867):
+
+12. `compact_stream_records`: a stream record is kept as marshal bytes (zlib-compressed when
+    smaller), ~650 bytes, and rebuilt, the same dict, when GetRecords reads it.
+13. `intern_item_strings`: a stored item's attribute names and string values are interned, so
+    the copies a transaction writes into several items, and every name, are one str.
+14. `slotted_dynamo_types`: `DynamoType` with `__slots__` (48 bytes instead of 88 per value).
+    Together, ~1.65 KB per item; MOTO_SERIAL_COMPACT=0 leaves 12-14 out.
+
 MOTO_SERIAL_PROFILE=DIR counts requests by operation with their CPU time (DIR/ops.txt, and
 cProfile output with MOTO_SERIAL_PROFILE_CPROFILE=1); see `RequestProfile`.
 
@@ -76,11 +87,13 @@ Usage: python moto_serial.py HOST PORT
 
 import copy
 import gc
+import marshal
 import os
 import select
 import signal
 import sys
 import time
+import zlib
 from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from datetime import timedelta
@@ -310,7 +323,7 @@ def trim_stream(shard):
     cutoff = utcnow() - STREAM_RETENTION
     items = shard.items
     expired = 0
-    while expired < len(items) and items[expired].record["dynamodb"]["ApproximateCreationDateTime"] < cutoff:
+    while expired < len(items) and _record_created(items[expired]) < cutoff:
         expired += 1
     if expired:
         del items[:expired]
@@ -1225,6 +1238,183 @@ def reserved_words_in_a_set():
     ReservedKeywords.KEYWORDS = _WordList(ReservedKeywords.get_reserved_keywords())
 
 
+# --- 12-14. Stored data in compact form ---------------------------------------------------------
+#
+# Measured with `moto_soak.py memory` (contact creates shaped like the backend's: 6 items and 7
+# stream records each, NEW_AND_OLD_IMAGES): ~51 KB of Python objects per contact create, ~3.3 KB
+# per stored item (543 bytes as JSON) and ~4.5 KB per stream record (867 bytes as JSON). An item
+# is an `Item` whose `attrs` dict maps each name to a `DynamoType` (an instance with a
+# per-instance attribute dict, 88 bytes) holding a str; the same attribute name or value in
+# different items or requests is a separate str each time. A stream record is a tree of dicts,
+# one 184-byte dict per attribute of each image. MOTO_SERIAL_COMPACT=0 leaves all three below
+# out (MOTO_SERIAL_BASELINE=1 leaves out everything).
+#
+# 12. `compact_stream_records`: moto's `StreamRecord.__init__` still builds each record (eventID,
+#     time, images, SizeBytes: all moto's), and the record is then kept as `marshal` bytes
+#     (zlib-compressed when that is smaller) plus its ApproximateCreationDateTime; `record` and
+#     `to_json()` (what `StreamShard.get`, hence GetRecords, and Lambda event source mappings
+#     read) rebuild the same dict. marshal keeps every type a record holds apart (str, bytes,
+#     bool, int, None, list, dict, key order); a record holding anything else (it cannot: images
+#     are built from plain dicts and lists by `Item.to_json`) is kept as moto's dict. A record
+#     is a snapshot taken when it is added (the images are copies of the items' containers; the
+#     scalars are immutable), so rebuilding it later gives what moto would have returned.
+#     Trimming (3) reads the time without rebuilding; the undo log (1) truncates the list as
+#     before. `moto_soak.py records` compares GetRecords bodies with the baseline's.
+# 13. `intern_item_strings`: a stored item's attribute names and string values (S, N, SS, NS,
+#     map keys, nested) and its key values are `sys.intern`ed, so the copies of a value that a
+#     transaction writes into several items (a record and its list entries), and every name,
+#     are one str. Interned strs are freed like any other when no longer used; only identity
+#     changes, which no code compares for strs.
+# 14. `slotted_dynamo_types`: `DynamoType` rebuilt with `__slots__ = ("type", "value")` (48 bytes
+#     instead of 88): the same class body (every method, the same name and module), and every
+#     module global naming moto's class rebound to it at install, before any instance exists
+#     (checked; otherwise nothing is patched). Nothing sets other attributes on a DynamoType or
+#     reads its `__dict__` (moto 5.2.5), and copy/deepcopy work on slots.
+
+COMPACT = os.environ.get("MOTO_SERIAL_COMPACT", "1") != "0"
+_COMPRESS_ABOVE = 160  # bytes of marshal data; below, zlib rarely gains
+
+
+class CompactStreamRecord:
+    """A stream record kept as marshal bytes (see 12): b"m" + marshal data, or b"z" + the same
+    compressed; or, if marshal refuses something in it, moto's own dict."""
+
+    __slots__ = ("_data", "_created")
+
+    def __init__(self, table, stream_type, event_name, old, new, seq):
+        scratch = object.__new__(_MotoStreamRecord)
+        _MotoStreamRecord.__init__(scratch, table, stream_type, event_name, old, new, seq)
+        record = scratch.record
+        dynamodb = record["dynamodb"]
+        created = dynamodb["ApproximateCreationDateTime"]
+        dynamodb["ApproximateCreationDateTime"] = None  # position kept; the value goes beside
+        try:
+            data = marshal.dumps(record)
+        except ValueError:
+            dynamodb["ApproximateCreationDateTime"] = created
+            self._data, self._created = record, created
+            return
+        if len(data) > _COMPRESS_ABOVE:
+            packed = zlib.compress(data, 1)
+            if len(packed) < len(data):
+                self._data, self._created = b"z" + packed, created
+                return
+        self._data, self._created = b"m" + data, created
+
+    @property
+    def record(self):
+        data = self._data
+        if type(data) is dict:
+            return data
+        body = memoryview(data)[1:]
+        record = marshal.loads(zlib.decompress(body) if data[0] == 0x7A else body)
+        record["dynamodb"]["ApproximateCreationDateTime"] = self._created
+        return record
+
+    def to_json(self):
+        return self.record
+
+    @property
+    def created(self):
+        return self._created
+
+
+_MotoStreamRecord = None
+
+
+def _record_created(record):
+    """A stream record's ApproximateCreationDateTime, without rebuilding a compact one."""
+    if type(record) is CompactStreamRecord:
+        return record._created
+    return record.record["dynamodb"]["ApproximateCreationDateTime"]
+
+
+def compact_stream_records():
+    global _MotoStreamRecord
+    from moto.dynamodb.models import table as table_module
+
+    _MotoStreamRecord = table_module.StreamRecord
+    table_module.StreamRecord = CompactStreamRecord  # `StreamShard.add` builds records through this name
+
+
+_intern = sys.intern
+
+
+def _intern_value(value):
+    """Interns, in place, the strs of a DynamoType tree built by `Item.__init__`."""
+    if type(value) is not DynamoType:
+        return
+    kind, v = value.type, value.value
+    t = type(v)
+    if kind == "S" or kind == "N":
+        if t is str:
+            value.value = _intern(v)
+    elif kind == "M":
+        if t is dict:
+            _intern_keys(v)
+            for sub in v.values():
+                _intern_value(sub)
+    elif kind == "L":
+        if t is list:
+            for sub in v:
+                _intern_value(sub)
+    elif kind == "SS" or kind == "NS":
+        if t is list:
+            for i, x in enumerate(v):
+                if type(x) is str:
+                    v[i] = _intern(x)
+
+
+def _intern_keys(d):
+    """Replaces a dict's str keys by their interned equals, in place, order kept."""
+    for k in d:
+        if type(k) is str and _intern(k) is not k:
+            break
+    else:
+        return
+    pairs = [((_intern(k) if type(k) is str else k), v) for k, v in dict.items(d)]
+    dict.clear(d)
+    dict.update(d, pairs)
+
+
+def intern_item_strings():
+    from moto.dynamodb.models.dynamo_type import Item
+
+    init = Item.__init__
+
+    def interning_init(self, hash_key, range_key, attrs):
+        init(self, hash_key, range_key, attrs)
+        _intern_value(hash_key)
+        _intern_value(range_key)
+        stored = self.attrs
+        _intern_keys(stored)
+        for value in dict.values(stored):
+            _intern_value(value)
+
+    interning_init.__wrapped__ = getattr(init, "__wrapped__", init)  # moto's, for moto_soak.py serialize
+    Item.__init__ = interning_init
+
+
+def slotted_dynamo_types():
+    from moto.dynamodb.models import dynamo_type
+
+    old = dynamo_type.DynamoType
+    if "__slots__" in vars(old) or any(type(o) is old for o in gc.get_objects()):
+        print("moto_serial: DynamoType already has slots or instances: left as is", file=sys.stderr)
+        return
+    body = {k: v for k, v in vars(old).items() if k not in ("__dict__", "__weakref__")}
+    body["__slots__"] = ("type", "value")
+    new = type(old.__name__, old.__bases__, body)
+    new.__qualname__ = old.__qualname__
+    for module in list(sys.modules.values()):
+        names = getattr(module, "__dict__", None)
+        if not isinstance(names, dict):
+            continue
+        for name, value in list(names.items()):
+            if value is old:
+                names[name] = new
+
+
 # --- Profiling (off unless MOTO_SERIAL_PROFILE is set) -------------------------------------------
 #
 # MOTO_SERIAL_PROFILE=DIR: counts requests by operation (X-Amz-Target for DynamoDB and Streams,
@@ -1337,6 +1527,10 @@ def install_patches(baseline: bool) -> None:
     list_moto_modules_once()
     list_handler_methods_once()
     reserved_words_in_a_set()
+    if COMPACT:
+        slotted_dynamo_types()
+        intern_item_strings()
+        compact_stream_records()
 
 
 install_patches(baseline=os.environ.get("MOTO_SERIAL_BASELINE") == "1")

@@ -37,11 +37,25 @@ end), creates a table shaped like template.yaml's BusinessTable (pk/sk strings, 
          TransactGetItems, Query on the table and the GSI, Scan, GetRecords) on a patched and a
          baseline server, raw response bodies (key order kept, stream ids and times masked)
          identical.
+  records  compact stream records, interned items and slotted DynamoTypes (moto_serial.py
+         12-14): in this process, --records-rounds records of random items of every type (big
+         ones too, compressed and not) built by moto's StreamRecord and the compact one, compared
+         type for type; then --records-writes writes (puts, nested updates, set ADD/DELETE,
+         REMOVE, deletes, batches, committed and cancelled transactions) on a patched and a
+         baseline server, every GetRecords body (TRIM_HORIZON, AT/AFTER_SEQUENCE_NUMBER, the
+         LATEST iterator read as it goes; Limits 1 to 1000) and a full Scan compared raw.
+  memory  memory per contact create (6 items, 7 stream records), before (MOTO_SERIAL_COMPACT=0,
+         or --before-script FILE, e.g. a `git show HEAD:infra/moto_serial.py` copy) and after:
+         in a child process each, --walk-txns creates through moto's WSGI app with tracemalloc,
+         broken down into items (bytes per item vs its JSON), partitions, stream records (bytes
+         per record vs its JSON) and anything else; then a server each: --txns creates, RSS per
+         --every, KB of RSS per create, TransactWriteItems p50/p99, then the whole stream read
+         from TRIM_HORIZON in pages of --records-limit, GetRecords p50/p99. --only before|after.
   qtime  Query latency p50/p99 of 50-item pages (five shapes: list page 1 and k, begins_with
          backward with filter and projection, BETWEEN, the GSI) at --sizes items of one
          practice (--orgs 1), before (baseline) and after, an untimed PutItem into the listed
          partition before each timed page. Before is slow: fewer pages on big tables.
-  all    check, trim, query, serialize, then soak before (baseline, small table, capped) and after.
+  all    check, trim, query, serialize, records, then soak before (baseline, small table, capped) and after.
 
 --baseline runs `soak` against MOTO_SERIAL_BASELINE=1 (moto's own deep-copy rollback). It grows
 by gigabytes: --rss-cap-mb stops it. --gc python soaks with CPython's own garbage collection
@@ -53,6 +67,8 @@ Usage: .venv/bin/python infra/moto_soak.py all
        .venv/bin/python infra/moto_soak.py soak --baseline --items 2000 --txns 100
        .venv/bin/python infra/moto_soak.py query --queries 400 --seed 1
        .venv/bin/python infra/moto_soak.py serialize --serialize-rounds 20000
+       .venv/bin/python infra/moto_soak.py records
+       .venv/bin/python infra/moto_soak.py memory --walk-txns 2000 --txns 20000 --every 5000
        .venv/bin/python infra/moto_soak.py qtime --sizes 10000,50000,100000
        .venv/bin/python infra/moto_soak.py soak --items 100000 --txns 3000 --gc python
 """
@@ -97,12 +113,12 @@ def rss_mb(pid: int) -> float:
 
 
 class Moto:
-    def __init__(self, env: dict):
+    def __init__(self, env: dict, script: Path = HERE / "moto_serial.py"):
         self.port = free_port()
         self.endpoint = f"http://127.0.0.1:{self.port}"
         self.log = open(f"/tmp/moto_soak_{self.port}.log", "w")
         self.proc = subprocess.Popen(
-            [sys.executable, str(HERE / "moto_serial.py"), "127.0.0.1", str(self.port)],
+            [sys.executable, str(script), "127.0.0.1", str(self.port)],
             env={**os.environ, **env},
             stdout=self.log,
             stderr=subprocess.STDOUT,
@@ -135,8 +151,8 @@ class Moto:
 
 
 @contextmanager
-def moto(**env):
-    server = Moto({k: str(v) for k, v in env.items()})
+def moto(_script=None, **env):
+    server = Moto({k: str(v) for k, v in env.items()}, *([_script] if _script else []))
     try:
         yield server
     finally:
@@ -1204,6 +1220,425 @@ def serialize_check(args):
               "405,000 bytes refused): raw bodies identical", flush=True)
 
 
+# --- memory -----------------------------------------------------------------------------------
+
+
+def _memory_txn(n: int, orgs: int, seen: list) -> list:
+    """The n-th contact create (never cancelled): 6 Puts, a ConditionCheck, the lock Update."""
+    org = n % orgs
+    return create_txn(org, n, f"m{n}@example.org", seen[org])
+
+
+def _memory_setup(put, orgs: int):
+    for org in range(orgs):
+        put({"pk": S(f"ORG#{org}"), "sk": S("ORG"), "item_type": S("org"), "name": S(f"Practice {org}")})
+        put({"pk": S(f"ORG#{org}"), "sk": S("LOCK#CONTACTS"), "seen": N(0)})
+
+
+def _compact_json(value) -> int:
+    return len(json.dumps(value, separators=(",", ":")))
+
+
+def memory_server(args, label, env, script=None):
+    """RSS, write latency and GetRecords latency of --txns contact creates on a server."""
+    with moto(script, **env) as server:
+        ddb = server.ddb
+        stream_arn = create_table(ddb)
+        _memory_setup(lambda item: ddb.put_item(TableName=TABLE, Item=item), args.orgs)
+        ddb.list_tables()
+        rss0 = server.rss()
+        seen = [0] * args.orgs
+        lat = []
+        print(f"== memory {label}: {args.txns} contact creates (6 items, 7 stream records each)", flush=True)
+        print(f"   {'txns':>6} {'RSS MB':>8} {'KB/txn':>7} {'p50 ms':>7} {'p99 ms':>7}", flush=True)
+        window = []
+        for n in range(1, args.txns + 1):
+            items = _memory_txn(n, args.orgs, seen)
+            start = time.perf_counter()
+            ddb.transact_write_items(TransactItems=items)
+            ms = 1000 * (time.perf_counter() - start)
+            seen[n % args.orgs] += 1
+            lat.append(ms)
+            window.append(ms)
+            if n % args.every == 0 or n == args.txns:
+                rss = server.rss()
+                window.sort()
+                print(f"   {n:>6} {rss:>8.0f} {1024 * (rss - rss0) / n:>7.1f} {_pct(window, 0.5):>7.1f} {_pct(window, 0.99):>7.1f}", flush=True)
+                window = []
+        rss_written = server.rss()
+        # The stream, read as the relay reads it: pages of --records-limit from TRIM_HORIZON.
+        it = iterator(server, stream_arn, "TRIM_HORIZON")
+        pages, records, body_bytes = [], 0, [0]
+        server.streams.meta.events.register("before-parse", lambda response_dict, **_: body_bytes.__setitem__(0, body_bytes[0] + len(response_dict["body"])))
+        while True:
+            start = time.perf_counter()
+            out = server.streams.get_records(ShardIterator=it, Limit=args.records_limit)
+            ms = 1000 * (time.perf_counter() - start)
+            if not out["Records"]:
+                break
+            pages.append(ms)
+            records += len(out["Records"])
+            it = out["NextShardIterator"]
+        rss_read = server.rss()
+        lat.sort()
+        pages.sort()
+        count = ddb.describe_table(TableName=TABLE)["Table"]["ItemCount"]
+        print(
+            f"== memory {label}: {args.txns} txns, {count} items, {records} stream records; RSS {rss0:.0f} -> {rss_written:.0f} MB "
+            f"(+{1024 * (rss_written - rss0) / args.txns:.1f} KB per contact create); after reading the stream {rss_read:.0f} MB\n"
+            f"   TransactWriteItems p50 {_pct(lat, 0.5):.1f} ms, p99 {_pct(lat, 0.99):.1f} ms; "
+            f"GetRecords (Limit {args.records_limit}, {len(pages)} pages, {body_bytes[0] / max(records, 1):.0f} response bytes per record) "
+            f"p50 {_pct(pages, 0.5):.1f} ms, p99 {_pct(pages, 0.99):.1f} ms",
+            flush=True,
+        )
+        return {"rss_kb_per_txn": 1024 * (rss_written - rss0) / args.txns, "write_p50": _pct(lat, 0.5), "write_p99": _pct(lat, 0.99),
+                "records_p50": _pct(pages, 0.5), "records_p99": _pct(pages, 0.99)}
+
+
+class _Sizer:
+    """Deep sizes of moto's objects without touching them (no __dict__ materialized): each object
+    counted once, in the order the categories are walked."""
+
+    def __init__(self):
+        self.seen = set()
+        self.instance = {}
+
+    def instance_size(self, obj, names):
+        """What an instance costs with its attributes set (managed-dict values included),
+        measured once per class."""
+        import tracemalloc
+
+        cls = type(obj)
+        if cls not in self.instance:
+            if hasattr(cls, "__slots__") and not hasattr(obj, "__dict__"):
+                self.instance[cls] = sys.getsizeof(obj)
+            else:
+                before = tracemalloc.get_traced_memory()[0]
+                probes = []
+                for _ in range(200):
+                    probe = object.__new__(cls)
+                    for name in names:
+                        object.__setattr__(probe, name, None)
+                    probes.append(probe)
+                self.instance[cls] = (tracemalloc.get_traced_memory()[0] - before) / 200 - 8
+                del probes
+        return self.instance[cls]
+
+    def walk(self, root, stop=()):
+        total = 0
+        stack = [root]
+        seen = self.seen
+        while stack:
+            x = stack.pop()
+            if id(x) in seen or x is None or x is True or x is False or isinstance(x, stop):
+                continue
+            seen.add(id(x))
+            t = type(x)
+            if t in (str, bytes, int, float) or t.__name__ in ("datetime", "Decimal"):
+                total += sys.getsizeof(x)
+            elif isinstance(x, dict):
+                total += sys.getsizeof(x)
+                stack.extend(x.keys())
+                stack.extend(x.values())
+                for name in getattr(t, "__slots__", ()):
+                    stack.append(getattr(x, name, None))
+            elif isinstance(x, (list, tuple, set, frozenset)):
+                total += sys.getsizeof(x)
+                stack.extend(x)
+            else:
+                names = [n for c in t.__mro__ for n in getattr(c, "__slots__", ())]
+                if hasattr(x, "__dict__"):
+                    names += list(vars(x))
+                total += self.instance_size(x, names)
+                stack.extend(getattr(x, n, None) for n in names)
+        return total
+
+
+def memory_walk(args):
+    """In this process (moto_serial's patches per the environment): --walk-txns contact creates
+    through moto's WSGI app (requests parsed as the server parses them), then tracemalloc's total
+    and a breakdown by what holds the memory."""
+    import gc
+    import tracemalloc
+
+    sys.path.insert(0, os.environ.get("MOTO_SOAK_SERIAL_DIR", str(HERE)))
+    import moto_serial  # noqa: F401  (patches moto in this process per MOTO_SERIAL_* variables)
+    from moto.dynamodb.models import dynamodb_backends
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+    from werkzeug.test import Client
+
+    client = Client(DomainDispatcherApplication(create_backend_app))
+
+    def call(service, op, body):
+        prefix = "DynamoDB_20120810" if service == "dynamodb" else "DynamoDBStreams_20120810"
+        r = client.post("/", data=json.dumps(body), headers={
+            "X-Amz-Target": f"{prefix}.{op}", "Content-Type": "application/x-amz-json-1.0",
+            "Authorization": f"AWS4-HMAC-SHA256 Credential=test/20260101/{REGION}/dynamodb/aws4_request, SignedHeaders=host, Signature=0",
+        })
+        assert r.status_code == 200, (op, r.status_code, r.get_data()[:500])
+        return r.get_data()
+
+    call("dynamodb", "CreateTable", {
+        "TableName": TABLE, "BillingMode": "PAY_PER_REQUEST",
+        "AttributeDefinitions": [{"AttributeName": n, "AttributeType": "S"} for n in ("pk", "sk", "retention_pk", "retention_due")],
+        "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        "GlobalSecondaryIndexes": [{"IndexName": "retention", "KeySchema": [{"AttributeName": "retention_pk", "KeyType": "HASH"}, {"AttributeName": "retention_due", "KeyType": "RANGE"}], "Projection": {"ProjectionType": "KEYS_ONLY"}}],
+        "StreamSpecification": {"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+    })
+    _memory_setup(lambda item: call("dynamodb", "PutItem", {"TableName": TABLE, "Item": item}), args.orgs)
+    seen = [0] * args.orgs
+    call("dynamodb", "TransactWriteItems", {"TransactItems": _memory_txn(0, args.orgs, seen)})  # warm-up (caches, first-use imports)
+    seen[0] += 1
+    gc.collect()
+    tracemalloc.start()
+    base = tracemalloc.get_traced_memory()[0]
+    wire_items = 0
+    t0 = time.process_time()
+    for n in range(1, args.walk_txns + 1):
+        txn = _memory_txn(n, args.orgs, seen)
+        wire_items += sum(_compact_json(next(iter(t.values()))["Item"]) for t in txn if "Put" in t)
+        call("dynamodb", "TransactWriteItems", {"TransactItems": txn})
+        seen[n % args.orgs] += 1
+    cpu = time.process_time() - t0
+    gc.collect()
+    total = tracemalloc.get_traced_memory()[0] - base
+    if os.environ.get("MOTO_SOAK_TOP"):
+        for stat in tracemalloc.take_snapshot().statistics("lineno")[: int(os.environ["MOTO_SOAK_TOP"])]:
+            print("  ", stat)
+
+    backend = dynamodb_backends["123456789012"][REGION]
+    table = backend.tables[TABLE]
+    shard = table.stream_shard
+    sizer = _Sizer()
+    items = [item for partition in table.items.values() for item in partition.values()]
+    items_bytes = sum(sizer.walk(item) for item in items)
+    containers = sizer.walk(table.items)
+    own_records = sizer.walk(shard.items, stop=(type(table),))
+    all_records = _Sizer().walk(shard.items, stop=(type(table),))
+    n_items, n_records = len(items), len(shard.items)
+    txns = args.walk_txns
+    wire_records = 0
+    body = json.loads(call("dynamodbstreams", "GetShardIterator", {"StreamArn": table.table_arn + "/stream/" + table.latest_stream_label, "ShardId": shard.id, "ShardIteratorType": "TRIM_HORIZON"}))
+    it = body["ShardIterator"]
+    while True:
+        page = json.loads(call("dynamodbstreams", "GetRecords", {"ShardIterator": it, "Limit": 1000}))
+        if not page["Records"]:
+            break
+        wire_records += sum(_compact_json(r) for r in page["Records"])
+        it = page["NextShardIterator"]
+    other = total - items_bytes - containers - own_records
+    kb = lambda b: b / 1024  # noqa: E731
+    print(f"== memory walk ({args.label}): {txns} contact creates in process (tracemalloc), {n_items} items, {n_records} stream records; "
+          f"{1000 * cpu / txns:.1f} ms CPU per create (traced)")
+    print(f"   traced total            {kb(total) / txns:7.2f} KB per create")
+    print(f"   items                   {kb(items_bytes) / txns:7.2f} KB per create = {items_bytes / n_items:6.0f} B per item "
+          f"(wire JSON {wire_items / (6 * txns):.0f} B per item)")
+    print(f"   partitions, order lists {kb(containers) / txns:7.2f} KB per create")
+    print(f"   stream records (own)    {kb(own_records) / txns:7.2f} KB per create = {own_records / n_records:6.0f} B per record "
+          f"(with what they share with items {all_records / n_records:.0f} B; wire JSON {wire_records / n_records:.0f} B per record)")
+    print(f"   anything else           {kb(other) / txns:7.2f} KB per create")
+    tracemalloc.stop()
+
+
+def _strict(value) -> str:
+    """repr, which tells True from 1, bytes from str and keeps key order."""
+    return repr(value)
+
+
+def _records_inprocess(rng, rounds):
+    """CompactStreamRecord (moto_serial.py 12) against moto's StreamRecord: the same items, the same
+    eventID and time, records compared type for type; and a record marshal refuses."""
+    sys.path.insert(0, str(HERE))
+    import moto_serial
+    from moto.dynamodb.models import table as table_module
+    from moto.dynamodb.models.dynamo_type import DynamoType, Item
+
+    if not moto_serial.COMPACT:
+        print("records: MOTO_SERIAL_COMPACT=0, nothing to compare in process")
+        return
+    moto_record, compact = moto_serial._MotoStreamRecord, moto_serial.CompactStreamRecord
+    assert table_module.StreamRecord is compact
+    fake = type("T", (), {"hash_key_attr": "pk", "range_key_attr": "sk"})()
+    import moto.dynamodb.models.table as tm
+
+    real_uuid, real_now = tm.mock_random.uuid4, tm.utcnow
+    compared = compressed = 0
+    try:
+        for i in range(rounds):
+            def item():
+                attrs = {"pk": S(f"P{i % 7}"), "sk": S(f"S{i}")}
+                for j in range(rng.randint(0, 8)):
+                    attrs[rng.choice(["a", "m", "é", "S", "BOOL"]) + str(j)] = _random_av(rng)
+                if rng.random() < 0.05:
+                    attrs["big"] = S("x" * rng.choice([200, 5000, 300_000]))
+                return Item(DynamoType(attrs["pk"]), DynamoType(attrs["sk"]), attrs)
+            old, new = rng.choice([(None, item()), (item(), item()), (item(), None)])
+            event = "INSERT" if old is None else "REMOVE" if new is None else "MODIFY"
+            view = rng.choice(["NEW_AND_OLD_IMAGES", "NEW_IMAGE", "OLD_IMAGE", "KEYS_ONLY"])
+            uuid = tm.mock_random.uuid4()
+            now = real_now()
+            tm.mock_random.uuid4, tm.utcnow = (lambda: uuid), (lambda: now)
+            expected = object.__new__(moto_record)
+            moto_record.__init__(expected, fake, view, event, old, new, 1100000000017454423009 + i)
+            threshold = moto_serial._COMPRESS_ABOVE
+            if i % 4 == 0:  # the uncompressed form too
+                moto_serial._COMPRESS_ABOVE = 1 << 30
+            try:
+                got = compact(fake, view, event, old, new, 1100000000017454423009 + i)
+            finally:
+                moto_serial._COMPRESS_ABOVE = threshold
+            tm.mock_random.uuid4, tm.utcnow = real_uuid, real_now
+            for _ in range(2):  # rebuilt each time, the same each time
+                assert _strict(got.to_json()) == _strict(expected.to_json()), f"record differs\n  moto    {expected.to_json()}\n  compact {got.to_json()}"
+                assert _strict(got.record) == _strict(expected.record)
+            assert got.created is expected.record["dynamodb"]["ApproximateCreationDateTime"]
+            assert moto_serial._record_created(got) == moto_serial._record_created(expected)
+            compressed += type(got._data) is bytes and got._data[:1] == b"z"
+            compared += 1
+    finally:
+        tm.mock_random.uuid4, tm.utcnow = real_uuid, real_now
+    # Something marshal cannot hold (moto never puts one in an image): moto's dict is kept.
+    odd = Item(DynamoType(S("p")), DynamoType(S("s")), {"pk": S("p"), "sk": S("s")})
+    odd.attrs["n"] = DynamoType({"N": "1"})
+    odd.attrs["n"].value = __import__("decimal").Decimal("1.5")
+    kept = compact(fake, "NEW_AND_OLD_IMAGES", "INSERT", None, odd, 1)
+    assert type(kept._data) is dict and kept.to_json()["dynamodb"]["NewImage"]["n"] == {"N": kept._data["dynamodb"]["NewImage"]["n"]["N"]}
+    assert moto_serial._record_created(kept) is kept.to_json()["dynamodb"]["ApproximateCreationDateTime"]
+    print(f"records: in process, {compared} records ({compressed} compressed) identical to moto's StreamRecord, type for type", flush=True)
+
+
+def records_check(args):
+    """Compact stream records (moto_serial.py 12) and interned items (13, 14): in process against
+    moto's StreamRecord, then a mix of inserts, modifies and removes (every attribute type, items
+    up to moto's size limit, nested updates, batches, committed and cancelled transactions) on a
+    patched and a baseline server, every GetRecords body (TRIM_HORIZON, AT/AFTER_SEQUENCE_NUMBER,
+    LATEST; Limits 1 to 1000) compared raw, then the items themselves."""
+    rng = random.Random(args.seed)
+    _records_inprocess(rng, args.records_rounds)
+    with moto() as after, moto(MOTO_SERIAL_BASELINE=1) as before:
+        servers = (after, before)
+        twins = RawTwins(after, before)
+        arns = [create_table(s.ddb) for s in servers]
+        key = lambda k: {"pk": S(k[0]), "sk": S(k[1])}  # noqa: E731
+        keys = []
+
+        def item(pk, sk):
+            it = {"pk": S(pk), "sk": S(sk)}
+            for j in range(rng.randint(0, 10)):
+                it[rng.choice(["a", "b", "m", "l", "é", "S", "BOOL"]) + str(j)] = _random_av(rng)
+            if rng.random() < 0.04:
+                it["big"] = S("é" * rng.choice([1000, 100_000, 190_000]))
+            if rng.random() < 0.3:
+                it["nest"] = {"M": {"l": {"L": [N(1), S("x")]}, "s": {"SS": ["a", "b"]}, "n": N(0)}}
+            return it
+
+        def reads(iterators, limit):
+            """Every record from each server's iterator, page by page, bodies compared."""
+            count = 0
+            while True:
+                outs = []
+                for s, it in zip(servers, iterators):
+                    twins.bodies.pop(id(s), None)
+                    out = s.streams.get_records(ShardIterator=it, Limit=limit)
+                    outs.append((out, _mask(twins.bodies[id(s)])))
+                (oa, ra), (ob, rb) = outs
+                assert ra == rb, f"GetRecords answered differently\n  after  {str(ra)[:1500]}\n  before {str(rb)[:1500]}"
+                twins.calls += 1
+                count += len(oa["Records"])
+                iterators = [oa["NextShardIterator"], ob["NextShardIterator"]]
+                if not oa["Records"]:
+                    return count, iterators, [int(r["dynamodb"]["SequenceNumber"]) for r in oa["Records"]]
+
+        def iterators_of(kind, seq=None):
+            return [iterator(s, a, kind, seq) for s, a in zip(servers, arns)]
+
+        latest = iterators_of("LATEST")
+        for step in range(args.records_writes):
+            r = rng.random()
+            pk, sk = f"P#{rng.randint(0, 5)}", f"S#{rng.randint(0, args.records_writes // 3):05d}"
+            if r < 0.35 or not keys:
+                keys.append((pk, sk))
+                twins("ddb", "put_item", TableName=TABLE, Item=item(pk, sk))
+            elif r < 0.6:
+                k = rng.choice(keys)
+                expr = rng.choice([
+                    "SET #u = :v, n0 = :n", "SET nest.l = list_append(nest.l, :l)", "ADD nest.n :n",
+                    "REMOVE a1, #u", "SET nest.s = :v", "ADD tags :ss", "DELETE tags :ss", "SET nest.l[0] = :v",
+                ])
+                names = {"#u": rng.choice(["a1", "new", "m2"])}
+                values = {":v": _random_av(rng), ":n": N(rng.randint(0, 9)), ":l": {"L": [_random_av(rng)]}, ":ss": {"SS": ["t1", "t2"]}}
+                extra = {"ExpressionAttributeNames": names} if "#u" in expr else {}
+                values = {p: v for p, v in values.items() if p in expr}
+                if values:
+                    extra["ExpressionAttributeValues"] = values
+                twins("ddb", "update_item", TableName=TABLE, Key=key(k), UpdateExpression=expr, **extra)
+            elif r < 0.7:
+                twins("ddb", "delete_item", TableName=TABLE, Key=key(rng.choice(keys)))
+            elif r < 0.8:
+                batch = {}
+                for _ in range(rng.randint(1, 6)):
+                    if rng.random() < 0.7:
+                        k = (pk, f"B#{rng.randint(0, 99):03d}")
+                        keys.append(k)
+                        batch[k] = {"PutRequest": {"Item": item(*k)}}
+                    else:
+                        k = rng.choice(keys)
+                        batch[k] = {"DeleteRequest": {"Key": key(k)}}
+                twins("ddb", "batch_write_item", RequestItems={TABLE: list(batch.values())})
+            else:  # a transaction, cancelled when its last Put finds its item
+                k1, k2 = (pk, f"T#{step}"), rng.choice(keys)
+                keys.append(k1)
+                twins("ddb", "transact_write_items", TransactItems=[
+                    {"Put": {"TableName": TABLE, "Item": item(*k1)}},
+                    {"Update": {"TableName": TABLE, "Key": key(k2), "UpdateExpression": "SET v = :v", "ExpressionAttributeValues": {":v": _random_av(rng)}}},
+                    {"Put": {"TableName": TABLE, "Item": item(pk, f"X#{rng.randint(0, 20)}"), "ConditionExpression": "attribute_not_exists(pk)",
+                             "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}},
+                ])
+            if step % 97 == 96:  # the relay's iterator, read as it goes
+                _, latest, _ = reads(latest, rng.choice([1, 10, 100]))
+        total = 0
+        for limit in (1000, 100, 7, 1):
+            count, _, _ = reads(iterators_of("TRIM_HORIZON"), limit)
+            total = max(total, count)
+        first = int(after.streams.get_records(ShardIterator=iterators_of("TRIM_HORIZON")[0], Limit=1)["Records"][0]["dynamodb"]["SequenceNumber"])
+        for _ in range(10):
+            seq = first + rng.randrange(total)
+            reads(iterators_of(rng.choice(["AT_SEQUENCE_NUMBER", "AFTER_SEQUENCE_NUMBER"]), seq), rng.choice([3, 50, 1000]))
+        reads(latest, 1000)
+        # The items themselves (interned strings, slotted DynamoTypes): a full Scan, raw bodies.
+        start = {}
+        while True:
+            page = twins("ddb", "scan", TableName=TABLE, Limit=50, **start)
+            if "LastEvaluatedKey" not in page:
+                break
+            start = {"ExclusiveStartKey": page["LastEvaluatedKey"]}
+        count = after.ddb.describe_table(TableName=TABLE)["Table"]["ItemCount"]
+        print(f"records: {twins.calls} calls on both servers ({total} stream records of {args.records_writes} writes, {count} items): "
+              "GetRecords and Scan bodies identical", flush=True)
+
+
+def memory(args):
+    """Before (MOTO_SERIAL_COMPACT=0, or --before-script) and after: the in-process breakdown
+    (a child process each), then the server runs."""
+    variants = [("before", {"MOTO_SERIAL_COMPACT": 0}, args.before_script), ("after", {}, None)]
+    if args.only:
+        variants = [v for v in variants if v[0] == args.only]
+    if args.walk_txns:
+        for label, env, script in variants:
+            child_env = {**os.environ, **{k: str(v) for k, v in env.items()}}
+            cmd = [sys.executable, str(Path(__file__).resolve()), "memory-walk", "--label", label, "--walk-txns", str(args.walk_txns), "--orgs", str(args.orgs)]
+            if script:  # the walk imports moto_serial from the script's directory
+                child_env["MOTO_SOAK_SERIAL_DIR"] = str(Path(script).resolve().parent)
+            subprocess.run(cmd, env=child_env, check=True)
+    results = {}
+    for label, env, script in variants:
+        if args.txns:
+            results[label] = memory_server(args, label, env, script)
+    if len(results) == 2:
+        b, a = results["before"], results["after"]
+        print("== memory before -> after: " + "; ".join(f"{k} {b[k]:.1f} -> {a[k]:.1f}" for k in b), flush=True)
+
+
 def _code(f):
     try:
         f()
@@ -1214,7 +1649,7 @@ def _code(f):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("what", choices=["soak", "check", "trim", "query", "serialize", "qtime", "all"])
+    p.add_argument("what", choices=["soak", "check", "trim", "query", "serialize", "qtime", "records", "memory", "memory-walk", "all"])
     p.add_argument("--baseline", action="store_true", help="soak moto's own rollback (MOTO_SERIAL_BASELINE=1)")
     p.add_argument("--items", type=int, default=60000)
     p.add_argument("--txns", type=int, default=3000)
@@ -1231,9 +1666,15 @@ def main():
     p.add_argument("--max-pages", type=int, default=100, help="query: pages read per Query at most")
     p.add_argument("--serialize-rounds", type=int, default=4000, help="serialize: random values compared in process")
     p.add_argument("--serialize-items", type=int, default=400, help="serialize: items written on both servers")
+    p.add_argument("--records-rounds", type=int, default=3000, help="records: stream records compared in process")
+    p.add_argument("--records-writes", type=int, default=1000, help="records: writes on both servers")
     p.add_argument("--sizes", default="10000,50000,100000", help="qtime: table sizes (items)")
     p.add_argument("--reps", type=int, default=40, help="qtime: timed pages per query shape (before: fewer on big tables)")
-    p.add_argument("--only", choices=["before", "after"], help="qtime: one server only")
+    p.add_argument("--only", choices=["before", "after"], help="qtime, memory: one server only")
+    p.add_argument("--walk-txns", type=int, default=2000, help="memory: contact creates of the in-process breakdown (0: none)")
+    p.add_argument("--records-limit", type=int, default=100, help="memory: GetRecords Limit")
+    p.add_argument("--before-script", help="memory: the moto_serial.py to measure as before (default: this one, MOTO_SERIAL_COMPACT=0)")
+    p.add_argument("--label", default="", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.orgs is None:
         args.orgs = 1 if args.what == "qtime" else 20
@@ -1246,10 +1687,16 @@ def main():
         query_check(args)
     if args.what in ("serialize", "all"):
         serialize_check(args)
+    if args.what in ("records", "all"):
+        records_check(args)
     if args.what == "qtime":
         query_timing(args)
     if args.what == "soak":
         soak(args)
+    if args.what == "memory":
+        memory(args)
+    if args.what == "memory-walk":
+        memory_walk(args)
     if args.what == "all":
         soak(argparse.Namespace(**{**vars(args), "baseline": True, "items": 2000, "txns": 100, "every": 10}))
         soak(args)

@@ -161,7 +161,9 @@ async fn a_reader_whose_iterator_expired_goes_on_from_where_it_was() {
 /// model kept after a request), leaving tables, indexes and streams exactly as moto itself
 /// would; stream records are trimmed after their retention with iterators still valid; a Query
 /// reading only its partition answers exactly as moto's whole-table Query; attribute values
-/// serialized and parsed directly are byte for byte what moto's generic code makes of them.
+/// serialized and parsed directly are byte for byte what moto's generic code makes of them;
+/// stream records kept compact and items kept with interned strings and slotted values read back
+/// exactly as moto's own.
 #[test]
 fn the_emulators_patches_keep_moto_semantics_and_leave_nothing_behind() {
     let root = hub_infra::workspace_root();
@@ -171,6 +173,7 @@ fn the_emulators_patches_keep_moto_semantics_and_leave_nothing_behind() {
         vec!["trim"],
         vec!["query", "--seed", "3", "--query-items", "600", "--queries", "40", "--query-rounds", "1"],
         vec!["serialize", "--serialize-items", "120"],
+        vec!["records", "--records-rounds", "300", "--records-writes", "150"],
     ] {
         let output = std::process::Command::new(&python)
             .arg(root.join("infra/moto_soak.py"))
