@@ -1,7 +1,12 @@
 #!/usr/bin/env bash
 # Reruns every figure of BENCHMARKS.md. Prints; never fails on a missed budget.
 #
-#   infra/bench/run.sh [all|build|sizes|compare|callgrind|soak]   (default: all but soak)
+#   infra/bench/run.sh [all|build|sizes|compare|callgrind|memory|soak]   (default: all but memory and soak)
+#
+# compare and callgrind run twice (MODES="http tls"): against moto over plain HTTP, the earlier
+# figures' method, then as production runs, over TLS through a kept-alive front with a CA made
+# for the run (infra/src/tls.rs). `memory` runs cold starts over TLS at each Lambda memory size's
+# CPU share (MEMORY_SIZES, "128 256 512 1024 1769"; needs root for the cgroup).
 #
 # `soak` (not part of `all`: it takes about half an hour) starts a local stack of its own and
 # writes a practice's worth of records through its API (SOAK_WRITES, 20000, printed every
@@ -65,7 +70,8 @@ build() {
     "${packages[@]}" "${bins[@]}"
   echo "== build 2/2: x86_64 for timings and callgrind (same profile, symbols kept)" >&2
   CARGO_PROFILE_RELEASE_STRIP=false cargo build --release --target-dir "$BENCH_TARGET" \
-    -p hub-contacts -p hub-bench --bin hello --bin contacts-get --bin contacts-create --bin lambda-bench
+    -p hub-contacts -p hub-documents -p hub-audit -p hub-bench --bin hello --bin contacts-get --bin contacts-create \
+    --bin documents-create --bin documents-complete --bin documents-download --bin audit-stream --bin lambda-bench
 }
 
 machine() {
@@ -76,10 +82,26 @@ machine() {
 }
 
 MOTO_PID=""
-stop_moto() { if [ -n "$MOTO_PID" ]; then kill "$MOTO_PID" 2>/dev/null || true; wait "$MOTO_PID" 2>/dev/null || true; MOTO_PID=""; fi; }
+FRONT_PID=""
+stop_moto() {
+  for pid in "$FRONT_PID" "$MOTO_PID"; do
+    if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
+  done
+  MOTO_PID="" FRONT_PID=""
+}
 trap stop_moto EXIT INT TERM
 
+# The TLS front (infra/src/tls.rs) is built apart from the measured binaries, so that its crates
+# and features never reach them.
+tls_front_bin() {
+  cargo build --quiet -p hub-infra --bin tls-front >&2
+  echo "$ROOT/target/debug/tls-front"
+}
+
 # moto on a free loopback port, and the environment the contacts functions and the bench read.
+# `stack tls`: the functions reach moto as they reach DynamoDB in production, over TLS on a kept-alive
+# connection, verifying an RSA-2048 root → intermediate → leaf chain whose root (made now, in
+# $OUT, never committed) they are told to trust through HUB_AWS_EXTRA_CA_FILE.
 stack() {
   local port
   port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
@@ -92,7 +114,17 @@ stack() {
   done
   export AWS_ENDPOINT_URL="http://127.0.0.1:$port" AWS_REGION=us-east-1
   export AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench
-  export HUB_TABLE="bench-business-$RANDOM" HUB_AUDIT_TABLE="bench-audit-$RANDOM"
+  unset HUB_AWS_EXTRA_CA_FILE
+  if [ "${1:-http}" = tls ]; then
+    local front url
+    front="$(tls_front_bin)"
+    coproc TLS_FRONT { exec "$front" --upstream "127.0.0.1:$port" --ca-file "$OUT/bench-ca.pem"; }
+    FRONT_PID=$TLS_FRONT_PID
+    read -r url <&"${TLS_FRONT[0]}"
+    export AWS_ENDPOINT_URL="$url" HUB_AWS_EXTRA_CA_FILE="$OUT/bench-ca.pem"
+  fi
+  export HUB_TABLE="bench-business-$RANDOM" HUB_AUDIT_TABLE="bench-audit-$RANDOM" HUB_DOCUMENTS_BUCKET="bench-documents-$RANDOM"
+  curl -fsS -X PUT "http://127.0.0.1:$port/$HUB_DOCUMENTS_BUCKET" >/dev/null
   HUB_CURSOR_SECRET="$(python3 -c 'import secrets; print(secrets.token_hex(24))')"
   JWT_HS256_SECRET="$(python3 -c 'import secrets; print(secrets.token_hex(24))')"
   export HUB_CURSOR_SECRET JWT_HS256_SECRET
@@ -105,21 +137,64 @@ sizes() {
     "$X86/lambda-bench" sizes "$ARM_DIR" --bins "$ROOT/target/aarch64-unknown-linux-gnu/release"; } | tee "$OUT/sizes.md"
 }
 
+# Whether a binary links aws-lc's CPU-jitter entropy (the x86_64 bench build keeps symbols).
+jitter() {
+  local b
+  for b in "$@"; do
+    if grep -q jent_entropy_init "$X86/$b"; then echo "- $b: links CPU-jitter entropy"; else echo "- $b: no CPU-jitter entropy (seeded by getrandom)"; fi
+  done
+}
+
+# MODES: "http tls" (default): moto over plain HTTP (the earlier figures' method), then over TLS.
+MODES="${MODES:-http tls}"
+
 compare() {
-  stack
-  { machine; echo
+  local mode
+  for mode in $MODES; do compare_mode "$mode"; done
+}
+
+compare_mode() {
+  stack "$1"
+  { machine; echo "- mode: $1 (AWS_ENDPOINT_URL=$AWS_ENDPOINT_URL)"; echo
     "$X86/lambda-bench" compare --hello "$X86/hello" --get "$X86/contacts-get" --create "$X86/contacts-create" \
-      --cold "$COLD" --invocations "$INVOCATIONS" --logs "$OUT/logs" "${EXTRA[@]}"; } | tee "$OUT/compare.md"
+      --cold "$COLD" --invocations "$INVOCATIONS" --logs "$OUT/logs" "${EXTRA[@]}"; } | tee "$OUT/compare-$1.md"
   stop_moto
 }
 
 profile() {
-  stack
-  { machine; echo
+  local mode
+  for mode in $MODES; do profile_mode "$mode"; done
+}
+
+profile_mode() {
+  stack "$1"
+  { machine; echo "- mode: $1 (AWS_ENDPOINT_URL=$AWS_ENDPOINT_URL)"; jitter contacts-get contacts-create documents-download audit-stream; echo
     "$X86/lambda-bench" callgrind --bootstrap "$X86/contacts-get" --create "$X86/contacts-create" \
-      --warm "$WARM" --out "$OUT/callgrind" --logs "$OUT/logs" "${EXTRA[@]}"
-    "$X86/lambda-bench" callgrind --bootstrap "$X86/hello" --warm "$WARM" --out "$OUT/callgrind" --logs "$OUT/logs"
-  } | tee "$OUT/callgrind.md"
+      --warm "$WARM" --out "$OUT/callgrind-$1" --logs "$OUT/logs" "${EXTRA[@]}"
+    local b
+    for b in contacts-create documents-download audit-stream; do
+      "$X86/lambda-bench" callgrind --bootstrap "$X86/$b" --warm "$WARM" --out "$OUT/callgrind-$1" --logs "$OUT/logs" "${EXTRA[@]}"
+    done
+    "$X86/lambda-bench" callgrind --bootstrap "$X86/hello" --warm "$WARM" --out "$OUT/callgrind-$1" --logs "$OUT/logs"
+  } | tee "$OUT/callgrind-$1.md"
+  stop_moto
+}
+
+# Cold and warm latency of contacts-get and contacts-create over TLS at each memory size, with
+# the CPU share Lambda gives it (infra/bench/cpu-share.sh; needs root for the cgroup).
+memory() {
+  stack tls
+  { machine; echo "- mode: tls, CPU share of each memory size enforced by a CFS quota (cpu-share.sh)"; echo
+    local mb b extra
+    for b in contacts-get contacts-create; do
+      for mb in ${MEMORY_SIZES:-128 256 512 1024 1769}; do
+        extra=(); [ "$b" = contacts-get ] && extra=(--create "$X86/contacts-create")
+        echo "### $b at $mb MB"; echo
+        "$X86/lambda-bench" run --bootstrap "$X86/$b" "${extra[@]}" --cold "${COLD_MEMORY:-10}" --invocations 20 \
+          --wrap "$ROOT/infra/bench/cpu-share.sh $mb" --logs "$OUT/logs" "${EXTRA[@]}"
+      done
+    done
+  } | tee "$OUT/memory.md"
   stop_moto
 }
 
@@ -137,7 +212,8 @@ case "$STEP" in
   sizes) sizes ;;
   compare) compare ;;
   callgrind) profile ;;
+  memory) memory ;;
   all) build; sizes; compare; profile ;;
-  *) echo "usage: $0 [all|build|sizes|compare|callgrind|soak]" >&2; exit 2 ;;
+  *) echo "usage: $0 [all|build|sizes|compare|callgrind|memory|soak]" >&2; exit 2 ;;
 esac
 echo "results in $OUT" >&2

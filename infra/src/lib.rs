@@ -13,6 +13,8 @@
 //!   `cargo lambda watch`;
 //! - [`seed`] fills a running stack with a generated practice through its API (`infra/hub seed`);
 //! - [`spawn`] runs the `stack` binary from a test, on free ports, and stops it.
+//! - [`tls`] is a TLS front for the emulator with a CA made at run time (the bench's
+//!   production-like mode, the TLS tests).
 //!
 //! Nothing here is deployed: it is development and test tooling only.
 
@@ -30,6 +32,7 @@ pub mod router;
 pub mod seed;
 pub mod spawn;
 pub mod template;
+pub mod tls;
 pub mod token;
 
 use std::path::{Path, PathBuf};

@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum ConfigError {
     #[error("configuration: {name} is required but not set")]
     Missing { name: &'static str },

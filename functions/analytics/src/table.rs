@@ -103,7 +103,7 @@ impl AnalyticsTable {
     pub fn from_env(env: &hub_shared::config::Env) -> Result<Self, lambda_http::Error> {
         let table = env.required("HUB_ANALYTICS_TABLE")?.to_string();
         let sdk = hub_shared::aws::sdk_config_from(env)?;
-        Ok(Self::new(Client::new(&sdk), table))
+        Ok(Self::new(hub_shared::aws::dynamodb(&sdk), table))
     }
 
     /// A record's applied state (consistent read).

@@ -101,6 +101,16 @@ pub struct Files {
     bucket: String,
 }
 
+/// The S3 client every function that touches document files builds. With an endpoint override
+/// (the local emulator) addressing is path-style, since `<bucket>.127.0.0.1` does not resolve.
+pub fn s3_client(sdk: &aws_types::SdkConfig) -> aws_sdk_s3::Client {
+    let config = aws_sdk_s3::config::Builder::from(sdk)
+        .force_path_style(sdk.endpoint_url().is_some())
+        .interceptor(hub_shared::aws::Quiet)
+        .build();
+    aws_sdk_s3::Client::from_conf(config)
+}
+
 impl Files {
     /// From the environment: the shared SDK configuration (region and credentials from the
     /// environment, TLS deferred to the first request) and `HUB_DOCUMENTS_BUCKET`.
@@ -109,15 +119,13 @@ impl Files {
             .ok()
             .filter(|b| !b.trim().is_empty())
             .ok_or_else(|| format!("{BUCKET_VAR} is not set: it names the S3 bucket that holds the documents"))?;
-        let sdk = hub_shared::aws::sdk_config().await;
+        let sdk = hub_shared::aws::sdk_config()?;
         Ok(Arc::new(Self::new(&sdk, bucket)))
     }
 
-    /// A client on `sdk`. With an endpoint override (the local emulator) addressing is
-    /// path-style, since `<bucket>.127.0.0.1` does not resolve.
+    /// A client on `sdk` (see [`s3_client`]).
     pub fn new(sdk: &aws_types::SdkConfig, bucket: impl Into<String>) -> Self {
-        let config = aws_sdk_s3::config::Builder::from(sdk).force_path_style(sdk.endpoint_url().is_some()).build();
-        Self { client: aws_sdk_s3::Client::from_conf(config), bucket: bucket.into() }
+        Self { client: s3_client(sdk), bucket: bucket.into() }
     }
 
     pub fn bucket(&self) -> &str {

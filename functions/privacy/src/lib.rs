@@ -45,14 +45,14 @@ impl Erasure {
 
     /// From `HUB_AUDIT_TABLE` and `HUB_DOCUMENTS_BUCKET`, on an SDK configuration.
     pub fn from_sdk(sdk: &aws_types::SdkConfig, env: &Env) -> Result<Self, ConfigError> {
-        let audit = AuditWriter::new(aws_sdk_dynamodb::Client::new(sdk), env.required("HUB_AUDIT_TABLE")?);
+        let audit = AuditWriter::new(hub_shared::aws::dynamodb(sdk), env.required("HUB_AUDIT_TABLE")?);
         let objects = Objects::new(sdk, env.required(hub_documents::files::BUCKET_VAR)?);
         Ok(Self { audit, objects })
     }
 
     /// From the process environment (the HTTP function, after `Services` checked the AWS settings).
     pub async fn from_env() -> Result<Self, ConfigError> {
-        let sdk = hub_shared::aws::sdk_config().await;
+        let sdk = hub_shared::aws::sdk_config()?;
         Self::from_sdk(&sdk, &Env::from_process())
     }
 }

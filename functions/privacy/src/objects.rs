@@ -14,11 +14,9 @@ pub struct Objects {
 }
 
 impl Objects {
-    /// A client on `sdk`; path-style addressing with an endpoint override (the local emulator),
-    /// as the documents functions do.
+    /// A client on `sdk`, built as the documents functions build theirs.
     pub fn new(sdk: &aws_types::SdkConfig, bucket: impl Into<String>) -> Self {
-        let config = aws_sdk_s3::config::Builder::from(sdk).force_path_style(sdk.endpoint_url().is_some()).build();
-        Self { client: aws_sdk_s3::Client::from_conf(config), bucket: bucket.into() }
+        Self { client: hub_documents::files::s3_client(sdk), bucket: bucket.into() }
     }
 
     /// The version ids of every version and delete marker of the object `key` (empty when

@@ -9,8 +9,8 @@ use crate::error::BenchError;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType, StreamSpecification,
-    StreamViewType, TableStatus,
+    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+    StreamSpecification, StreamViewType, TableStatus,
 };
 use std::time::Duration;
 
@@ -80,4 +80,50 @@ pub fn ensure_table(table: &str) -> Result<(), BenchError> {
         }
         Err(BenchError::new(format!("table {table} did not become active")))
     })
+}
+
+/// The stored item (DynamoDB JSON, as a stream record carries it) of the first record of
+/// `org` in `table`: what a stream consumer is handed when it was written.
+pub fn first_record_item(table: &str, org: &str) -> Result<serde_json::Value, BenchError> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| BenchError::io("starting a tokio runtime", e))?;
+    runtime.block_on(async {
+        let config = hub_shared::aws::sdk_config_from(&hub_shared::config::Env::from_process())
+            .map_err(|e| BenchError::new(format!("AWS settings: {e}")))?;
+        let items = Client::new(&config)
+            .query()
+            .table_name(table)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", AttributeValue::S(format!("ORG#{org}")))
+            .send()
+            .await
+            .map_err(|e| sdk("reading the organization's records", e))?;
+        let item = items
+            .items()
+            .iter()
+            .find(|i| matches!(i.get("item_type"), Some(AttributeValue::S(t)) if t == "record"))
+            .ok_or_else(|| BenchError::new(format!("no record of organization {org} in {table}")))?;
+        Ok(serde_json::Value::Object(item.iter().map(|(k, v)| (k.clone(), dynamodb_json(v))).collect()))
+    })
+}
+
+/// An attribute value as DynamoDB JSON (`{"S": "..."}`, `{"N": "1"}`, ...).
+fn dynamodb_json(value: &AttributeValue) -> serde_json::Value {
+    use serde_json::json;
+    match value {
+        AttributeValue::S(s) => json!({ "S": s }),
+        AttributeValue::N(n) => json!({ "N": n }),
+        AttributeValue::Bool(b) => json!({ "BOOL": b }),
+        AttributeValue::Null(_) => json!({ "NULL": true }),
+        AttributeValue::Ss(v) => json!({ "SS": v }),
+        AttributeValue::Ns(v) => json!({ "NS": v }),
+        AttributeValue::L(v) => json!({ "L": v.iter().map(dynamodb_json).collect::<Vec<_>>() }),
+        AttributeValue::M(m) => {
+            json!({ "M": m.iter().map(|(k, v)| (k.clone(), dynamodb_json(v))).collect::<serde_json::Map<_, _>>() })
+        }
+        // Binary values: none in the backend's items.
+        _ => json!({ "NULL": true }),
+    }
 }

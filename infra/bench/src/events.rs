@@ -113,6 +113,27 @@ impl HttpEvent {
         }
     }
 
+    /// Any route of the API: `route` as template.yaml writes it (`/api/business/documents/{id}`),
+    /// `id` its path parameter when it has one.
+    pub fn request(caller: &Caller, method: &'static str, route: &str, id: Option<&str>, body: Option<Value>) -> Self {
+        let mut path_parameters = Map::new();
+        let raw_path = match id {
+            Some(id) => {
+                path_parameters.insert("id".into(), json!(id));
+                route.replace("{id}", id)
+            }
+            None => route.to_string(),
+        };
+        Self {
+            method,
+            route_key: format!("{method} {route}"),
+            raw_path,
+            path_parameters,
+            body: body.map(|b| b.to_string()),
+            authorization: Some(format!("Bearer {}", caller.token)),
+        }
+    }
+
     /// The JSON API Gateway would send, with a fresh request id; headers as a browser behind
     /// API Gateway sends them, so header handling costs what it costs in production.
     pub fn to_json(&self) -> Vec<u8> {
@@ -175,6 +196,32 @@ impl HttpEvent {
         }
         event.to_string().into_bytes()
     }
+}
+
+/// A DynamoDB stream event of one `INSERT` of `item` (DynamoDB JSON, keys `pk`/`sk`), as Lambda's
+/// event source mapping delivers it; `n` makes its event id and sequence number unique, so each
+/// invocation writes a new audit record instead of finding a redelivery.
+pub fn stream_insert(item: &Value, n: usize) -> Vec<u8> {
+    let keys = json!({ "pk": item.get("pk"), "sk": item.get("sk") });
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    json!({ "Records": [{
+        "eventID": Uuid::new_v4().simple().to_string(),
+        "eventName": "INSERT",
+        "eventVersion": "1.1",
+        "eventSource": "aws:dynamodb",
+        "awsRegion": "eu-west-3",
+        "dynamodb": {
+            "ApproximateCreationDateTime": now,
+            "Keys": keys,
+            "NewImage": item,
+            "SequenceNumber": format!("{:021}", 100_000_000_000_000_000_000u128 + n as u128),
+            "SizeBytes": item.to_string().len(),
+            "StreamViewType": "NEW_AND_OLD_IMAGES"
+        },
+        "eventSourceARN": "arn:aws:dynamodb:eu-west-3:123456789012:table/bench/stream/2026-01-01T00:00:00.000"
+    }]})
+    .to_string()
+    .into_bytes()
 }
 
 /// What the hello-world gets: any JSON will do.

@@ -8,6 +8,7 @@ use crate::runner::{ColdStart, Launch, Outcome, cold_start};
 use crate::stats::{Summary, ms, summarize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 /// Budgets from DESIGN.md, "Performance budgets".
@@ -26,6 +27,10 @@ pub enum EventKind {
     ContactsGet { caller: Caller, id: String },
     /// `POST /api/business/contacts`, a new contact each time.
     ContactsCreate { caller: Caller },
+    /// `GET /api/business/documents/{id}/download` of an uploaded, available document.
+    DocumentsDownload { caller: Caller, id: String },
+    /// A stream batch of one contact's `INSERT` (its stored item), new ids each time.
+    AuditStream { item: serde_json::Value },
     /// The same bytes every time.
     Fixed(Vec<u8>),
 }
@@ -36,8 +41,87 @@ impl EventKind {
             EventKind::Hello => hello_event(),
             EventKind::ContactsGet { caller, id } => HttpEvent::get_contact(caller, id).to_json(),
             EventKind::ContactsCreate { caller } => HttpEvent::create_contact(caller).to_json(),
+            EventKind::DocumentsDownload { caller, id } => {
+                HttpEvent::request(caller, "GET", DOCUMENT_DOWNLOAD_ROUTE, Some(id), None).to_json()
+            }
+            EventKind::AuditStream { item } => {
+                static SEQUENCE: AtomicUsize = AtomicUsize::new(0);
+                crate::events::stream_insert(item, SEQUENCE.fetch_add(1, Ordering::Relaxed))
+            }
             EventKind::Fixed(bytes) => bytes.clone(),
         }
+    }
+}
+
+const DOCUMENTS_ROUTE: &str = "/api/business/documents";
+const DOCUMENT_DOWNLOAD_ROUTE: &str = "/api/business/documents/{id}/download";
+
+/// The one response of a single invocation of `launch`, which must be a 2xx: its body.
+fn invoke_once(launch: &Launch, event: Vec<u8>) -> Result<serde_json::Value, BenchError> {
+    let run = cold_start(launch, 1, &mut |_| event.clone())?;
+    let outcome = run
+        .invocations
+        .first()
+        .map(|i| i.outcome.clone())
+        .ok_or_else(|| BenchError::new(format!("{} answered nothing", launch.name)))?;
+    let envelope: serde_json::Value = serde_json::from_slice(outcome.body())
+        .map_err(|e| BenchError::new(format!("{} answered something not JSON: {e}", launch.name)))?;
+    let status = envelope.get("statusCode").and_then(serde_json::Value::as_u64).unwrap_or(0);
+    let body = envelope.get("body").and_then(serde_json::Value::as_str).unwrap_or("");
+    if !(200..300).contains(&status) {
+        return Err(BenchError::new(format!("{} answered {status}: {body}", launch.name)));
+    }
+    serde_json::from_str(body).map_err(|e| BenchError::new(format!("{} answered a body not JSON: {e}", launch.name)))
+}
+
+/// An available document of `caller`'s organization, made as a client makes one: declared with
+/// `create`, its bytes PUT to the presigned URL (with curl, trusting `HUB_AWS_EXTRA_CA_FILE` when
+/// set), then checked with `complete`. Its id.
+pub fn seed_document(create: &Launch, complete: &Launch, caller: &Caller) -> Result<String, BenchError> {
+    let bytes: Vec<u8> = (0..20_000u32).map(|i| (i % 251) as u8).collect();
+    let checksum: String = {
+        use sha2::Digest;
+        sha2::Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect()
+    };
+    let declared = serde_json::json!({
+        "title": "Compte rendu opératoire", "file_name": "compte-rendu.pdf", "mime_type": "application/pdf",
+        "file_size_bytes": bytes.len(), "checksum": checksum,
+    });
+    let created =
+        invoke_once(create, HttpEvent::request(caller, "POST", DOCUMENTS_ROUTE, None, Some(declared)).to_json())?;
+    let id = created
+        .get("id")
+        .and_then(serde_json::Value::as_str)
+        .ok_or_else(|| BenchError::new("the created document has no id"))?;
+    let url = created
+        .pointer("/upload/url")
+        .and_then(serde_json::Value::as_str)
+        .ok_or_else(|| BenchError::new("no upload URL"))?;
+    let file = std::env::temp_dir().join(format!("bench-document-{id}"));
+    std::fs::write(&file, &bytes).map_err(|e| BenchError::io("writing the document's bytes", e))?;
+    let mut curl = std::process::Command::new("curl");
+    curl.args(["-sS", "-f", "-X", "PUT", "--data-binary"]).arg(format!("@{}", file.display()));
+    if let Ok(ca) = std::env::var("HUB_AWS_EXTRA_CA_FILE") {
+        curl.args(["--cacert", &ca]);
+    }
+    if let Some(headers) = created.pointer("/upload/headers").and_then(serde_json::Value::as_object) {
+        for (name, value) in headers {
+            // curl sets the length itself, from the bytes.
+            if name != "content-length" {
+                curl.args(["-H", &format!("{name}: {}", value.as_str().unwrap_or(""))]);
+            }
+        }
+    }
+    let put = curl.arg(url).output().map_err(|e| BenchError::io("running curl", e))?;
+    let _ = std::fs::remove_file(&file);
+    if !put.status.success() {
+        return Err(BenchError::new(format!("uploading the document: {}", String::from_utf8_lossy(&put.stderr))));
+    }
+    let route = format!("{DOCUMENTS_ROUTE}/{{id}}/complete");
+    let completed = invoke_once(complete, HttpEvent::request(caller, "POST", &route, Some(id), None).to_json())?;
+    match completed.get("upload_status").and_then(serde_json::Value::as_str) {
+        Some("available") => Ok(id.to_string()),
+        other => Err(BenchError::new(format!("the document is {other:?} after complete: {completed}"))),
     }
 }
 
@@ -92,6 +176,13 @@ impl Series {
     /// The first invocation of each cold start: connections, credentials and caches warm up here.
     pub fn first(&self) -> Option<Summary> {
         summarize(&self.runs.iter().filter_map(|r| r.invocations.first().map(|i| i.latency)).collect::<Vec<_>>())
+    }
+
+    /// Init plus the first invocation of each cold start: what the first caller waits for.
+    pub fn cold(&self) -> Option<Summary> {
+        summarize(
+            &self.runs.iter().filter_map(|r| r.invocations.first().map(|i| r.init + i.latency)).collect::<Vec<_>>(),
+        )
     }
 
     /// Every invocation but the first of each cold start.
@@ -203,6 +294,7 @@ pub fn comparison_table(base_name: &str, base: &Series, name: &str, subject: &Se
     out += &format!("| init min | {} | {} | | | |\n", pick(bi, |s| s.min), pick(si, |s| s.min));
     for (label, b, s) in [
         ("first invocation median", base.first(), subject.first()),
+        ("cold start (init + first invocation) median", base.cold(), subject.cold()),
         ("warm invocation median", base.warm(), subject.warm()),
     ] {
         out += &format!("| {label} | {} | {} | | | |\n", pick(b, |s| s.median), pick(s, |s| s.median));

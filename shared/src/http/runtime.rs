@@ -34,10 +34,10 @@ impl Services {
         let http = HttpConfig::from_env(&env)?;
         let auth = Authenticator::new(AuthConfig::from_env(&env)?)?;
         let store_config = StoreConfig::from_env(&env)?;
-        let sdk = crate::aws::sdk_config_from(&env)?;
+        let sdk = crate::aws::sdk_config()?;
         // Required: a business function that could not record accesses must not start at all.
         let audit_table = env.required("HUB_AUDIT_TABLE")?.to_string();
-        let client = aws_sdk_dynamodb::Client::new(&sdk);
+        let client = crate::aws::dynamodb(&sdk);
         let audit = AuditWriter::new(client.clone(), audit_table);
         let store = Store::new(client, &store_config);
         Ok(Self { http, auth, store, audit })
@@ -46,6 +46,10 @@ impl Services {
 
 /// Runs a business function: every request is authenticated and scoped to the caller's
 /// organization before `handler` sees it.
+///
+/// Every binary runs it on a `current_thread` tokio runtime: an execution environment serves one
+/// request at a time with a fraction of a vCPU (7% at 128 MB), so worker threads bring nothing
+/// but their start and their wakeups (87k instructions of init, 24k per warm GET; BENCHMARKS.md).
 pub async fn run_business<F, Fut>(function: &'static str, handler: F) -> Result<(), lambda_http::Error>
 where
     F: Fn(Arc<Services>, Tenant, ApiRequest) -> Fut + Send + Sync + 'static,

@@ -319,7 +319,7 @@ impl Store {
     /// The business table's store from the environment (`HUB_TABLE`, `HUB_CURSOR_SECRET`), for
     /// the functions without the HTTP adapter's [`crate::http::Services`] (retention, rebuild).
     pub fn from_env(env: &Env, sdk: &aws_types::SdkConfig) -> Result<Self, ConfigError> {
-        Ok(Self::new(Client::new(sdk), &StoreConfig::from_env(env)?))
+        Ok(Self::new(crate::aws::dynamodb(sdk), &StoreConfig::from_env(env)?))
     }
 
     pub fn client(&self) -> &Client {

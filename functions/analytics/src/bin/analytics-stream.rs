@@ -7,7 +7,7 @@ use lambda_runtime::{LambdaEvent, service_fn};
 use serde_json::Value;
 use std::sync::Arc;
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
     hub_shared::telemetry::init("analytics-stream");
     let table = Arc::new(AnalyticsTable::from_env(&Env::from_process())?);

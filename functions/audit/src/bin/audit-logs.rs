@@ -3,7 +3,7 @@
 use hub_shared::audit::api;
 use hub_shared::http;
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
     http::run_business("audit-logs", api::logs).await
 }

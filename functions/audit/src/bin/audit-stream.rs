@@ -6,13 +6,13 @@ use lambda_runtime::{LambdaEvent, service_fn};
 use serde_json::Value;
 use std::sync::Arc;
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
     hub_shared::telemetry::init("audit-stream");
     let env = Env::from_process();
     let table = env.required("HUB_AUDIT_TABLE")?.to_string();
     let sdk = hub_shared::aws::sdk_config_from(&env)?;
-    let writer = Arc::new(AuditWriter::new(aws_sdk_dynamodb::Client::new(&sdk), table));
+    let writer = Arc::new(AuditWriter::new(hub_shared::aws::dynamodb(&sdk), table));
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let writer = Arc::clone(&writer);
         async move {

@@ -4,7 +4,7 @@ use hub_contacts::Contact;
 use hub_shared::audit::api;
 use hub_shared::http;
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
     http::run_business("contacts-history", api::history::<Contact>).await
 }

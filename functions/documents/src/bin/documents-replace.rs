@@ -3,7 +3,7 @@
 use hub_documents::Document;
 use hub_shared::{http, ops};
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
     http::run_business("documents-replace", ops::replace::<Document>).await
 }

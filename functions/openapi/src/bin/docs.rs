@@ -1,6 +1,6 @@
 //! Lambda `docs`: see `hub_openapi::docs`.
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
     hub_openapi::serve::run("docs").await
 }

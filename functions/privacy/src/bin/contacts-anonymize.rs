@@ -5,7 +5,7 @@ use hub_privacy::Erasure;
 use hub_shared::http;
 use std::sync::Arc;
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
     let erasure = Arc::new(Erasure::from_env().await?);
     http::run_business("contacts-anonymize", move |services, tenant, request| {

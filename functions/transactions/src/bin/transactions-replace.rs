@@ -3,7 +3,7 @@
 use hub_shared::{http, ops};
 use hub_transactions::Transaction;
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
     http::run_business("transactions-replace", ops::replace::<Transaction>).await
 }

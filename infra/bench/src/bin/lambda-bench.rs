@@ -4,12 +4,12 @@
 
 use hub_bench::BenchError;
 use hub_bench::callgrind;
-use hub_bench::dynamo::ensure_table;
+use hub_bench::dynamo::{ensure_table, first_record_item};
 use hub_bench::events::Caller;
 use hub_bench::runner::{Launch, reset_log};
 use hub_bench::series::{
     EventKind, Series, Subject, WARM_GET_INSTRUCTIONS_BUDGET, comparison_table, function_name, seed_contact,
-    series_table, sizes_table,
+    seed_document, series_table, sizes_table,
 };
 use hub_bench::stats::ms;
 use std::path::{Path, PathBuf};
@@ -35,7 +35,10 @@ USAGE:
       target/aarch64-unknown-linux-gnu/release).
 
 COMMON OPTIONS:
-  --event KIND     hello | contacts-get | contacts-create | @FILE (default: from the binary name)
+  --event KIND     hello | contacts-get | contacts-create | documents-download | audit-stream | @FILE
+                   (default: from the binary name). documents-download seeds an uploaded document
+                   with documents-create and documents-complete, audit-stream a contact with
+                   contacts-create: binaries found beside the measured one.
   --create PATH    the contacts-create bootstrap: seeds one contact for contacts-get to read
                    (without it contacts-get answers 404, and the bench says so)
   --name NAME      AWS_LAMBDA_FUNCTION_NAME (default: from the path)
@@ -167,10 +170,17 @@ impl Common {
         Ok((caller, id))
     }
 
-    fn event(&self, kind: Option<&str>, name: &str) -> Result<EventKind, BenchError> {
+    /// A binary built beside `bootstrap` (same directory, or the same cargo lambda layout), for
+    /// the setup of a measured function (a document to download, a contact to audit).
+    fn sibling(&self, bootstrap: &Path, name: &str) -> Result<Launch, BenchError> {
+        let dir = bootstrap.parent().unwrap_or(Path::new("."));
+        let path = if dir.join(name).is_file() { dir.join(name) } else { dir.join("..").join(name).join("bootstrap") };
+        self.launch(name, &path)
+    }
+
+    fn event(&self, kind: Option<&str>, name: &str, bootstrap: &Path) -> Result<EventKind, BenchError> {
         let kind = kind.unwrap_or(match name {
-            "contacts-get" => "contacts-get",
-            "contacts-create" => "contacts-create",
+            "contacts-get" | "contacts-create" | "documents-download" | "audit-stream" => name,
             _ => "hello",
         });
         Ok(match kind {
@@ -184,6 +194,23 @@ impl Common {
                 ensure_tables()?;
                 EventKind::ContactsCreate { caller }
             }
+            "documents-download" => {
+                let caller = Caller::from_env()?;
+                ensure_tables()?;
+                let create = self.sibling(bootstrap, "documents-create")?;
+                let complete = self.sibling(bootstrap, "documents-complete")?;
+                let id = seed_document(&create, &complete, &caller)?;
+                eprintln!("seeded document {id} in organization {}", caller.org);
+                EventKind::DocumentsDownload { caller, id }
+            }
+            "audit-stream" => {
+                // A real contact's stored item, written by contacts-create, as the stream carries it.
+                let caller = Caller::from_env()?;
+                ensure_tables()?;
+                seed_contact(&self.sibling(bootstrap, "contacts-create")?, &caller)?;
+                let table = std::env::var("HUB_TABLE").map_err(|_| BenchError::new("HUB_TABLE must be set"))?;
+                EventKind::AuditStream { item: first_record_item(&table, &caller.org.to_string())? }
+            }
             file if file.starts_with('@') => EventKind::Fixed(
                 std::fs::read(&file[1..]).map_err(|e| BenchError::io(format!("reading {}", &file[1..]), e))?,
             ),
@@ -195,7 +222,7 @@ impl Common {
         let bootstrap = args.required_path("--bootstrap")?;
         let name = args.value("--name")?.unwrap_or_else(|| function_name(&bootstrap));
         let kind = args.value("--event")?;
-        let event = self.event(kind.as_deref(), &name)?;
+        let event = self.event(kind.as_deref(), &name, &bootstrap)?;
         Ok(Subject { launch: self.launch(&name, &bootstrap)?, event })
     }
 }
@@ -224,7 +251,7 @@ fn compare(mut args: Args) -> Result<(), BenchError> {
     let hello = Subject { launch: common.launch("hello", &hello_path)?, event: EventKind::Hello };
     let get = Subject {
         launch: common.launch("contacts-get", &get_path)?,
-        event: common.event(Some("contacts-get"), "contacts-get")?,
+        event: common.event(Some("contacts-get"), "contacts-get", &get_path)?,
     };
 
     // One discarded start each: the first exec of a fresh build reads it from disk.
@@ -311,6 +338,8 @@ fn profile(mut args: Args) -> Result<(), BenchError> {
     println!("| phase | instructions | budget | verdict |\n|---|---|---|---|");
     println!("| init (to the first `next`, plus process exit) | {} | | |", callgrind::count(t0));
     println!("| first invocation | {} | | |", callgrind::count(first));
+    // What a cold start costs the user: init, then the first request (its TLS handshake included).
+    println!("| **cold start (init + first invocation)** | **{}** | | |", callgrind::count(t1));
     if is_get {
         println!(
             "| warm GET (mean of {warm}) | {} | <= {} | {} |",
