@@ -196,6 +196,8 @@ memory() {
     done
   } | tee "$OUT/memory.md"
   stop_moto
+  # The empty cgroups cpu-share.sh made (their processes have exited).
+  rmdir /sys/fs/cgroup/cpu/hub-bench-* /sys/fs/cgroup/hub-bench-* 2>/dev/null || true
 }
 
 soak() {
