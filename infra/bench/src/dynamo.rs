@@ -27,14 +27,7 @@ pub fn ensure_table(table: &str) -> Result<(), BenchError> {
             "AWS_ENDPOINT_URL must point at the local emulator: the bench never creates tables in a real account",
         ));
     }
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| BenchError::io("starting a tokio runtime", e))?;
-    runtime.block_on(async {
-        let config = hub_shared::aws::sdk_config_from(&hub_shared::config::Env::from_process())
-            .map_err(|e| BenchError::new(format!("AWS settings: {e}")))?;
-        let client = Client::new(&config);
+    with_client(|client| async move {
         let key = |name: &str, key_type| {
             KeySchemaElement::builder()
                 .attribute_name(name)
@@ -82,9 +75,13 @@ pub fn ensure_table(table: &str) -> Result<(), BenchError> {
     })
 }
 
-/// The stored item (DynamoDB JSON, as a stream record carries it) of the first record of
-/// `org` in `table`: what a stream consumer is handed when it was written.
-pub fn first_record_item(table: &str, org: &str) -> Result<serde_json::Value, BenchError> {
+/// Runs `work` on a DynamoDB client built as the functions build theirs, from the environment
+/// (endpoint, region, credentials, `HUB_AWS_EXTRA_CA_FILE`).
+fn with_client<T, F, Fut>(work: F) -> Result<T, BenchError>
+where
+    F: FnOnce(Client) -> Fut,
+    Fut: std::future::Future<Output = Result<T, BenchError>>,
+{
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -92,7 +89,15 @@ pub fn first_record_item(table: &str, org: &str) -> Result<serde_json::Value, Be
     runtime.block_on(async {
         let config = hub_shared::aws::sdk_config_from(&hub_shared::config::Env::from_process())
             .map_err(|e| BenchError::new(format!("AWS settings: {e}")))?;
-        let items = Client::new(&config)
+        work(Client::new(&config)).await
+    })
+}
+
+/// The stored item (DynamoDB JSON, as a stream record carries it) of the first record of
+/// `org` in `table`: what a stream consumer is handed when it was written.
+pub fn first_record_item(table: &str, org: &str) -> Result<serde_json::Value, BenchError> {
+    with_client(|client| async move {
+        let items = client
             .query()
             .table_name(table)
             .key_condition_expression("pk = :pk")
