@@ -249,15 +249,7 @@ def contact(org: int, i: int, email: str) -> dict:
 def load(ddb, n_items: int, orgs: int) -> int:
     """Loads about n_items (6 per contact) with BatchWriteItem; returns the number of contacts."""
     contacts = n_items // 6
-    batch = []
-    for i in range(contacts):
-        c = contact(i % orgs, i, f"c{i}@example.org")
-        batch += c["items"] + [c["marker"]]
-        while len(batch) >= 25:
-            ddb.batch_write_item(RequestItems={TABLE: [{"PutRequest": {"Item": it}} for it in batch[:25]]})
-            del batch[:25]
-    if batch:
-        ddb.batch_write_item(RequestItems={TABLE: [{"PutRequest": {"Item": it}} for it in batch]})
+    _load_contacts(ddb, 0, contacts, orgs)
     for org in range(orgs):
         ddb.put_item(TableName=TABLE, Item={"pk": S(f"ORG#{org}"), "sk": S("ORG"), "item_type": S("org"), "name": S(f"Practice {org}")})
         ddb.put_item(TableName=TABLE, Item={"pk": S(f"ORG#{org}"), "sk": S("LOCK#CONTACTS"), "seen": N(0)})

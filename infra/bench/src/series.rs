@@ -152,14 +152,12 @@ pub fn function_name(bootstrap: &Path) -> String {
 /// Creates one contact through the real `contacts-create` binary and returns its id, so the
 /// GETs read a record the code itself wrote, in whatever shape the code writes it.
 pub fn seed_contact(create: &Launch, caller: &Caller) -> Result<String, BenchError> {
-    let event = EventKind::ContactsCreate { caller: caller.clone() };
-    let run = cold_start(create, 1, &mut |_| event.make())?;
-    let outcome = run
-        .invocations
-        .first()
-        .map(|i| i.outcome.clone())
-        .ok_or_else(|| BenchError::new("contacts-create answered nothing"))?;
-    crate::events::created_id(outcome.body())
+    let created = invoke_once(create, EventKind::ContactsCreate { caller: caller.clone() }.make())?;
+    created
+        .get("id")
+        .and_then(serde_json::Value::as_str)
+        .map(String::from)
+        .ok_or_else(|| BenchError::new(format!("the created contact has no id: {created}")))
 }
 
 /// The cold starts of one subject.
