@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # Reruns every figure of BENCHMARKS.md. Prints; never fails on a missed budget.
 #
-#   infra/bench/run.sh [all|build|sizes|compare|callgrind|memory|soak]   (default: all but memory and soak)
+#   infra/bench/run.sh [all|build|sizes|compare|callgrind|memory|deploy-build|soak]
+#                      (default: all = build, sizes, compare, callgrind)
+#
+# `deploy-build` times `infra/hub deploy-build` from an empty target directory (every function,
+# arm64, as deployed) and prints every function's zipped size against the 4 MB budget.
 #
 # compare and callgrind run twice (MODES="http tls"): against moto over plain HTTP, the earlier
 # figures' method, then as production runs, over TLS through a kept-alive front with a CA made
@@ -200,6 +204,37 @@ memory() {
   rmdir /sys/fs/cgroup/cpu/hub-bench-* /sys/fs/cgroup/hub-bench-* 2>/dev/null || true
 }
 
+# The deploy build (issue 10: every function, cold, at most 15 min on 2 cores): `infra/hub
+# deploy-build` in a target directory of its own, emptied first, so nothing is reused; then every
+# function's bootstrap zipped as Lambda receives it (deflate, what cargo lambda and sam package do).
+deploy_build() {
+  local target="$BENCH_TARGET/deploy-cold" started elapsed
+  rm -rf "$target"
+  started=$SECONDS
+  CARGO_TARGET_DIR="$target" infra/hub deploy-build
+  elapsed=$((SECONDS - started))
+  { echo "## Deploy build (infra/hub deploy-build, cold target directory)"; echo; machine; echo
+    echo "every function, cold: $((elapsed / 60)) min $((elapsed % 60)) s on $(nproc) cores (budget: 15 min)"
+    echo
+    "$(tool python)" - "$ROOT/.aws-sam/build" <<'PY'
+import pathlib, sys, zipfile, io
+rows = []
+for boot in sorted(pathlib.Path(sys.argv[1]).glob("*/bootstrap")):
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        z.write(boot, "bootstrap")
+    rows.append((len(buf.getvalue()), boot.stat().st_size, boot.parent.name))
+rows.sort(reverse=True)
+print("| function | bootstrap.zip | bootstrap | verdict |")
+print("|---|---|---|---|")
+for zipped, raw, name in rows:
+    print(f"| {name} | {zipped:,} B | {raw:,} B | {'pass' if zipped < 4_000_000 else '**miss**'} |")
+over = sum(1 for r in rows if r[0] >= 4_000_000)
+print(f"\n{len(rows)} functions, {over} at or over 4,000,000 B zipped")
+PY
+  } | tee "$OUT/deploy-build.md"
+}
+
 soak() {
   # The stack runs the debug functions, as `infra/hub up` does; the driver is built alike.
   cargo build --workspace --bins --quiet
@@ -215,7 +250,8 @@ case "$STEP" in
   compare) compare ;;
   callgrind) profile ;;
   memory) memory ;;
+  deploy-build) deploy_build ;;
   all) build; sizes; compare; profile ;;
-  *) echo "usage: $0 [all|build|sizes|compare|callgrind|memory|soak]" >&2; exit 2 ;;
+  *) echo "usage: $0 [all|build|sizes|compare|callgrind|memory|deploy-build|soak]" >&2; exit 2 ;;
 esac
 echo "results in $OUT" >&2

@@ -172,12 +172,19 @@ pub fn free_port() -> std::io::Result<u16> {
     Ok(TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?.local_addr()?.port())
 }
 
+/// The functions' own HTTP client (the SDK is built without one of its own), trusting what they
+/// trust by default: the emulator is reached over plain HTTP here.
+pub fn http_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
+    hub_shared::aws::https_client(hub_shared::aws::aws_roots())
+}
+
 /// A DynamoDB client for an emulator endpoint: fixed dummy credentials and region, so a
 /// developer's real AWS configuration can never be picked up.
 pub fn dynamodb_client(endpoint: &str) -> aws_sdk_dynamodb::Client {
     use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
     let config = aws_sdk_dynamodb::Config::builder()
         .behavior_version(BehaviorVersion::latest())
+        .http_client(crate::moto::http_client())
         .region(Region::new(crate::LOCAL_REGION))
         .endpoint_url(endpoint)
         .credentials_provider(Credentials::new("test", "test", None, None, "hub-local"))
@@ -190,6 +197,7 @@ pub fn s3_client(endpoint: &str) -> aws_sdk_s3::Client {
     use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
     let config = aws_sdk_s3::Config::builder()
         .behavior_version(BehaviorVersion::latest())
+        .http_client(crate::moto::http_client())
         .region(Region::new(crate::LOCAL_REGION))
         .endpoint_url(endpoint)
         .credentials_provider(Credentials::new("test", "test", None, None, "hub-local"))

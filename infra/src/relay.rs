@@ -25,6 +25,7 @@ pub fn streams_client(endpoint: &str, region: &str) -> Client {
     use aws_sdk_dynamodbstreams::config::{BehaviorVersion, Credentials, Region};
     let config = aws_sdk_dynamodbstreams::Config::builder()
         .behavior_version(BehaviorVersion::latest())
+        .http_client(crate::moto::http_client())
         .region(Region::new(region.to_string()))
         .endpoint_url(endpoint)
         .credentials_provider(Credentials::new("test", "test", None, None, "hub-local"))

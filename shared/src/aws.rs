@@ -8,8 +8,8 @@
 //! - it links STS, SSO, IMDS and profile parsing into every binary.
 //!
 //! A function on Lambda gets its region and credentials as environment variables, so they are
-//! read from there, and the SDK's own HTTPS client is kept but built on the first request,
-//! which needs TLS anyway.
+//! read from there, and the HTTPS client (`https.rs`: HTTP/1.1, rustls on aws-lc) is built on the
+//! first request, which needs TLS anyway.
 //!
 //! That client trusts the five Amazon Trust Services roots (`shared/certs/amazon-trust-services.pem`)
 //! and nothing else: every AWS endpoint the functions call (DynamoDB, S3) chains to one of them, and
@@ -21,40 +21,49 @@
 use crate::config::{ConfigError, Env};
 use aws_credential_types::Credentials;
 use aws_credential_types::provider::SharedCredentialsProvider;
-use aws_smithy_http_client::tls::{self, TlsContext, TrustStore};
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::behavior_version::BehaviorVersion;
-use aws_smithy_runtime_api::client::connector_metadata::ConnectorMetadata;
-use aws_smithy_runtime_api::client::http::{HttpClient, HttpConnectorSettings, SharedHttpClient, SharedHttpConnector};
+use aws_smithy_runtime_api::client::http::SharedHttpClient;
 use aws_smithy_runtime_api::client::interceptors::context::BeforeSerializationInterceptorContextRef;
 use aws_smithy_runtime_api::client::interceptors::{Intercept, disable_interceptor};
-use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
-use aws_smithy_runtime_api::shared::IntoShared;
+use std::sync::Arc;
+
+mod https;
 use aws_smithy_types::config_bag::ConfigBag;
 use aws_types::SdkConfig;
 use aws_types::region::Region;
+pub use https::{Https, Roots};
 
 /// The roots the AWS client trusts by default: Amazon Root CA 1 to 4 and Starfield Services Root
 /// Certificate Authority - G2 (see the file's header, and the tests below).
 pub const AWS_ROOTS_PEM: &str = include_str!("../certs/amazon-trust-services.pem");
 
+/// The roots the AWS client trusts with no extra CA configured: [`AWS_ROOTS_PEM`].
+pub fn aws_roots() -> Roots {
+    Roots::from_pems(vec![aws_roots_pem()])
+}
+
+fn aws_roots_pem() -> Arc<[u8]> {
+    Arc::from(AWS_ROOTS_PEM.as_bytes())
+}
+
 /// Names a PEM file of extra roots for the AWS client (a local emulator's TLS front).
 pub const EXTRA_CA_VAR: &str = "HUB_AWS_EXTRA_CA_FILE";
 
 /// What the AWS client trusts: [`AWS_ROOTS_PEM`], plus the certificates of `extra_pem` when given.
-/// `extra_pem` is checked here (every block a certificate, at least one), because the SDK's
-/// connector, built on the first request, would panic on one it cannot parse.
-pub fn aws_trust_store(extra_pem: Option<&[u8]>) -> Result<TrustStore, ConfigError> {
-    let mut store = TrustStore::empty().with_native_roots(false).with_pem_certificate(AWS_ROOTS_PEM.as_bytes());
+/// `extra_pem` is checked here (every block a certificate that can be a root, at least one), so that
+/// a bad file fails init rather than the first request, when the client is built.
+pub fn aws_trust_store(extra_pem: Option<&[u8]>) -> Result<Roots, ConfigError> {
+    let mut pems: Vec<Arc<[u8]>> = vec![aws_roots_pem()];
     if let Some(pem) = extra_pem {
         let invalid = |reason: String| ConfigError::Invalid { name: EXTRA_CA_VAR, reason };
         let certs = pem_certificates(pem).map_err(invalid)?;
         if certs == 0 {
             return Err(invalid("the file holds no PEM certificate".into()));
         }
-        store = store.with_pem_certificate(pem.to_vec());
+        pems.push(Arc::from(pem));
     }
-    Ok(store)
+    Ok(Roots::from_pems(pems))
 }
 
 /// The number of `CERTIFICATE` blocks of a PEM text, or why it is not one.
@@ -102,7 +111,7 @@ pub fn sdk_config_from(env: &Env) -> Result<SdkConfig, ConfigError> {
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new(region.to_string()))
         .credentials_provider(SharedCredentialsProvider::new(credentials))
-        .http_client(deferred_https_client(trust)?);
+        .http_client(https_client(trust));
     if let Some(endpoint) = env.get("AWS_ENDPOINT_URL") {
         builder = builder.endpoint_url(endpoint);
     }
@@ -116,19 +125,10 @@ pub fn sdk_config() -> Result<SdkConfig, ConfigError> {
     CONFIG.get_or_init(|| sdk_config_from(&Env::from_process())).clone()
 }
 
-/// The client `default-https-client` would install (rustls with aws-lc), with `trust` as its
-/// roots, wrapped so that it is not built at client construction.
-pub fn deferred_https_client(trust: TrustStore) -> Result<SharedHttpClient, ConfigError> {
-    // Never falls back to the SDK's default context, which would trust the system's roots.
-    let context = TlsContext::builder()
-        .with_trust_store(trust)
-        .build()
-        .map_err(|e| ConfigError::Invalid { name: EXTRA_CA_VAR, reason: format!("TLS context: {e}") })?;
-    let https = aws_smithy_http_client::Builder::new()
-        .tls_provider(tls::Provider::Rustls(tls::rustls_provider::CryptoMode::AwsLc))
-        .tls_context(context)
-        .build_https();
-    Ok(Deferred { inner: https }.into_shared())
+/// The HTTP client of every SDK client ([`Https`]): HTTP/1.1 over TLS trusting `roots`, built on
+/// the first request.
+pub fn https_client(roots: Roots) -> SharedHttpClient {
+    SharedHttpClient::new(Https::new(roots))
 }
 
 /// A DynamoDB client on `sdk`, as every function builds it (see [`Quiet`]).
@@ -166,28 +166,6 @@ impl Intercept for Quiet {
         layer.store_put(disable_interceptor::<request_info::RequestInfoInterceptor>(WHY));
         layer.store_put(disable_interceptor::<recursion_detection::RecursionDetectionInterceptor>(WHY));
         Ok(())
-    }
-}
-
-/// An HTTP client that skips the eager connector construction of `validate_base_client_config`
-/// and otherwise is the SDK's client: connectors (and their TLS roots) are built on first use
-/// and cached by the inner client as before.
-#[derive(Debug)]
-struct Deferred {
-    inner: SharedHttpClient,
-}
-
-impl HttpClient for Deferred {
-    fn http_connector(&self, settings: &HttpConnectorSettings, components: &RuntimeComponents) -> SharedHttpConnector {
-        self.inner.http_connector(settings, components)
-    }
-
-    fn validate_final_config(&self, components: &RuntimeComponents, cfg: &ConfigBag) -> Result<(), BoxError> {
-        self.inner.validate_final_config(components, cfg)
-    }
-
-    fn connector_metadata(&self) -> Option<ConnectorMetadata> {
-        self.inner.connector_metadata()
     }
 }
 
