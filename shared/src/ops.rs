@@ -26,13 +26,25 @@ pub const MAX_BULK_IDS: usize = 100;
 
 /// 200 with the record and its version as `ETag`.
 pub fn record_reply<E: Entity>(record: &Record<E>) -> Reply {
-    Reply::ok(record.to_json()).with_version(record.meta.version)
+    Reply::json_text(record.to_json_text()).with_version(record.meta.version)
 }
 
 /// 201 with the record, `Location`, `ETag`, and `Idempotent-Replayed` on a replay. `body` is
 /// the record's JSON, possibly with additions (e.g. an upload URL).
 pub fn created_reply<E: Entity>(created: &Created<E>, body: Value) -> Reply {
-    let reply = Reply::created(body, &location::<E>(created.record.meta.id)).with_version(created.record.meta.version);
+    finish_created(created, Reply::ok(body))
+}
+
+/// [`created_reply`] with the record alone as the body.
+pub fn created_record_reply<E: Entity>(created: &Created<E>) -> Reply {
+    finish_created(created, Reply::json_text(created.record.to_json_text()))
+}
+
+fn finish_created<E: Entity>(created: &Created<E>, reply: Reply) -> Reply {
+    let reply = reply
+        .with_status(http::StatusCode::CREATED)
+        .with_header(http::header::LOCATION, &location::<E>(created.record.meta.id))
+        .with_version(created.record.meta.version);
     if created.replayed {
         reply.with_header(http::HeaderName::from_static("idempotent-replayed"), "true")
     } else {
@@ -121,7 +133,7 @@ pub fn page_size(request: &ApiRequest) -> AppResult<usize> {
 /// gets the first one's record instead of a duplicate.
 pub async fn create<E: Entity>(services: Arc<Services>, tenant: Tenant, request: ApiRequest) -> AppResult<Reply> {
     let created = create_record::<E>(&services, &tenant, &request).await?;
-    Ok(created_reply(&created, created.record.to_json()))
+    Ok(created_record_reply(&created))
 }
 
 /// The body of `create`: permission, validation, idempotency, the write.

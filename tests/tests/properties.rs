@@ -113,6 +113,40 @@ async fn organization_items(app: &TestApp, table: &str, org: Uuid) -> Vec<String
     out
 }
 
+/// Every item of `org` reads the same straight from DynamoDB's attributes (`store::de`, what
+/// `Record::from_item` does first) as through the JSON object it used to build: as a JSON value,
+/// and as each entity and the metadata (both fail, or both give the same value).
+async fn items_read_alike(app: &TestApp, org: Uuid) {
+    use hub_shared::store::attr::item_to_object;
+    use hub_shared::store::de::from_item;
+    use serde::de::DeserializeOwned;
+    fn alike<T: DeserializeOwned + PartialEq + std::fmt::Debug>(item: &hub_shared::store::attr::Item) -> bool {
+        let object = Value::Object(item_to_object(item));
+        let direct = from_item::<T>(item).ok();
+        let through_json = T::deserialize(object).ok();
+        assert_eq!(direct, through_json, "{} from {item:?}", std::any::type_name::<T>());
+        direct.is_some()
+    }
+    let prefix = format!("ORG#{org}");
+    let mut records = 0;
+    for item in app.scan(&app.table).await {
+        if !format!("{item:?}").contains(&prefix) {
+            continue;
+        }
+        assert_eq!(from_item::<Value>(&item).ok(), Some(Value::Object(item_to_object(&item))));
+        alike::<hub_shared::store::Meta>(&item);
+        for read in [
+            alike::<hub_contacts::Contact>(&item),
+            alike::<hub_appointments::Appointment>(&item),
+            alike::<hub_transactions::Transaction>(&item),
+            alike::<hub_documents::Document>(&item),
+        ] {
+            records += usize::from(read);
+        }
+    }
+    assert!(records >= 4, "only {records} records read from {prefix}'s items");
+}
+
 /// Anything besides the fields themselves that a patch of `body` should contain.
 fn subset(body: &Value, keep: &[bool]) -> Value {
     let map = body.as_object().unwrap();
@@ -202,9 +236,22 @@ async fn one_case(app: &TestApp, case: Case) {
     let document_url = format!("/api/business/documents/{}", document["id"].as_str().unwrap());
     let completed = call(app, "POST", &format!("{document_url}/complete"), &admin, None).await;
     assert_eq!(completed.body["upload_status"], "available", "{}", completed.body);
-    for path in ["/api/business/appointments", "/api/business/transactions", "/api/business/documents"] {
-        call(app, "GET", &format!("{path}?page_size=100"), &admin, None).await;
+    // A record reads the same alone (its body written straight from the typed record) and in a
+    // list (built as a JSON value): every field of a full record, both ways.
+    for (path, record) in [
+        (CONTACTS, &contact),
+        ("/api/business/appointments", &appointment),
+        ("/api/business/transactions", &transaction),
+        ("/api/business/documents", &document),
+    ] {
+        let record_id = record["id"].as_str().unwrap();
+        let alone = call(app, "GET", &format!("{path}/{record_id}"), &admin, None).await;
+        let listed = call(app, "GET", &format!("{path}?page_size=100"), &admin, None).await;
+        let item = listed.body["items"].as_array().and_then(|items| items.iter().find(|i| i["id"] == record_id));
+        assert_eq!(Some(&alone.body), item, "{path}/{record_id} alone and in its list");
     }
+
+    items_read_alike(app, org).await;
 
     // Change it every way a client can: a merge patch of some fields, a whole replacement.
     let patch = subset(&case.patch, &case.keep);

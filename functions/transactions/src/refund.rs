@@ -64,12 +64,12 @@ pub async fn refund(services: Arc<Services>, tenant: Tenant, request: ApiRequest
     if let Some(key) = &idempotency
         && let Some(created) = services.store.replayed::<Transaction>(&tenant, key).await?
     {
-        return Ok(ops::created_reply(&created, created.record.to_json()));
+        return Ok(ops::created_record_reply(&created));
     }
     let original = ops::current_for_write::<Transaction>(&services, &tenant, &request, Some(&body)).await?;
     let (refund, next) = plan(&original, &body, Timestamp::now())?;
     let created = services.store.create_with(&tenant, refund, idempotency.as_ref(), vec![(&original, next)]).await?;
-    Ok(ops::created_reply(&created, created.record.to_json()))
+    Ok(ops::created_record_reply(&created))
 }
 
 /// The refund a request asks for and the original's next state, from the original as read.

@@ -21,14 +21,14 @@ impl Reply {
         Self { status: StatusCode::OK, body: Some(body), headers: Vec::new(), access: None, text: None }
     }
 
+    /// 200 with a body already serialized as JSON (see `Record::to_json_text`).
+    pub fn json_text(body: String) -> Self {
+        Self::text(body, "application/json")
+    }
+
     /// 200 with a text body of the given content type (e.g. `text/csv; charset=utf-8`).
     pub fn text(body: String, content_type: &'static str) -> Self {
         Self { status: StatusCode::OK, body: None, headers: Vec::new(), access: None, text: Some((body, content_type)) }
-    }
-
-    /// 201 with the new resource's `Location`.
-    pub fn created(body: Value, location: &str) -> Self {
-        Self::ok(body).with_status(StatusCode::CREATED).with_header(http::header::LOCATION, location)
     }
 
     pub fn with_status(mut self, status: StatusCode) -> Self {

@@ -8,6 +8,7 @@
 
 pub mod attr;
 pub mod cursor;
+pub mod de;
 mod entity;
 pub(crate) mod keys;
 mod repo;
