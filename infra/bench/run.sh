@@ -5,7 +5,8 @@
 #                      (default: all = build, sizes, compare, callgrind)
 #
 # `deploy-build` times `infra/hub deploy-build` from an empty target directory (every function,
-# arm64, as deployed) and prints every function's zipped size against the 4 MB budget.
+# arm64, as deployed) and prints every function's zipped size against the 4 MB budget
+# (DEPLOY_BUILD_ARGS=--fast for the profile without LTO).
 #
 # compare and callgrind run twice (MODES="http tls"): against moto over plain HTTP, the earlier
 # figures' method, then as production runs, over TLS through a kept-alive front with a CA made
@@ -211,9 +212,10 @@ deploy_build() {
   local target="$BENCH_TARGET/deploy-cold" started elapsed
   rm -rf "$target"
   started=$SECONDS
-  CARGO_TARGET_DIR="$target" infra/hub deploy-build
+  # DEPLOY_BUILD_ARGS=--fast: the profile without LTO.
+  CARGO_TARGET_DIR="$target" infra/hub deploy-build ${DEPLOY_BUILD_ARGS:-}
   elapsed=$((SECONDS - started))
-  { echo "## Deploy build (infra/hub deploy-build, cold target directory)"; echo; machine; echo
+  { echo "## Deploy build (infra/hub deploy-build ${DEPLOY_BUILD_ARGS:-}, cold target directory)"; echo; machine; echo
     echo "every function, cold: $((elapsed / 60)) min $((elapsed % 60)) s on $(nproc) cores (budget: 15 min)"
     echo
     "$(tool python)" - "$ROOT/.aws-sam/build" <<'PY'

@@ -15,6 +15,12 @@ use std::time::Duration;
 pub const INIT_RATIO_BUDGET: f64 = 1.5;
 pub const PEAK_RSS_BUDGET_KIB: u64 = 16 * 1024;
 pub const WARM_GET_INSTRUCTIONS_BUDGET: u64 = 400_000;
+/// Issue 10's budgets, in the production-like (TLS) mode: a cold start (init + first invocation)
+/// and a warm invocation, in instructions, for the two functions it names.
+pub const COLD_GET_INSTRUCTIONS_BUDGET: u64 = 6_000_000;
+pub const WARM_GET_TLS_INSTRUCTIONS_BUDGET: u64 = 1_000_000;
+pub const COLD_CREATE_INSTRUCTIONS_BUDGET: u64 = 8_000_000;
+pub const WARM_CREATE_INSTRUCTIONS_BUDGET: u64 = 1_600_000;
 /// "under 4 MB", read strictly as decimal megabytes.
 pub const ZIP_BUDGET_BYTES: u64 = 4_000_000;
 

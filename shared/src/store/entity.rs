@@ -105,15 +105,11 @@ impl<E: Entity> Record<E> {
         out
     }
 
+    /// Straight from the item (store/de.rs), which reads it exactly as its JSON object would be
+    /// read (checked on every item of generated full records, tests/tests/properties.rs).
     pub(crate) fn from_item(item: &Item) -> Option<Self> {
-        // Straight from the item (store/de.rs); the JSON object path stays for whatever that
-        // reader refuses, so an item reads as before or better, never worse.
-        if let (Ok(meta), Ok(data)) = (super::de::from_item::<Meta>(item), super::de::from_item::<E>(item)) {
-            return Some(Self { meta, data });
-        }
-        let object = Value::Object(super::attr::item_to_object(item));
-        let meta = Meta::deserialize(&object).ok()?;
-        let data = E::deserialize(&object).ok()?;
+        let meta = super::de::from_item::<Meta>(item).ok()?;
+        let data = super::de::from_item::<E>(item).ok()?;
         Some(Self { meta, data })
     }
 }
