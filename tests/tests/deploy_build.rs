@@ -90,6 +90,18 @@ fn the_layout_is_what_sam_build_makes() {
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     assert!(!build_dir.join("RemovedFunction").exists());
 
+    // CloudFormation's linter takes the built template as it takes template.yaml.
+    let lint = Command::new(hub_infra::venv_bin(&workspace_root(), "cfn-lint"))
+        .arg(build_dir.join("template.yaml"))
+        .output()
+        .unwrap_or_else(|e| panic!("cfn-lint: {e} (infra/hub bootstrap installs it)"));
+    assert!(
+        lint.status.success(),
+        "cfn-lint refuses the built template:\n{}{}",
+        String::from_utf8_lossy(&lint.stdout),
+        String::from_utf8_lossy(&lint.stderr)
+    );
+
     let built = Template::load(build_dir.join("template.yaml")).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(built.functions.len(), original.functions.len());
     assert_eq!(built.routes, original.routes);
