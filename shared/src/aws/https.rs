@@ -56,7 +56,8 @@ impl Roots {
         // aws-lc as the provider, explicitly: X25519MLKEM768 offered first (rustls'
         // `prefer-post-quantum`), and no process-wide default provider to agree on with reqwest.
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        // ALPN is left to hyper-rustls (`enable_http1` below offers `http/1.1` only).
+        // No ALPN: hyper-rustls offers none for an HTTP/1.1-only connector, and HTTP/1.1 is what
+        // a server assumes without it.
         Ok(rustls::ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()?
             .with_root_certificates(store)

@@ -3,10 +3,13 @@
 //! `Record::from_item` used to turn the item into a `serde_json::Value` (every string copied,
 //! every number parsed into a `Number`) and deserialize the metadata and the entity from it.
 //! This reads the same shapes `attr::from_attr` does, in the same way (`NULL` is null, `N` an
-//! integer when it is one, `SS` a list of strings, a binary or another set null), so a type
-//! deserializes from an item exactly as from `item_to_object(item)`; the unit tests below
-//! and tests/tests/properties.rs check that, the latter on every
-//! item of generated full records.
+//! integer when it is one, visited as serde_json visits it, `SS` a list of strings, a binary or
+//! another set null), so the records' types deserialize from an item as from
+//! `item_to_object(item)`: the unit tests below, and tests/tests/properties.rs on every item of
+//! generated full records (the metadata, every entity, and a JSON value). It is not a general
+//! replacement for serde_json's `Value`: it is as lenient as `deserialize_any` is for the typed
+//! `deserialize_*` calls (a string where a list is expected fails in the type's visitor rather
+//! than here), and map keys are plain strings; no record type depends on either.
 
 use super::attr::Item;
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -45,9 +48,21 @@ impl<'de> de::Deserializer<'de> for ItemDe<'de> {
         Ok(value)
     }
 
+    fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, ItemError> {
+        visitor.visit_some(self)
+    }
+
+    fn deserialize_newtype_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        visitor: V,
+    ) -> Result<V::Value, ItemError> {
+        visitor.visit_newtype_struct(self)
+    }
+
     forward_to_deserialize_any! {
-        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf option unit
-        unit_struct newtype_struct seq tuple tuple_struct map struct enum identifier ignored_any
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf unit
+        unit_struct seq tuple tuple_struct map struct enum identifier ignored_any
     }
 }
 
@@ -120,13 +135,22 @@ impl<'de> de::Deserializer<'de> for AttrDe<'de> {
         match self.0 {
             // A unit variant, as serde_json's `Value` reads one from a string.
             AttributeValue::S(s) => visitor.visit_enum(StrDeserializer::<ItemError>::new(s)),
-            // `{"Variant": value}`, an externally tagged variant with data.
-            AttributeValue::M(entries) => {
+            // `{"Variant": value}`, an externally tagged variant with data: one key, as serde_json
+            // requires (a map of several would otherwise pick one in hash order).
+            AttributeValue::M(entries) if entries.len() == 1 => {
                 let map = MapDeserializer::new(entries.iter().map(|(k, v)| (k.as_str(), AttrDe(v))));
                 visitor.visit_enum(MapAccessDeserializer::new(map))
             }
-            _ => self.deserialize_any(visitor),
+            _ => Err(de::Error::invalid_type(
+                de::Unexpected::Other("a DynamoDB attribute"),
+                &"a string or a map of one key",
+            )),
         }
+    }
+
+    /// What is ignored is not walked (serde_json's `Value` does not walk it either).
+    fn deserialize_ignored_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, ItemError> {
+        visitor.visit_unit()
     }
 
     fn deserialize_newtype_struct<V: Visitor<'de>>(
@@ -139,7 +163,7 @@ impl<'de> de::Deserializer<'de> for AttrDe<'de> {
 
     forward_to_deserialize_any! {
         bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf unit
-        unit_struct seq tuple tuple_struct map struct identifier ignored_any
+        unit_struct seq tuple tuple_struct map struct identifier
     }
 }
 
@@ -153,7 +177,8 @@ enum Number {
 /// `f64`; anything else (never written by this codebase) reads as null.
 fn number(text: &str) -> Option<Number> {
     if let Ok(i) = text.parse::<i64>() {
-        return Some(Number::Signed(i));
+        // serde_json keeps a non-negative integer as unsigned and visits it with `visit_u64`.
+        return Some(if i >= 0 { Number::Unsigned(i.unsigned_abs()) } else { Number::Signed(i) });
     }
     if let Ok(u) = text.parse::<u64>() {
         return Some(Number::Unsigned(u));
@@ -225,7 +250,15 @@ mod tests {
             assert_eq!(direct, through_json);
             assert_eq!(direct.other, Kind::Data(3));
         }
-        // And both refuse the same things.
+        // A whole item may be read as an option of a record, as a JSON object may.
+        let some: Option<Typed> =
+            from_item(&self::item(json!({"name": "a", "count": 1, "kind": "unit", "other": "unit"})))
+                .unwrap_or_else(|e| panic!("{e}"));
+        assert!(some.is_some());
+        // And both refuse the same things: a wrong type, a variant map of two keys.
+        let two_keys = self::item(json!({"name": "a", "count": 1, "kind": "unit", "other": {"data": 3, "unit": null}}));
+        assert!(from_item::<Typed>(&two_keys).is_err());
+        assert!(Typed::deserialize(Value::Object(item_to_object(&two_keys))).is_err());
         let wrong = self::item(json!({"name": 1, "count": 7, "kind": "unit", "other": "unit"}));
         assert!(from_item::<Typed>(&wrong).is_err());
         assert!(Typed::deserialize(Value::Object(item_to_object(&wrong))).is_err());
