@@ -41,11 +41,7 @@ impl<'de> de::Deserializer<'de> for ItemDe<'de> {
     type Error = ItemError;
 
     fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, ItemError> {
-        let entries = self.0.iter().map(|(k, v)| (k.as_str(), AttrDe(v)));
-        let mut map = MapDeserializer::new(entries);
-        let value = visitor.visit_map(&mut map)?;
-        map.end()?;
-        Ok(value)
+        visit_attributes(self.0, visitor)
     }
 
     fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, ItemError> {
@@ -64,6 +60,14 @@ impl<'de> de::Deserializer<'de> for ItemDe<'de> {
         bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf unit
         unit_struct seq tuple tuple_struct map struct enum identifier ignored_any
     }
+}
+
+/// A map of attributes (an item, or an `M`) visited as a JSON object: every entry, none left over.
+fn visit_attributes<'de, V: Visitor<'de>>(entries: &'de Item, visitor: V) -> Result<V::Value, ItemError> {
+    let mut map = MapDeserializer::new(entries.iter().map(|(k, v)| (k.as_str(), AttrDe(v))));
+    let value = visitor.visit_map(&mut map)?;
+    map.end()?;
+    Ok(value)
 }
 
 struct AttrDe<'a>(&'a AttributeValue);
@@ -96,12 +100,7 @@ impl<'de> de::Deserializer<'de> for AttrDe<'de> {
                 seq.end()?;
                 Ok(value)
             }
-            AttributeValue::M(entries) => {
-                let mut map = MapDeserializer::new(entries.iter().map(|(k, v)| (k.as_str(), AttrDe(v))));
-                let value = visitor.visit_map(&mut map)?;
-                map.end()?;
-                Ok(value)
-            }
+            AttributeValue::M(entries) => visit_attributes(entries, visitor),
             AttributeValue::Ss(set) => {
                 let mut seq = SeqDeserializer::new(set.iter().map(|s| BorrowedStrDeserializer::<ItemError>::new(s)));
                 let value = visitor.visit_seq(&mut seq)?;
