@@ -50,6 +50,16 @@ choice_enum! {
 /// Roles that, besides admins, see `restricted` documents and may approve documents.
 pub const CLINICAL_ROLES: &[&str] = &["doctor", "practitioner"];
 
+/// Who sees a document of this privacy level: the one rule behind [`Document::visible_to`] and
+/// [`Document::visible_in`].
+fn privacy_visible(level: PrivacyLevel, tenant: &Tenant) -> bool {
+    match level {
+        PrivacyLevel::Restricted => Document::is_approver(tenant),
+        PrivacyLevel::Confidential => tenant.user.access_level() != AccessLevel::ReadOnly,
+        PrivacyLevel::Public | PrivacyLevel::Internal => true,
+    }
+}
+
 /// The largest file accepted: 1 GiB, well inside S3's 5 GiB single-PUT limit.
 pub const MAX_FILE_SIZE_BYTES: u64 = 1 << 30;
 /// At most this many tags of at most `MAX_TAG_LEN` characters each.
@@ -400,11 +410,20 @@ impl Entity for Document {
     }
 
     fn visible_to(&self, tenant: &Tenant) -> bool {
-        match self.privacy_level {
-            PrivacyLevel::Restricted => Self::is_approver(tenant),
-            PrivacyLevel::Confidential => tenant.user.access_level() != AccessLevel::ReadOnly,
-            PrivacyLevel::Public | PrivacyLevel::Internal => true,
-        }
+        privacy_visible(self.privacy_level, tenant)
+    }
+
+    const VISIBILITY_FIELDS: &'static [&'static str] = &["privacy_level"];
+
+    /// A level this code does not know (or none) is treated as `restricted`: a notification
+    /// about an unreadable image reaches too few, never too many.
+    fn visible_in(fields: &serde_json::Map<String, serde_json::Value>, tenant: &Tenant) -> bool {
+        let level = fields
+            .get("privacy_level")
+            .and_then(serde_json::Value::as_str)
+            .and_then(PrivacyLevel::parse)
+            .unwrap_or(PrivacyLevel::Restricted);
+        privacy_visible(level, tenant)
     }
 
     /// A caller may not write a document they could not then see, nor lift an approval

@@ -101,6 +101,31 @@ fn restricted_documents_are_for_admins_and_clinical_roles_and_confidential_ones_
 }
 
 #[test]
+fn visibility_decided_from_the_privacy_level_alone_agrees_with_the_whole_record() {
+    let mut d = Document::from_json(&valid()).unwrap();
+    let role_sets: [&[&str]; 8] =
+        [&[], &["viewer"], &["auditor"], &["member"], &["doctor"], &["practitioner", "viewer"], &["admin"], &["owner"]];
+    for level in [PrivacyLevel::Public, PrivacyLevel::Internal, PrivacyLevel::Confidential, PrivacyLevel::Restricted] {
+        d.privacy_level = level;
+        let whole = serde_json::to_value(&d).unwrap();
+        let whole = whole.as_object().unwrap();
+        let only: serde_json::Map<String, serde_json::Value> = whole
+            .iter()
+            .filter(|(k, _)| Document::VISIBILITY_FIELDS.contains(&k.as_str()))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        for roles in role_sets {
+            let t = tenant(roles);
+            assert_eq!(Document::visible_in(whole, &t), d.visible_to(&t), "{level:?} {roles:?}");
+            assert_eq!(Document::visible_in(&only, &t), d.visible_to(&t), "{level:?} {roles:?}, fields only");
+        }
+    }
+    let nothing = serde_json::Map::new();
+    assert!(!Document::visible_in(&nothing, &tenant(&["member"])), "an unreadable level reaches the fewest");
+    assert!(Document::visible_in(&nothing, &tenant(&["doctor"])));
+}
+
+#[test]
 fn versions_sort_by_their_zero_padded_number() {
     let mut d = Document::from_json(&valid()).unwrap();
     let meta_id = Uuid::new_v4();

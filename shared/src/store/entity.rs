@@ -280,6 +280,18 @@ pub trait Entity: Serialize + DeserializeOwned + Clone + Send + Sync + 'static {
         true
     }
 
+    /// The record fields [`Entity::visible_to`] depends on. A change notification keeps only
+    /// these of the record (never personal data), so who may hear of a change can still be
+    /// decided when a client asks for it a day later (`hub-realtime`'s event log).
+    const VISIBILITY_FIELDS: &'static [&'static str] = &[];
+
+    /// [`Entity::visible_to`], decided from [`Entity::VISIBILITY_FIELDS`] alone (a record's JSON,
+    /// or only those fields of it). An entity overriding one overrides the other, and its tests
+    /// show the two agree.
+    fn visible_in(_fields: &Map<String, Value>, _tenant: &Tenant) -> bool {
+        true
+    }
+
     /// Checks that need other records (e.g. a provider's overlapping appointments), run after
     /// `reconcile` on every create and update, with the locks that make them hold until the
     /// write commits. `current` is `None` on create.

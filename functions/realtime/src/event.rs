@@ -1,0 +1,381 @@
+//! What a client hears: one event per committed change of a record, carrying ids and never
+//! personal data, and what decides which connection hears it (the reader's visibility, the
+//! connection's subscription).
+
+use crate::kinds::{self, Kind};
+use hub_audit::Action;
+use hub_audit::rules::EventKind;
+use hub_audit::stream::StreamChange;
+use hub_shared::auth::{OrgId, Tenant, UserContext, UserId};
+use hub_shared::error::{AppError, AppResult};
+use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+/// The `item_type` of the items notified; list entries, markers, idempotency keys and locks are
+/// internal copies of records.
+pub const NOTIFIED_ITEM_TYPE: &str = "record";
+
+/// The past tense an event's `type` uses for an audit action.
+fn verb(action: Action) -> Option<&'static str> {
+    Some(match action {
+        Action::Create => "created",
+        Action::Update => "updated",
+        Action::Delete => "deleted",
+        Action::Restore => "restored",
+        Action::Anonymize => "anonymized",
+        Action::Purge => "purged",
+        Action::View | Action::Export | Action::Download => return None,
+    })
+}
+
+/// The visibility fields of a record before and after the change. A reader hears of a change
+/// when it may read either: the record it had on screen changed, or one it may now see appeared.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Guard {
+    pub old: Option<Map<String, Value>>,
+    pub new: Option<Map<String, Value>>,
+}
+
+impl Guard {
+    pub fn to_json(&self) -> Value {
+        json!({ "old": self.old, "new": self.new })
+    }
+
+    pub fn from_json(value: &Value) -> Self {
+        let image = |name: &str| value.get(name).and_then(Value::as_object).cloned();
+        Self { old: image("old"), new: image("new") }
+    }
+}
+
+/// A committed change, before the log gives it its cursor.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Change {
+    pub org: OrgId,
+    pub kind: &'static Kind,
+    pub id: Uuid,
+    pub version: u64,
+    /// `<entity>.<verb>`, e.g. `appointment.updated`.
+    pub event_type: String,
+    /// When the change was committed (the record's `updated_at`; a purge's stream time).
+    pub at: String,
+    pub actor_id: Option<Uuid>,
+    /// Derived from the organization and the stream record's `eventID`: a redelivered record
+    /// has the same id, which is what keeps it out of the log twice.
+    pub event_id: Uuid,
+    pub guard: Guard,
+    /// The stream record's, to report it when it fails.
+    pub sequence_number: String,
+}
+
+fn malformed(what: impl std::fmt::Display) -> AppError {
+    AppError::internal(format!("realtime stream: {what}"))
+}
+
+/// The event id of a stream record of `org`: stable across redeliveries, and not the stream's
+/// own id (which says nothing useful to a client).
+pub fn event_id(org: OrgId, stream_event_id: &str) -> Uuid {
+    let digest =
+        Sha256::new().chain_update(org.as_uuid().as_bytes()).chain_update(stream_event_id.as_bytes()).finalize();
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    uuid::Builder::from_random_bytes(bytes).into_uuid()
+}
+
+/// The change of one stream record; `None` for items that are not notified.
+pub fn to_change(change: &StreamChange) -> AppResult<Option<Change>> {
+    let (old, new) = (change.old.as_ref(), change.new.as_ref());
+    let image = new.or(old).ok_or_else(|| malformed("a stream record without images (NEW_AND_OLD_IMAGES needed)"))?;
+    if image.get("item_type").and_then(Value::as_str) != Some(NOTIFIED_ITEM_TYPE) {
+        return Ok(None);
+    }
+    let raw_kind = image.get("entity").and_then(Value::as_str).ok_or_else(|| malformed("a record without entity"))?;
+    let Some(kind) = kinds::by_kind(raw_kind) else {
+        return Ok(None);
+    };
+    let uuid = |image: &Map<String, Value>, field: &str| {
+        image.get(field).and_then(Value::as_str).and_then(|s| Uuid::parse_str(s).ok())
+    };
+    let org = uuid(image, "organization_id").ok_or_else(|| malformed("a record without organization_id"))?;
+    let org = OrgId::new(org);
+    let id = uuid(image, "id").ok_or_else(|| malformed("a record without id"))?;
+    let version = image.get("version").and_then(Value::as_u64).ok_or_else(|| malformed("a record without version"))?;
+    let action = hub_audit::rules::action(change.kind, old, new);
+    let verb = verb(action).ok_or_else(|| malformed(format!("a change with no event: {action:?}")))?;
+    let (at, actor_id) = match (change.kind, new) {
+        (EventKind::Remove, _) | (_, None) => {
+            (hub_shared::domain::Timestamp::from_datetime(change.approximate_creation).to_string(), None)
+        }
+        (_, Some(new)) => {
+            let at = new
+                .get("updated_at")
+                .and_then(Value::as_str)
+                .ok_or_else(|| malformed("a record without updated_at"))?;
+            (at.to_string(), uuid(new, "updated_by"))
+        }
+    };
+    Ok(Some(Change {
+        org,
+        kind,
+        id,
+        version,
+        event_type: format!("{}.{verb}", kind.entity),
+        at,
+        actor_id,
+        event_id: event_id(org, &change.event_id),
+        guard: Guard { old: old.map(|i| kind.reduce(i)), new: new.map(|i| kind.reduce(i)) },
+        sequence_number: change.sequence_number.clone(),
+    }))
+}
+
+/// A logged change: its place in the organization's log, and what decides who hears it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    pub cursor: u64,
+    pub kind: &'static Kind,
+    pub id: Uuid,
+    pub guard: Guard,
+    /// The message a client receives, exactly (JSON text).
+    pub message: String,
+}
+
+impl Event {
+    /// The event of `change` at `cursor`.
+    pub fn logged(change: &Change, cursor: u64) -> Self {
+        let message = json!({
+            "event_id": change.event_id,
+            "cursor": cursor.to_string(),
+            "type": change.event_type,
+            "entity": change.kind.entity,
+            "id": change.id,
+            "version": change.version,
+            "at": change.at,
+            "actor_id": change.actor_id,
+        })
+        .to_string();
+        Self { cursor, kind: change.kind, id: change.id, guard: change.guard.clone(), message }
+    }
+
+    /// Whether `reader` may read the record before or after the change.
+    pub fn readable_by(&self, reader: &Tenant) -> bool {
+        let visible = |image: &Option<Map<String, Value>>| image.as_ref().is_some_and(|i| self.kind.visible(i, reader));
+        visible(&self.guard.old) || visible(&self.guard.new)
+    }
+}
+
+/// What a connection asked to hear: some entities, some records, or (both empty) everything
+/// its reader may read.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Subscription {
+    pub entities: Vec<String>,
+    pub ids: Vec<Uuid>,
+}
+
+/// More ids than this in one subscription is refused: a screen shows a page of records, and
+/// the connection item must stay small.
+pub const MAX_SUBSCRIBED_IDS: usize = 100;
+
+impl Subscription {
+    /// From a `subscribe` message's `entities` and `ids` (both optional).
+    pub fn parse(message: &Map<String, Value>) -> Result<Self, String> {
+        let mut subscription = Self::default();
+        if let Some(entities) = message.get("entities").filter(|v| !v.is_null()) {
+            let list = entities.as_array().ok_or("`entities` must be an array of entity names")?;
+            for entity in list {
+                let name = entity.as_str().ok_or("`entities` must be an array of entity names")?;
+                if kinds::by_entity(name).is_none() {
+                    return Err(format!(
+                        "unknown entity `{name}`; expected one of {}",
+                        kinds::entity_names().join(", ")
+                    ));
+                }
+                if !subscription.entities.iter().any(|e| e == name) {
+                    subscription.entities.push(name.to_string());
+                }
+            }
+        }
+        if let Some(ids) = message.get("ids").filter(|v| !v.is_null()) {
+            let list = ids.as_array().ok_or("`ids` must be an array of record ids")?;
+            if list.len() > MAX_SUBSCRIBED_IDS {
+                return Err(format!("at most {MAX_SUBSCRIBED_IDS} ids"));
+            }
+            for id in list {
+                let id = id.as_str().and_then(|s| Uuid::parse_str(s).ok()).ok_or("`ids` must hold UUIDs")?;
+                if !subscription.ids.contains(&id) {
+                    subscription.ids.push(id);
+                }
+            }
+        }
+        Ok(subscription)
+    }
+
+    pub fn takes(&self, event: &Event) -> bool {
+        (self.entities.is_empty() || self.entities.iter().any(|e| e == event.kind.entity))
+            && (self.ids.is_empty() || self.ids.contains(&event.id))
+    }
+
+    pub fn to_json(&self) -> Value {
+        json!({ "entities": self.entities, "ids": self.ids })
+    }
+}
+
+/// Who is on the other end of a connection, as its ticket said.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reader {
+    pub org: OrgId,
+    pub user_id: Uuid,
+    pub roles: Vec<String>,
+}
+
+impl Reader {
+    /// The reader as the business rules see a caller.
+    pub fn tenant(&self) -> Tenant {
+        Tenant {
+            user: UserContext {
+                user_id: UserId::new(self.user_id),
+                email: None,
+                organization_id: Some(self.org),
+                roles: self.roles.clone(),
+            },
+            org: self.org,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stream_change(kind: EventKind, old: Option<Value>, new: Option<Value>) -> StreamChange {
+        StreamChange {
+            event_id: "e1".into(),
+            kind,
+            sequence_number: "100".into(),
+            approximate_creation: chrono::DateTime::from_timestamp(1_765_000_000, 0).unwrap_or_default(),
+            old: old.and_then(|v| v.as_object().cloned()),
+            new: new.and_then(|v| v.as_object().cloned()),
+        }
+    }
+
+    fn document(org: Uuid, id: Uuid, version: u64, level: &str, deleted: bool) -> Value {
+        json!({
+            "item_type": "record", "entity": "DOCUMENT", "organization_id": org.to_string(), "id": id.to_string(),
+            "version": version, "updated_at": "2026-12-06T10:00:00.000Z", "updated_by": Uuid::nil().to_string(),
+            "is_deleted": deleted, "privacy_level": level, "title": "Compte rendu de M. Dupré",
+        })
+    }
+
+    fn reader(org: Uuid, roles: &[&str]) -> Tenant {
+        Reader { org: OrgId::new(org), user_id: Uuid::new_v4(), roles: roles.iter().map(|r| r.to_string()).collect() }
+            .tenant()
+    }
+
+    #[test]
+    fn a_change_becomes_an_event_of_ids_only() {
+        let (org, id) = (Uuid::new_v4(), Uuid::new_v4());
+        let change = to_change(&stream_change(
+            EventKind::Modify,
+            Some(document(org, id, 1, "internal", false)),
+            Some(document(org, id, 2, "internal", false)),
+        ))
+        .unwrap()
+        .unwrap();
+        let event = Event::logged(&change, 42);
+        let message: Value = serde_json::from_str(&event.message).unwrap();
+        assert_eq!(message["type"], "document.updated");
+        assert_eq!(message["cursor"], "42");
+        assert_eq!(message["version"], 2);
+        assert_eq!(message["actor_id"], Uuid::nil().to_string());
+        let keys: Vec<&String> = message.as_object().unwrap().keys().collect();
+        assert_eq!(keys, ["actor_id", "at", "cursor", "entity", "event_id", "id", "type", "version"]);
+        assert!(!event.message.contains("Dupré"), "no field of the record travels");
+        assert_eq!(change.guard.new, json!({"privacy_level": "internal"}).as_object().cloned());
+    }
+
+    #[test]
+    fn each_action_has_its_event_type_and_a_purge_has_no_actor() {
+        let (org, id) = (Uuid::new_v4(), Uuid::new_v4());
+        let live = document(org, id, 1, "public", false);
+        let deleted = document(org, id, 2, "public", true);
+        let cases = [
+            (EventKind::Insert, None, Some(live.clone()), "document.created"),
+            (EventKind::Modify, Some(live.clone()), Some(deleted.clone()), "document.deleted"),
+            (EventKind::Modify, Some(deleted.clone()), Some(live.clone()), "document.restored"),
+            (EventKind::Remove, Some(deleted.clone()), None, "document.purged"),
+        ];
+        for (kind, old, new, expected) in cases {
+            let change = to_change(&stream_change(kind, old, new)).unwrap().unwrap();
+            assert_eq!(change.event_type, expected);
+            if expected == "document.purged" {
+                assert_eq!(change.actor_id, None);
+                assert_eq!(change.version, 2);
+            }
+        }
+    }
+
+    #[test]
+    fn list_entries_markers_and_unknown_kinds_are_not_notified() {
+        let org = Uuid::new_v4();
+        let entry = json!({"item_type": "index", "entity": "CONTACT", "organization_id": org.to_string()});
+        assert_eq!(to_change(&stream_change(EventKind::Insert, None, Some(entry))).unwrap(), None);
+        let other = json!({"item_type": "record", "entity": "INVOICE", "organization_id": org.to_string()});
+        assert_eq!(to_change(&stream_change(EventKind::Insert, None, Some(other))).unwrap(), None);
+    }
+
+    #[test]
+    fn the_same_stream_record_always_gets_the_same_event_id_and_organizations_never_share_one() {
+        let (a, b) = (OrgId::new(Uuid::new_v4()), OrgId::new(Uuid::new_v4()));
+        assert_eq!(event_id(a, "x"), event_id(a, "x"));
+        assert_ne!(event_id(a, "x"), event_id(b, "x"));
+        assert_ne!(event_id(a, "x"), event_id(a, "y"));
+    }
+
+    #[test]
+    fn a_restricted_document_is_heard_of_by_admins_and_clinical_roles_only_and_a_change_of_level_by_both_sides() {
+        let (org, id) = (Uuid::new_v4(), Uuid::new_v4());
+        let restricted =
+            to_change(&stream_change(EventKind::Insert, None, Some(document(org, id, 1, "restricted", false))))
+                .unwrap()
+                .unwrap();
+        let event = Event::logged(&restricted, 1);
+        assert!(event.readable_by(&reader(org, &["admin"])));
+        assert!(event.readable_by(&reader(org, &["doctor"])));
+        assert!(!event.readable_by(&reader(org, &["member"])));
+        assert!(!event.readable_by(&reader(org, &["viewer"])));
+        let lowered = to_change(&stream_change(
+            EventKind::Modify,
+            Some(document(org, id, 1, "restricted", false)),
+            Some(document(org, id, 2, "confidential", false)),
+        ))
+        .unwrap()
+        .unwrap();
+        let event = Event::logged(&lowered, 2);
+        assert!(event.readable_by(&reader(org, &["member"])), "it may now read it");
+        assert!(!event.readable_by(&reader(org, &["viewer"])));
+        let contact = json!({
+            "item_type": "record", "entity": "CONTACT", "organization_id": org.to_string(), "id": id.to_string(),
+            "version": 1, "updated_at": "2026-12-06T10:00:00.000Z", "updated_by": Uuid::nil().to_string(),
+        });
+        let change = to_change(&stream_change(EventKind::Insert, None, Some(contact))).unwrap().unwrap();
+        assert!(Event::logged(&change, 3).readable_by(&reader(org, &["viewer"])), "a viewer reads contacts");
+    }
+
+    #[test]
+    fn a_subscription_narrows_by_entity_and_by_record() {
+        let (org, id) = (Uuid::new_v4(), Uuid::new_v4());
+        let change = to_change(&stream_change(EventKind::Insert, None, Some(document(org, id, 1, "public", false))))
+            .unwrap()
+            .unwrap();
+        let event = Event::logged(&change, 1);
+        let parse = |v: Value| Subscription::parse(v.as_object().unwrap());
+        assert!(parse(json!({})).unwrap().takes(&event));
+        assert!(parse(json!({"entities": ["document"]})).unwrap().takes(&event));
+        assert!(!parse(json!({"entities": ["contact"]})).unwrap().takes(&event));
+        assert!(parse(json!({"ids": [id.to_string()]})).unwrap().takes(&event));
+        assert!(!parse(json!({"ids": [Uuid::new_v4().to_string()]})).unwrap().takes(&event));
+        assert!(parse(json!({"entities": ["patients"]})).unwrap_err().contains("unknown entity"));
+        assert!(parse(json!({"ids": ["42"]})).is_err());
+        let many: Vec<String> = (0..=MAX_SUBSCRIBED_IDS).map(|_| Uuid::new_v4().to_string()).collect();
+        assert!(parse(json!({"ids": many})).is_err());
+    }
+}
