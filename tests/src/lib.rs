@@ -125,6 +125,19 @@ fn analytics_handlers(table: &Arc<hub_analytics::AnalyticsTable>) -> HashMap<&'s
     ])
 }
 
+/// The realtime ticket: its main builds the realtime table's client once. (The WebSocket side
+/// runs only in the local stack: tests/tests/realtime.rs.)
+fn realtime_handlers(client: &Client, table: &str) -> HashMap<&'static str, Handler> {
+    let issuer = Arc::new(hub_realtime::ticket::Issuer {
+        table: hub_realtime::RealtimeTable::new(client.clone(), table),
+        url: "wss://realtime.example/live".to_string(),
+    });
+    HashMap::from([(
+        "realtime-tickets",
+        boxed(move |_s, t, r| hub_realtime::ticket::issue(Arc::clone(&issuer), t, r)),
+    )])
+}
+
 /// RGPD erasure: its main builds the audit writer and the S3 client once, as documents do.
 async fn privacy_handlers(audit_table: &str, bucket: &str) -> HashMap<&'static str, Handler> {
     let erasure = Arc::new(hub_privacy::Erasure::new(
@@ -270,10 +283,12 @@ impl TestApp {
         let audit_table = format!("hub-test-audit-{}", Uuid::new_v4().simple());
         let analytics_table = format!("hub-test-analytics-{}", Uuid::new_v4().simple());
         let analytics = Arc::new(hub_analytics::AnalyticsTable::new(client.clone(), analytics_table.clone()));
+        let realtime_table = format!("hub-test-realtime-{}", Uuid::new_v4().simple());
         let names = HashMap::from([
             ("BusinessTable".to_string(), table.clone()),
             ("AuditTable".to_string(), audit_table.clone()),
             ("AnalyticsTable".to_string(), analytics_table.clone()),
+            ("RealtimeTable".to_string(), realtime_table.clone()),
         ]);
         hub_infra::provision::provision(&client, &template, &names).await.unwrap_or_else(|e| panic!("provision: {e}"));
         let bucket = format!("hub-test-{}", Uuid::new_v4().simple());
@@ -290,6 +305,7 @@ impl TestApp {
         handlers.extend(privacy_handlers(&audit_table, &bucket).await);
         handlers.extend(audit_handlers(&files));
         handlers.extend(analytics_handlers(&analytics));
+        handlers.extend(realtime_handlers(&client, &realtime_table));
         let secret = format!("test-secret-{}", Uuid::new_v4().simple());
         let env = Env::from_pairs([
             ("HUB_TABLE", table.clone()),

@@ -728,6 +728,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/realtime/tickets": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * A ticket for real-time notifications
+         * @description Any caller of an organization. The ticket is random, stored only as its hash with the caller's user, organization and roles, and expires after 60 seconds; the JWT itself never goes to the WebSocket API. Answered with `Cache-Control: no-store`.
+         */
+        post: operations["realtime-tickets"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -1634,6 +1654,18 @@ export interface components {
             title: string;
             /** @description Always `about:blank`: the status says it all. */
             type: string;
+        };
+        /** @description A one-time ticket for the WebSocket API: connect to `url` with `?ticket=<ticket>` before `expires_at`. It works once; ask for a new one for every connection, reconnections included. */
+        RealtimeTicket: {
+            /** Format: date-time */
+            expires_at: string;
+            /** @description Opaque; spent by the first connection that presents it. */
+            ticket: string;
+            /**
+             * Format: uri
+             * @description The WebSocket API (`wss://`).
+             */
+            url: string;
         };
         SummaryAppointments: {
             by_status: {
@@ -5157,6 +5189,36 @@ export interface operations {
                     "application/json": Record<string, unknown>;
                 };
             };
+        };
+    };
+    "realtime-tickets": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Nothing, or `{}`. */
+        requestBody?: {
+            content: {
+                "application/json": Record<string, unknown>;
+            };
+        };
+        responses: {
+            /** @description The ticket. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RealtimeTicket"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
         };
     };
 }

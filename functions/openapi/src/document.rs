@@ -229,6 +229,7 @@ pub fn document() -> Document {
             { "name": "Analytics", "description": "Analytics records and the organization's summary." },
             { "name": "Audit", "description": "The audit trail (admins, owners and auditors)." },
             { "name": "Privacy", "description": "RGPD: a contact's export and erasure." },
+            { "name": "Realtime", "description": "Tickets for the WebSocket API of change notifications." },
         ],
         "paths": paths,
         "components": {

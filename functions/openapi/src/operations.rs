@@ -66,6 +66,7 @@ pub fn operations(schemas: &mut Schemas) -> Vec<Operation> {
     ops.extend(business(schemas));
     ops.extend(audit_and_privacy(schemas));
     ops.extend(analytics(schemas));
+    ops.extend(realtime(schemas));
     ops
 }
 
@@ -420,5 +421,42 @@ fn analytics(schemas: &mut Schemas) -> Vec<Operation> {
                 }),
             )
             .problems(&[400, 422]),
+    ]
+}
+
+/// The ticket that opens one WebSocket connection (README, "Real-time notifications").
+fn realtime(schemas: &mut Schemas) -> Vec<Operation> {
+    let ticket = schemas.insert(
+        "RealtimeTicket",
+        all_required(json!({
+            "type": "object",
+            "description": "A one-time ticket for the WebSocket API: connect to `url` with `?ticket=<ticket>` before \
+                `expires_at`. It works once; ask for a new one for every connection, reconnections included.",
+            "properties": {
+                "ticket": { "type": "string", "description": "Opaque; spent by the first connection that presents it." },
+                "expires_at": { "type": "string", "format": "date-time" },
+                "url": { "type": "string", "format": "uri", "description": "The WebSocket API (`wss://`)." },
+            },
+        })),
+    );
+    vec![
+        Operation::new("POST", "/api/realtime/tickets", "realtime-tickets", "Realtime")
+            .summary(
+                "A ticket for real-time notifications",
+                format!(
+                    "Any caller of an organization. The ticket is random, stored only as its hash with the caller's \
+                     user, organization and roles, and expires after {} seconds; the JWT itself never goes to the \
+                     WebSocket API. Answered with `Cache-Control: no-store`.",
+                    hub_realtime::ticket::TICKET_TTL_SECS
+                ),
+            )
+            .body(json_body(
+                "Nothing, or `{}`.",
+                json!({ "type": "object", "additionalProperties": false, "maxProperties": 0 }),
+                None,
+                false,
+            ))
+            .response(201, json_response("The ticket.", ticket, None, &[]))
+            .problems(&[400]),
     ]
 }
