@@ -35,6 +35,9 @@ pub struct FanoutOutcome {
     pub posted: usize,
     pub gone: usize,
     pub closed: usize,
+    /// DynamoDB requests the batch made (`GetItem` and `Query`; writes and transactions).
+    pub dynamodb_reads: u64,
+    pub dynamodb_writes: u64,
     /// Lambda retries from this record (`ReportBatchItemFailures`).
     pub failed_at: Option<String>,
 }
@@ -68,6 +71,7 @@ pub async fn handle(table: &RealtimeTable, poster: &Poster, event: &Value) -> Re
         .and_then(Value::as_array)
         .ok_or_else(|| AppError::internal("realtime stream: an event without Records"))?;
     let mut outcome = FanoutOutcome::default();
+    let (reads_before, writes_before) = table.requests().snapshot();
     let mut changes = Vec::new();
     for raw in records {
         let parsed = parse(raw).map_err(|e| AppError::internal(format!("realtime stream: {e}")));
@@ -115,6 +119,8 @@ pub async fn handle(table: &RealtimeTable, poster: &Poster, event: &Value) -> Re
         outcome.gone += sent.gone;
         outcome.closed += sent.closed;
     }
+    let (reads, writes) = table.requests().snapshot();
+    (outcome.dynamodb_reads, outcome.dynamodb_writes) = (reads - reads_before, writes - writes_before);
     tracing::info!(
         records = records.len(),
         changes = outcome.changes,
@@ -122,6 +128,8 @@ pub async fn handle(table: &RealtimeTable, poster: &Poster, event: &Value) -> Re
         posted = outcome.posted,
         gone = outcome.gone,
         closed = outcome.closed,
+        dynamodb_reads = outcome.dynamodb_reads,
+        dynamodb_writes = outcome.dynamodb_writes,
         failed = outcome.failed_at.is_some(),
         "batch done"
     );

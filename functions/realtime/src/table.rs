@@ -21,6 +21,7 @@ use hub_shared::auth::OrgId;
 use hub_shared::error::{AppError, AppResult};
 use hub_shared::store::attr::{Item, get_s, n, s};
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use uuid::Uuid;
 
@@ -112,16 +113,44 @@ pub struct Grant {
 pub struct RealtimeTable {
     client: Client,
     table: String,
+    requests: std::sync::Arc<Requests>,
+}
+
+/// DynamoDB requests made through one [`RealtimeTable`] (its clones included), for the
+/// fan-out's log line and the bench: the cost of a batch is counted, not assumed.
+#[derive(Debug, Default)]
+pub struct Requests {
+    pub reads: AtomicU64,
+    pub writes: AtomicU64,
+}
+
+impl Requests {
+    /// `(reads, writes)` so far.
+    pub fn snapshot(&self) -> (u64, u64) {
+        (self.reads.load(Ordering::Relaxed), self.writes.load(Ordering::Relaxed))
+    }
 }
 
 impl RealtimeTable {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
-        Self { client, table: table.into() }
+        Self { client, table: table.into(), requests: Default::default() }
     }
 
     pub fn from_env(env: &hub_shared::config::Env) -> Result<Self, hub_shared::config::ConfigError> {
         let sdk = hub_shared::aws::sdk_config()?;
         Ok(Self::new(hub_shared::aws::dynamodb(&sdk), env.required("HUB_REALTIME_TABLE")?))
+    }
+
+    pub fn requests(&self) -> &Requests {
+        &self.requests
+    }
+
+    fn read(&self) {
+        self.requests.reads.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn wrote(&self) {
+        self.requests.writes.fetch_add(1, Ordering::Relaxed);
     }
 
     fn key(org: OrgId, sk: String) -> Item {
@@ -138,6 +167,7 @@ impl RealtimeTable {
         item.insert("user_id".into(), s(reader.user_id.to_string()));
         item.insert("roles".into(), list(reader.roles.iter().cloned()));
         item.insert("expires_at".into(), n(expires_at));
+        self.wrote();
         self.client
             .put_item()
             .table_name(&self.table)
@@ -153,6 +183,7 @@ impl RealtimeTable {
     /// cannot both get it. `None`: no such ticket, already spent, or expired.
     #[tracing::instrument(skip_all, err)]
     pub async fn spend_ticket(&self, org: OrgId, hash: &str) -> AppResult<Option<Grant>> {
+        self.wrote();
         let result = self
             .client
             .delete_item()
@@ -182,6 +213,7 @@ impl RealtimeTable {
         item.insert("roles".into(), list(reader.roles.iter().cloned()));
         item.insert("connected_at".into(), s(hub_shared::domain::Timestamp::now().to_string()));
         item.insert("expires_at".into(), n(now_secs() + CONNECTION_LIFETIME_SECS));
+        self.wrote();
         self.client
             .put_item()
             .table_name(&self.table)
@@ -194,6 +226,7 @@ impl RealtimeTable {
 
     #[tracing::instrument(skip_all, err)]
     pub async fn delete_connection(&self, org: OrgId, connection_id: &str) -> AppResult<()> {
+        self.wrote();
         self.client
             .delete_item()
             .table_name(&self.table)
@@ -212,6 +245,7 @@ impl RealtimeTable {
         connection_id: &str,
         subscription: &Subscription,
     ) -> AppResult<bool> {
+        self.wrote();
         let result = self
             .client
             .update_item()
@@ -244,6 +278,7 @@ impl RealtimeTable {
     /// One connection, if it is still open.
     #[tracing::instrument(skip_all, err)]
     pub async fn connection(&self, org: OrgId, connection_id: &str) -> AppResult<Option<Connection>> {
+        self.read();
         let out = self
             .client
             .get_item()
@@ -264,6 +299,7 @@ impl RealtimeTable {
         let mut connections = Vec::new();
         let mut start: Option<Item> = None;
         loop {
+            self.read();
             let out = self
                 .client
                 .query()
@@ -290,6 +326,7 @@ impl RealtimeTable {
     /// The last cursor given in the organization (0: none yet).
     #[tracing::instrument(skip_all, err)]
     pub async fn head(&self, org: OrgId) -> AppResult<u64> {
+        self.read();
         let out = self
             .client
             .get_item()
@@ -341,6 +378,7 @@ impl RealtimeTable {
     }
 
     async fn marker_cursor(&self, org: OrgId, event_id: Uuid) -> AppResult<u64> {
+        self.read();
         let out = self
             .client
             .get_item()
@@ -399,6 +437,7 @@ impl RealtimeTable {
             .map_err(storage("build head put"))?;
         items.push(TransactWriteItem::builder().put(head_put).build());
 
+        self.wrote();
         let result = self.client.transact_write_items().set_transact_items(Some(items)).send().await;
         let err = match result {
             Ok(_) => return Ok(Logged::Done),
@@ -429,6 +468,7 @@ impl RealtimeTable {
         let mut events = Vec::new();
         let mut start: Option<Item> = None;
         loop {
+            self.read();
             let out = self
                 .client
                 .query()
