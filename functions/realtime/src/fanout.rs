@@ -25,7 +25,7 @@ use serde_json::Value;
 
 /// Connections served at once: enough to hide API Gateway's latency, few enough to stay inside
 /// its management API's rate and the function's memory.
-pub const CONCURRENT_POSTS: usize = 16;
+pub const CONCURRENT_POSTS: usize = 32;
 
 /// What one batch did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
