@@ -67,6 +67,70 @@ pub struct Template {
     /// The `$default` route (an HttpApi event without `Path` and `Method`): what API Gateway
     /// invokes for a request no route takes. Its `path` is `$default`, its method `ANY`.
     pub default_route: Option<Route>,
+    /// Logical ids of the `AWS::Serverless::HttpApi`s.
+    pub http_apis: Vec<String>,
+    /// The `AWS::ApiGatewayV2::Api`s whose `ProtocolType` is `WEBSOCKET`, by logical id, with
+    /// their stage, routes and authorizers.
+    pub websocket_apis: BTreeMap<String, WebSocketApi>,
+    /// Every `AWS::ApiGatewayV2::Stage`, by logical id (`!Ref` of a stage is its name).
+    pub stages: BTreeMap<String, Stage>,
+}
+
+/// A function of the template that an API invokes: its logical id and its binary.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LambdaTarget {
+    pub function: String,
+    pub binary: String,
+}
+
+/// An `AWS::ApiGatewayV2::Stage`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stage {
+    pub logical_id: String,
+    /// Logical id of its API.
+    pub api: String,
+    pub name: String,
+}
+
+/// A WebSocket API (`AWS::ApiGatewayV2::Api`, `ProtocolType: WEBSOCKET`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebSocketApi {
+    pub logical_id: String,
+    /// `RouteSelectionExpression`, e.g. `$request.body.action`.
+    pub route_selection_expression: String,
+    /// The name of its stage; `None` when it has none (it is then reachable nowhere).
+    pub stage: Option<String>,
+    /// Its routes, sorted by route key.
+    pub routes: Vec<WebSocketRoute>,
+}
+
+impl WebSocketApi {
+    /// The route whose `RouteKey` is `key` (`$connect`, `$default`, an action...).
+    pub fn route(&self, key: &str) -> Option<&WebSocketRoute> {
+        self.routes.iter().find(|r| r.route_key == key)
+    }
+}
+
+/// An `AWS::ApiGatewayV2::Route` of a WebSocket API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebSocketRoute {
+    pub route_key: String,
+    /// `AuthorizationType`: `NONE` (also when absent), `CUSTOM` or `AWS_IAM`.
+    pub authorization_type: String,
+    /// The `AWS_PROXY` integration's function; `None` for a route without `Target`.
+    pub integration: Option<LambdaTarget>,
+    /// The `AuthorizerId`'s authorizer (API Gateway only allows one on `$connect`).
+    pub authorizer: Option<WebSocketAuthorizer>,
+}
+
+/// A Lambda `REQUEST` authorizer (`AWS::ApiGatewayV2::Authorizer`) of a WebSocket API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebSocketAuthorizer {
+    pub logical_id: String,
+    pub function: LambdaTarget,
+    /// `IdentitySource`, e.g. `route.request.querystring.ticket` or `route.request.header.Auth`:
+    /// a request missing any of them is refused with 401 before the function is invoked.
+    pub identity_sources: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -255,6 +319,9 @@ impl Template {
         }
 
         let resources = doc.get("Resources").ok_or_else(|| invalid("no Resources section"))?;
+        // API Gateway v2 resources name each other (route -> integration -> function), in any
+        // order: they are joined once every resource has been read.
+        let mut v2 = ApiGatewayV2::default();
         for (logical_id, resource) in mapping(resources, "Resources")? {
             let kind =
                 opt_str(&resource, "Type")?.ok_or_else(|| invalid(format!("resource {logical_id} has no Type")))?;
@@ -281,10 +348,39 @@ impl Template {
                     }
                     template.functions.insert(logical_id, function);
                 }
+                "AWS::Serverless::HttpApi" => template.http_apis.push(logical_id),
+                "AWS::ApiGatewayV2::Api" if opt_str(props, "ProtocolType")?.as_deref() == Some("WEBSOCKET") => {
+                    let api = WebSocketApi {
+                        route_selection_expression: opt_str(props, "RouteSelectionExpression")?.ok_or_else(|| {
+                            invalid(format!("WebSocket API {logical_id}: no RouteSelectionExpression"))
+                        })?,
+                        logical_id: logical_id.clone(),
+                        stage: None,
+                        routes: Vec::new(),
+                    };
+                    template.websocket_apis.insert(logical_id, api);
+                }
+                "AWS::ApiGatewayV2::Stage" => {
+                    let ctx = format!("stage {logical_id}");
+                    let stage = Stage {
+                        api: api_id(props, &ctx)?,
+                        name: req_str(props, "StageName", &ctx)?,
+                        logical_id: logical_id.clone(),
+                    };
+                    template.stages.insert(logical_id, stage);
+                }
+                "AWS::ApiGatewayV2::Route" => v2.routes.push((logical_id, props.clone())),
+                "AWS::ApiGatewayV2::Integration" => {
+                    v2.integrations.insert(logical_id, props.clone());
+                }
+                "AWS::ApiGatewayV2::Authorizer" => {
+                    v2.authorizers.insert(logical_id, props.clone());
+                }
                 _ => {}
             }
         }
         template.routes.sort();
+        v2.join(&mut template)?;
         Ok(template)
     }
 
@@ -311,6 +407,145 @@ impl Template {
         bins.dedup();
         bins
     }
+}
+
+/// The API Gateway v2 routes, integrations and authorizers, as read, before they are joined.
+#[derive(Default)]
+struct ApiGatewayV2 {
+    routes: Vec<(String, Value)>,
+    integrations: BTreeMap<String, Value>,
+    authorizers: BTreeMap<String, Value>,
+}
+
+impl ApiGatewayV2 {
+    /// Attaches stages and routes to their WebSocket APIs, each route with its integration's
+    /// function and its authorizer. Routes of other (HTTP) v2 APIs are left alone.
+    fn join(self, template: &mut Template) -> Result<(), TemplateError> {
+        for stage in template.stages.values() {
+            if let Some(api) = template.websocket_apis.get_mut(&stage.api)
+                && let Some(first) = api.stage.replace(stage.name.clone())
+            {
+                return Err(invalid(format!(
+                    "WebSocket API {}: two stages ({first} and {}); the local stack serves one",
+                    api.logical_id, stage.name
+                )));
+            }
+        }
+        for (logical_id, props) in &self.routes {
+            let ctx = format!("route {logical_id}");
+            let api = api_id(props, &ctx)?;
+            let Some(websocket) = template.websocket_apis.get(&api) else {
+                continue;
+            };
+            let integration = match props.get("Target") {
+                None => None,
+                Some(target) => {
+                    let id = integration_of(target).ok_or_else(|| {
+                        invalid(format!("{ctx}: Target must be !Sub \"integrations/${{Integration}}\""))
+                    })?;
+                    let integration = self
+                        .integrations
+                        .get(&id)
+                        .ok_or_else(|| invalid(format!("{ctx}: no AWS::ApiGatewayV2::Integration named {id}")))?;
+                    let ictx = format!("integration {id}");
+                    let kind = req_str(integration, "IntegrationType", &ictx)?;
+                    if kind != "AWS_PROXY" {
+                        return Err(invalid(format!("{ictx}: IntegrationType {kind} is not emulated locally")));
+                    }
+                    Some(lambda_target(template, integration.get("IntegrationUri"), &ictx)?)
+                }
+            };
+            let authorizer = match props.get("AuthorizerId") {
+                None => None,
+                Some(reference) => {
+                    let id =
+                        ref_target(reference).ok_or_else(|| invalid(format!("{ctx}: AuthorizerId must be !Ref")))?;
+                    let authorizer = self
+                        .authorizers
+                        .get(&id)
+                        .ok_or_else(|| invalid(format!("{ctx}: no AWS::ApiGatewayV2::Authorizer named {id}")))?;
+                    let actx = format!("authorizer {id}");
+                    let kind = req_str(authorizer, "AuthorizerType", &actx)?;
+                    if kind != "REQUEST" {
+                        return Err(invalid(format!("{actx}: AuthorizerType {kind} is not emulated locally")));
+                    }
+                    Some(WebSocketAuthorizer {
+                        logical_id: id.clone(),
+                        function: lambda_target(template, authorizer.get("AuthorizerUri"), &actx)?,
+                        identity_sources: string_or_list(authorizer.get("IdentitySource"), &actx)?,
+                    })
+                }
+            };
+            let route = WebSocketRoute {
+                route_key: req_str(props, "RouteKey", &ctx)?,
+                authorization_type: opt_str(props, "AuthorizationType")?.unwrap_or_else(|| "NONE".into()),
+                integration,
+                authorizer,
+            };
+            if websocket.route(&route.route_key).is_some() {
+                return Err(invalid(format!("{ctx}: WebSocket API {api} has two {} routes", route.route_key)));
+            }
+            if let Some(websocket) = template.websocket_apis.get_mut(&api) {
+                websocket.routes.push(route);
+            }
+        }
+        for api in template.websocket_apis.values_mut() {
+            api.routes.sort_by(|a, b| a.route_key.cmp(&b.route_key));
+        }
+        Ok(())
+    }
+}
+
+/// `ApiId: !Ref Api`.
+fn api_id(props: &Value, ctx: &str) -> Result<String, TemplateError> {
+    props.get("ApiId").and_then(ref_target).ok_or_else(|| invalid(format!("{ctx}: ApiId must be !Ref <Api>")))
+}
+
+/// The logical id a `Ref` names.
+fn ref_target(value: &Value) -> Option<String> {
+    match intrinsic(value)? {
+        (name, Value::String(target)) if name == "Ref" => Some(target.clone()),
+        _ => None,
+    }
+}
+
+/// The integration a route's `Target` names: `!Sub "integrations/${Integration}"`, or
+/// `!Join ["/", [integrations, !Ref Integration]]`.
+fn integration_of(target: &Value) -> Option<String> {
+    let (name, arg) = intrinsic(target)?;
+    match name.as_str() {
+        "Fn::Sub" => {
+            let inner = arg.as_str()?.strip_prefix("integrations/${")?.strip_suffix('}')?;
+            (!inner.contains(['$', '{', '}', '.'])).then(|| inner.to_string())
+        }
+        "Fn::Join" => match arg.as_sequence()?.as_slice() {
+            [_, Value::Sequence(parts)] if parts.len() == 2 && parts[0].as_str() == Some("integrations") => {
+                ref_target(&parts[1])
+            }
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// The function of a Lambda integration or authorizer URI: the `${Function.Arn}` of a `!Sub`
+/// (`arn:...:lambda:path/2015-03-31/functions/${F.Arn}/invocations`), or a `!GetAtt F.Arn`.
+fn lambda_target(template: &Template, uri: Option<&Value>, ctx: &str) -> Result<LambdaTarget, TemplateError> {
+    let uri = uri.ok_or_else(|| invalid(format!("{ctx}: no function URI")))?;
+    let function = match intrinsic(uri) {
+        Some((name, Value::String(text))) if name == "Fn::Sub" => {
+            text.split("${").skip(1).find_map(|part| part.split_once('}')?.0.strip_suffix(".Arn").map(String::from))
+        }
+        Some((name, _)) if name == "Fn::GetAtt" => get_att(uri).filter(|(_, attr)| attr == "Arn").map(|(id, _)| id),
+        _ => None,
+    }
+    .ok_or_else(|| invalid(format!("{ctx}: the URI must name a function's ${{Function.Arn}}")))?;
+    let binary = template
+        .functions
+        .get(&function)
+        .map(|f| f.binary.clone())
+        .ok_or_else(|| invalid(format!("{ctx}: {function} is not an AWS::Serverless::Function of the template")))?;
+    Ok(LambdaTarget { function, binary })
 }
 
 fn parse_table(logical_id: &str, props: &Value) -> Result<Table, TemplateError> {
@@ -834,6 +1069,108 @@ Resources:
         let text = "Resources:\n  F:\n    Type: AWS::Serverless::Function\n    Properties: {CodeUri: x}\n";
         let err = Template::parse(text).unwrap_err().to_string();
         assert!(err.contains("BuildProperties.Binary"), "{err}");
+    }
+
+    #[test]
+    fn the_workspace_websocket_api_has_its_stage_routes_functions_and_ticket_authorizer() {
+        let t = Template::load_workspace().unwrap();
+        assert_eq!(t.websocket_apis.len(), 1);
+        let api = &t.websocket_apis["RealtimeApi"];
+        assert_eq!(api.route_selection_expression, "$request.body.action");
+        assert_eq!(api.stage.as_deref(), Some("live"));
+        assert_eq!(t.stages["RealtimeStage"].name, "live");
+        assert_eq!(t.stages["RealtimeStage"].api, "RealtimeApi");
+        let keys: Vec<&str> = api.routes.iter().map(|r| r.route_key.as_str()).collect();
+        assert_eq!(keys, ["$connect", "$default", "$disconnect"]);
+        let binary = |key: &str| api.route(key).and_then(|r| r.integration.as_ref()).map(|i| i.binary.clone());
+        assert_eq!(binary("$connect").as_deref(), Some("realtime-connect"));
+        assert_eq!(binary("$disconnect").as_deref(), Some("realtime-disconnect"));
+        assert_eq!(binary("$default").as_deref(), Some("realtime-message"));
+
+        let connect = api.route("$connect").unwrap();
+        assert_eq!(connect.authorization_type, "CUSTOM");
+        let authorizer = connect.authorizer.as_ref().unwrap();
+        assert_eq!(authorizer.logical_id, "RealtimeAuthorizer");
+        assert_eq!(
+            authorizer.function,
+            LambdaTarget { function: "RealtimeAuthorizeFunction".into(), binary: "realtime-authorize".into() }
+        );
+        assert_eq!(authorizer.identity_sources, ["route.request.querystring.ticket"]);
+        for key in ["$disconnect", "$default"] {
+            let route = api.route(key).unwrap();
+            assert_eq!((route.authorization_type.as_str(), route.authorizer.is_none()), ("NONE", true), "{key}");
+        }
+        assert!(t.http_apis.contains(&"HubApi".to_string()));
+    }
+
+    const WEBSOCKET: &str = r#"
+Resources:
+  Ws:
+    Type: AWS::ApiGatewayV2::Api
+    Properties: {ProtocolType: WEBSOCKET, RouteSelectionExpression: $request.body.op}
+  Http:
+    Type: AWS::ApiGatewayV2::Api
+    Properties: {ProtocolType: HTTP}
+  WsStage:
+    Type: AWS::ApiGatewayV2::Stage
+    Properties: {ApiId: !Ref Ws, StageName: dev}
+  Echo:
+    Type: AWS::Serverless::Function
+    Metadata: {BuildProperties: {Binary: echo}}
+    Properties: {CodeUri: x}
+  Auth:
+    Type: AWS::Serverless::Function
+    Metadata: {BuildProperties: {Binary: auth}}
+    Properties: {CodeUri: x}
+  EchoRoute:
+    Type: AWS::ApiGatewayV2::Route
+    Properties:
+      ApiId: !Ref Ws
+      RouteKey: echo
+      Target: !Join ["/", [integrations, !Ref EchoIntegration]]
+  ConnectRoute:
+    Type: AWS::ApiGatewayV2::Route
+    Properties: {ApiId: !Ref Ws, RouteKey: $connect, AuthorizationType: CUSTOM, AuthorizerId: !Ref Authorizer}
+  HttpRoute:
+    Type: AWS::ApiGatewayV2::Route
+    Properties: {ApiId: !Ref Http, RouteKey: GET /x, Target: !Sub "integrations/${Nowhere}"}
+  EchoIntegration:
+    Type: AWS::ApiGatewayV2::Integration
+    Properties: {ApiId: !Ref Ws, IntegrationType: AWS_PROXY, IntegrationUri: !GetAtt Echo.Arn}
+  Authorizer:
+    Type: AWS::ApiGatewayV2::Authorizer
+    Properties:
+      ApiId: !Ref Ws
+      AuthorizerType: REQUEST
+      AuthorizerUri: !Sub "arn:aws:apigateway:${AWS::Region}:lambda:path/2015-03-31/functions/${Auth.Arn}/invocations"
+      IdentitySource: [route.request.header.Auth, route.request.querystring.t]
+"#;
+
+    #[test]
+    fn websocket_routes_take_either_target_form_and_a_route_without_target_has_no_integration() {
+        let t = Template::parse(WEBSOCKET).unwrap();
+        assert_eq!(t.websocket_apis.keys().collect::<Vec<_>>(), ["Ws"], "an HTTP v2 API is not a WebSocket one");
+        let api = &t.websocket_apis["Ws"];
+        assert_eq!((api.stage.as_deref(), api.route_selection_expression.as_str()), (Some("dev"), "$request.body.op"));
+        assert_eq!(api.route("echo").unwrap().integration.as_ref().unwrap().binary, "echo");
+        let connect = api.route("$connect").unwrap();
+        assert_eq!(connect.integration, None);
+        let authorizer = connect.authorizer.as_ref().unwrap();
+        assert_eq!(authorizer.function.binary, "auth");
+        assert_eq!(authorizer.identity_sources, ["route.request.header.Auth", "route.request.querystring.t"]);
+    }
+
+    #[test]
+    fn a_websocket_route_to_a_missing_integration_or_function_is_refused_by_name() {
+        let text = WEBSOCKET.replace("!Ref EchoIntegration", "!Ref Missing");
+        let err = Template::parse(&text).unwrap_err().to_string();
+        assert!(err.contains("EchoRoute") && err.contains("Missing"), "{err}");
+        let text = WEBSOCKET.replace("!GetAtt Echo.Arn", "!GetAtt Gone.Arn");
+        let err = Template::parse(&text).unwrap_err().to_string();
+        assert!(err.contains("Gone"), "{err}");
+        let text = WEBSOCKET.replace("IntegrationType: AWS_PROXY", "IntegrationType: MOCK");
+        let err = Template::parse(&text).unwrap_err().to_string();
+        assert!(err.contains("MOCK"), "{err}");
     }
 
     #[test]
