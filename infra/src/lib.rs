@@ -11,6 +11,9 @@
 //! - [`apigw`] is what API Gateway's HTTP API does to a request: routing, the payload 2.0 event,
 //!   the answer; [`gateway`] serves the API port with it (and CORS), in front of
 //!   `cargo lambda watch`;
+//! - [`wsgateway`] is what API Gateway's WebSocket API does: the upgrade through the `$connect`
+//!   route's authorizer and function, messages to their routes, `$disconnect`, and the
+//!   `@connections` management API, on a port of its own;
 //! - [`seed`] fills a running stack with a generated practice through its API (`infra/hub seed`);
 //! - [`spawn`] runs the `stack` binary from a test, on free ports, and stops it.
 //! - [`tls`] is a TLS front for the emulator with a CA made at run time (the bench's
@@ -34,6 +37,7 @@ pub mod spawn;
 pub mod template;
 pub mod tls;
 pub mod token;
+pub mod wsgateway;
 
 use std::path::{Path, PathBuf};
 
