@@ -5,9 +5,14 @@
 //! local parameter values means a variable added to the template reaches local functions too,
 //! with no second list to keep in step.
 //!
-//! Supported: plain scalars, `Ref` (parameters, pseudo parameters, tables, buckets), `GetAtt`
-//! (`Arn`, `StreamArn` of tables), `Join`, `Sub` (both forms), `Select`. Anything else is an error
-//! that names the variable, never a silently wrong value.
+//! Supported: plain scalars, `Ref` (parameters, pseudo parameters, tables, buckets, APIs and their
+//! stages), `GetAtt` (`Arn`, `StreamArn` of tables), `Join`, `Sub` (both forms), `Select`.
+//! Anything else is an error that names the variable, never a silently wrong value.
+//!
+//! An API's deployed URL (`https://${Api}.execute-api.${AWS::Region}.${AWS::URLSuffix}/...`, or
+//! `wss://` for a WebSocket API) becomes the URL of the local gateway that serves that API
+//! (`http://127.0.0.1:<port>/...`, `ws://`), whichever variable holds it: a function that calls
+//! an API of the stack calls the local one.
 
 use crate::template::{Template, intrinsic, scalar};
 use serde_yaml::Value;
@@ -39,6 +44,33 @@ pub struct Context {
     /// Stream ARNs of tables, by logical id (known once the tables exist).
     pub stream_arns: BTreeMap<String, String>,
     pub stack_name: String,
+    /// Where each API of the template is served locally, by logical id (see [`local_apis`]).
+    pub apis: BTreeMap<String, LocalApi>,
+}
+
+/// An API of the template as the local stack serves it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalApi {
+    /// What `!Ref` of the API gives, deployed its generated id: [`local_api_id`].
+    pub id: String,
+    /// `host:port` of the local gateway that serves it.
+    pub authority: String,
+}
+
+/// The local id of an API: its logical id in lower case, so that events, ARNs and URLs name it
+/// recognizably (`RealtimeApi` -> `realtimeapi`).
+pub fn local_api_id(logical_id: &str) -> String {
+    logical_id.chars().filter(char::is_ascii_alphanumeric).map(|c| c.to_ascii_lowercase()).collect()
+}
+
+/// Every API of the template served locally: the HTTP APIs on `http_authority` (the API port),
+/// the WebSocket APIs on `websocket_authority`.
+pub fn local_apis(template: &Template, http_authority: &str, websocket_authority: &str) -> BTreeMap<String, LocalApi> {
+    let http = template.http_apis.iter().map(|id| (id, http_authority));
+    let websocket = template.websocket_apis.keys().map(|id| (id, websocket_authority));
+    http.chain(websocket)
+        .map(|(id, authority)| (id.clone(), LocalApi { id: local_api_id(id), authority: authority.to_string() }))
+        .collect()
 }
 
 /// A resolved value: CloudFormation values are strings or lists of strings, or nothing at all
@@ -79,13 +111,34 @@ pub fn functions_environment(template: &Template, ctx: &Context) -> Result<BTree
 }
 
 pub fn resolve(template: &Template, ctx: &Context, value: &Value) -> Result<Resolved, ResolveError> {
+    Ok(match resolve_raw(template, ctx, value)? {
+        Resolved::Str(s) => Resolved::Str(localize_api_urls(ctx, &s)),
+        Resolved::List(items) => Resolved::List(items.iter().map(|s| localize_api_urls(ctx, s)).collect()),
+        Resolved::NoValue => Resolved::NoValue,
+    })
+}
+
+/// Deployed URLs of the stack's APIs turned into their local gateways' URLs (TLS schemes to
+/// their plain-text local counterparts).
+fn localize_api_urls(ctx: &Context, text: &str) -> String {
+    let mut out = text.to_string();
+    for api in ctx.apis.values() {
+        let host = format!("{}.execute-api.{}.amazonaws.com", api.id, crate::LOCAL_REGION);
+        for (deployed, local) in [("https", "http"), ("wss", "ws"), ("http", "http"), ("ws", "ws")] {
+            out = out.replace(&format!("{deployed}://{host}"), &format!("{local}://{}", api.authority));
+        }
+    }
+    out
+}
+
+fn resolve_raw(template: &Template, ctx: &Context, value: &Value) -> Result<Resolved, ResolveError> {
     if let Some(s) = scalar(value) {
         return Ok(Resolved::Str(s));
     }
     if let Value::Sequence(items) = value {
         let mut out = Vec::new();
         for item in items {
-            match resolve(template, ctx, item)? {
+            match resolve_raw(template, ctx, item)? {
                 Resolved::Str(s) => out.push(s),
                 Resolved::List(list) => out.extend(list),
                 Resolved::NoValue => {}
@@ -114,7 +167,7 @@ pub fn resolve(template: &Template, ctx: &Context, value: &Value) -> Result<Reso
                 return err("Join takes [delimiter, list]");
             };
             let delimiter = scalar(delimiter).unwrap_or_default();
-            match resolve(template, ctx, list)? {
+            match resolve_raw(template, ctx, list)? {
                 Resolved::List(items) => Ok(Resolved::Str(items.join(&delimiter))),
                 Resolved::Str(s) => Ok(Resolved::Str(s)),
                 Resolved::NoValue => Ok(Resolved::Str(String::new())),
@@ -124,11 +177,11 @@ pub fn resolve(template: &Template, ctx: &Context, value: &Value) -> Result<Reso
             let Some([index, list]) = arg.as_sequence().map(Vec::as_slice).and_then(pair) else {
                 return err("Select takes [index, list]");
             };
-            let index: usize = match resolve(template, ctx, index)? {
+            let index: usize = match resolve_raw(template, ctx, index)? {
                 Resolved::Str(s) => s.parse().map_err(|_| ResolveError("Select index".into()))?,
                 _ => return err("Select index"),
             };
-            match resolve(template, ctx, list)? {
+            match resolve_raw(template, ctx, list)? {
                 Resolved::List(items) => items
                     .get(index)
                     .cloned()
@@ -185,6 +238,12 @@ fn reference(template: &Template, ctx: &Context, target: &str) -> Result<Resolve
     if let Some(name) = ctx.names.get(target) {
         return Ok(Resolved::Str(name.clone()));
     }
+    if let Some(api) = ctx.apis.get(target) {
+        return Ok(Resolved::Str(api.id.clone()));
+    }
+    if let Some(stage) = template.stages.get(target) {
+        return Ok(Resolved::Str(stage.name.clone()));
+    }
     err(format!("Ref {target}: no such parameter, or no local name for that resource"))
 }
 
@@ -234,7 +293,7 @@ fn substitute(
         let name = &after[..end];
         let local = vars.and_then(|m| m.get(name));
         let value = match local {
-            Some(v) => resolve(template, ctx, v)?,
+            Some(v) => resolve_raw(template, ctx, v)?,
             None => match name.split_once('.') {
                 Some((id, attr)) if !name.starts_with("AWS::") => Resolved::Str(get_att(template, ctx, id, attr)?),
                 _ => reference(template, ctx, name)?,
@@ -296,6 +355,7 @@ Resources:
             names: [("Things".to_string(), "local-things".to_string())].into(),
             stream_arns: BTreeMap::new(),
             stack_name: "hub-local".into(),
+            apis: BTreeMap::new(),
         }
     }
 
@@ -315,6 +375,45 @@ Resources:
         assert_eq!(env["FIRST"], "http://a");
         assert_eq!(env["ONLY_A"], "1");
         assert!(!env.contains_key("GONE"));
+    }
+
+    #[test]
+    fn an_apis_deployed_urls_resolve_to_its_local_gateway_and_its_stage_to_its_name() {
+        let t = Template::load_workspace().unwrap();
+        let ctx = Context { apis: local_apis(&t, "127.0.0.1:9000", "127.0.0.1:9001"), ..Context::default() };
+        assert_eq!(ctx.apis["RealtimeApi"].id, "realtimeapi");
+        let resolve = |text: &str| resolve(&t, &ctx, &serde_yaml::from_str(text).unwrap()).unwrap();
+        let url = |scheme: &str, api: &str, tail: &str| {
+            resolve(&format!("!Sub \"{scheme}://${{{api}}}.execute-api.${{AWS::Region}}.${{AWS::URLSuffix}}{tail}\""))
+        };
+        assert_eq!(url("wss", "RealtimeApi", "/${RealtimeStage}"), Resolved::Str("ws://127.0.0.1:9001/live".into()));
+        assert_eq!(
+            url("https", "RealtimeApi", "/${RealtimeStage}"),
+            Resolved::Str("http://127.0.0.1:9001/live".into())
+        );
+        assert_eq!(url("https", "HubApi", ""), Resolved::Str("http://127.0.0.1:9000".into()));
+        // An ARN of the API keeps its id: only URLs are local.
+        assert_eq!(
+            resolve("!Sub \"arn:aws:execute-api:${AWS::Region}:${AWS::AccountId}:${RealtimeApi}/${RealtimeStage}/*\""),
+            Resolved::Str("arn:aws:execute-api:us-east-1:123456789012:realtimeapi/live/*".into())
+        );
+    }
+
+    #[test]
+    fn the_realtime_functions_get_the_local_websocket_and_management_urls() {
+        let t = Template::load_workspace().unwrap();
+        let parameters =
+            t.parameters.values().filter(|p| p.default.is_none()).map(|p| (p.name.clone(), "x".repeat(32))).collect();
+        let ctx = Context {
+            parameters,
+            names: crate::provision::names_with_prefix(&t, "t-"),
+            apis: local_apis(&t, "127.0.0.1:9000", "127.0.0.1:9001"),
+            ..Context::default()
+        };
+        let env = functions_environment(&t, &ctx).unwrap();
+        assert_eq!(env["HUB_REALTIME_URL"], "ws://127.0.0.1:9001/live");
+        assert_eq!(env["HUB_REALTIME_MANAGEMENT_URL"], "http://127.0.0.1:9001/live");
+        assert_eq!(env["HUB_REALTIME_TABLE"], "t-RealtimeTable");
     }
 
     #[test]

@@ -41,11 +41,21 @@ pub struct StackOptions {
     pub params: Vec<(String, String)>,
     /// The first start may compile functions: generous by default.
     pub ready_timeout: Duration,
+    /// The WebSocket API's idle timeout and maximum connection duration, for a test that cannot
+    /// wait API Gateway's 10 minutes and 2 hours (`--ws-idle-timeout`, `--ws-max-lifetime`;
+    /// rounded up to whole seconds).
+    pub ws_limits: crate::wsgateway::Limits,
 }
 
 impl Default for StackOptions {
     fn default() -> Self {
-        Self { binary: None, state_dir: None, params: Vec::new(), ready_timeout: Duration::from_secs(1800) }
+        Self {
+            binary: None,
+            state_dir: None,
+            params: Vec::new(),
+            ready_timeout: Duration::from_secs(1800),
+            ws_limits: crate::wsgateway::Limits::default(),
+        }
     }
 }
 
@@ -81,6 +91,9 @@ impl LocalStack {
         let mut spec = Spec::new("stack", &binary)
             .args(["--api-port", &port("the API")?.to_string()])
             .args(["--moto-port", &port("moto")?.to_string()])
+            .args(["--ws-port", &port("the WebSocket API")?.to_string()])
+            .args(["--ws-idle-timeout", &whole_seconds(options.ws_limits.idle_timeout)])
+            .args(["--ws-max-lifetime", &whole_seconds(options.ws_limits.max_lifetime)])
             .arg("--state-dir")
             .arg(state_dir.to_string_lossy())
             .args(["--logs", "file"])
@@ -118,6 +131,12 @@ impl LocalStack {
         self.var("HUB_API_URL")
     }
 
+    /// The WebSocket API's URL, `ws://127.0.0.1:<port>/<stage>`; empty when the template has
+    /// none. Its management API is the same URL over `http://`.
+    pub fn ws_url(&self) -> &str {
+        self.var("HUB_REALTIME_URL")
+    }
+
     /// A value of the stack's `stack.env` (`AWS_ENDPOINT_URL`, `JWT_HS256_SECRET`, `HUB_TABLE`,
     /// `JWT_ISSUER`, ...); empty if absent.
     pub fn var(&self, key: &str) -> &str {
@@ -142,6 +161,11 @@ impl LocalStack {
     pub fn stop(mut self) -> Result<(), SpawnError> {
         self.process.stop(Duration::from_secs(20)).map_err(|e| SpawnError(format!("cannot stop the stack: {e}")))
     }
+}
+
+/// The stack takes whole seconds, at least one.
+fn whole_seconds(duration: Duration) -> String {
+    duration.as_secs_f64().ceil().max(1.0).to_string()
 }
 
 fn default_binary() -> Result<PathBuf, SpawnError> {

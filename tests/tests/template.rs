@@ -154,6 +154,14 @@ fn every_statement_is_scoped_to_a_resource_of_the_template() {
         for statement in &function.policy_statements {
             assert!(!statement.resources.is_empty(), "{}: a statement without Resource", function.logical_id);
             for resource in &statement.resources {
+                if let Some(api) = websocket_management_arn(&template, resource) {
+                    assert!(
+                        statement.actions.iter().all(|a| a == "execute-api:ManageConnections"),
+                        "{}: on {api}'s connections only ManageConnections",
+                        function.logical_id
+                    );
+                    continue;
+                }
                 let target = get_att(resource).map(|(id, _)| id).or_else(|| {
                     // `!Sub "${Table.Arn}/index/*"` for indexes.
                     let (name, arg) = hub_infra::template::intrinsic(resource)?;
@@ -176,6 +184,22 @@ fn every_statement_is_scoped_to_a_resource_of_the_template() {
     }
 }
 
+/// `!Sub "arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${Api}/${Stage}/<VERB>/@connections/*"`
+/// for a WebSocket API of the template and its own stage: the API its `@connections` calls
+/// reach (a function may manage the connections of that API and stage, nothing wider).
+fn websocket_management_arn(template: &Template, resource: &serde_yaml::Value) -> Option<String> {
+    let (name, arg) = hub_infra::template::intrinsic(resource)?;
+    let text = arg.as_str().filter(|_| name == "Fn::Sub")?;
+    let rest = text.strip_prefix("arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${")?;
+    let (api, rest) = rest.split_once("}/${")?;
+    let (stage, rest) = rest.split_once('}')?;
+    let verb = rest.strip_prefix('/')?.strip_suffix("/@connections/*")?;
+    let known = template.websocket_apis.contains_key(api)
+        && template.stages.get(stage).is_some_and(|s| s.api == api)
+        && ["POST", "GET", "DELETE"].contains(&verb);
+    known.then(|| api.to_string())
+}
+
 /// A function without an HTTP route is a stream consumer, and its event source mapping has what
 /// keeps a stream in order and loses nothing: partial batch failures, bisection, bounded retries
 /// and age, and a dead-letter queue of the template.
@@ -185,7 +209,10 @@ fn functions_without_routes_consume_a_stream_with_bounded_retries_and_a_dead_let
     let mut consumers = 0;
     for function in template.functions.values() {
         let default_route = template.default_route.as_ref().is_some_and(|r| r.function == function.logical_id);
-        if default_route || template.routes.iter().any(|r| r.function == function.logical_id) {
+        if default_route
+            || template.routes.iter().any(|r| r.function == function.logical_id)
+            || websocket_reached(&template, &function.logical_id)
+        {
             continue;
         }
         // A scheduled job (retention) has neither: checked by
@@ -199,7 +226,12 @@ fn functions_without_routes_consume_a_stream_with_bounded_retries_and_a_dead_let
             consumers += 1;
             let id = &function.logical_id;
             assert!(template.tables.contains_key(&source.table), "{id}: stream of an unknown table");
-            assert_eq!(source.starting_position.as_deref(), Some("TRIM_HORIZON"), "{id}: may skip records");
+            // Notifications are the one consumer that starts at LATEST: when its mapping is
+            // created there is no connection to tell of an older change, and a client that
+            // connects later resumes from the event log or refetches (README, "Real-time
+            // notifications"). Every other consumer derives data and must see every record.
+            let starting = if NOTIFIERS.contains(&function.binary.as_str()) { "LATEST" } else { "TRIM_HORIZON" };
+            assert_eq!(source.starting_position.as_deref(), Some(starting), "{id}: may skip records");
             assert!(source.reports_batch_item_failures, "{id}: without ReportBatchItemFailures a failure retries all");
             assert!(source.bisect_on_error, "{id}: a poison record would block the shard");
             assert!(
@@ -212,6 +244,69 @@ fn functions_without_routes_consume_a_stream_with_bounded_retries_and_a_dead_let
         }
     }
     assert!(consumers > 0, "no stream consumer found: is the audit function still in the template?");
+}
+
+/// Stream consumers that tell clients of changes rather than derive data from them.
+const NOTIFIERS: &[&str] = &["realtime-fanout"];
+
+/// Whether a WebSocket API of the template invokes the function: a route's integration or an
+/// authorizer.
+fn websocket_reached(template: &Template, function: &str) -> bool {
+    template.websocket_apis.values().flat_map(|api| &api.routes).any(|route| {
+        route.integration.as_ref().is_some_and(|t| t.function == function)
+            || route.authorizer.as_ref().is_some_and(|a| a.function.function == function)
+    })
+}
+
+/// Every function is invoked by something of the template (an HTTP route, a WebSocket route,
+/// a WebSocket authorizer, a stream, a schedule) or is an on-demand repair job: a function that
+/// nothing invokes is dead code that still gets deployed and granted access.
+#[test]
+fn every_function_is_reached_by_a_route_an_authorizer_a_stream_or_a_schedule() {
+    let template = template();
+    for function in template.functions.values() {
+        let id = &function.logical_id;
+        let reached = template.routes.iter().any(|r| &r.function == id)
+            || template.default_route.as_ref().is_some_and(|r| &r.function == id)
+            || websocket_reached(&template, id)
+            || !function.stream_sources.is_empty()
+            || !function.schedules.is_empty()
+            || ON_DEMAND.contains(&function.binary.as_str());
+        assert!(reached, "{id}: nothing of the template invokes it");
+    }
+}
+
+/// The WebSocket API as API Gateway allows it: an authorizer on `$connect` only, with identity
+/// sources (a request without them is refused before the function runs), and every route's
+/// function a function of the template.
+#[test]
+fn the_websocket_api_authorizes_connect_only_and_every_route_has_a_function() {
+    let template = template();
+    assert!(!template.websocket_apis.is_empty(), "no WebSocket API: is realtime still in the template?");
+    for api in template.websocket_apis.values() {
+        assert!(api.stage.is_some(), "{}: no stage", api.logical_id);
+        for route in &api.routes {
+            let key = &route.route_key;
+            if key == "$connect" {
+                assert_eq!(route.authorization_type, "CUSTOM", "{}: $connect is not authorized", api.logical_id);
+                let authorizer = route.authorizer.as_ref().expect("$connect's authorizer");
+                assert!(
+                    !authorizer.identity_sources.is_empty(),
+                    "{}: an authorizer without identity source",
+                    api.logical_id
+                );
+            } else {
+                assert!(
+                    route.authorizer.is_none(),
+                    "{}: {key} has an authorizer (API Gateway: $connect only)",
+                    api.logical_id
+                );
+            }
+            let target =
+                route.integration.as_ref().unwrap_or_else(|| panic!("{}: {key} has no integration", api.logical_id));
+            assert!(template.functions.contains_key(&target.function), "{key}: {}", target.function);
+        }
+    }
 }
 
 /// A scheduled function (retention) has no route and no stream, runs at most daily, and is the
@@ -297,10 +392,14 @@ fn the_template_environment_resolves_for_the_local_stack() {
         .filter(|p| p.default.is_none())
         .map(|p| (p.name.clone(), "x".repeat(32)))
         .collect();
-    let ctx = Context { parameters, names, stream_arns: BTreeMap::new(), stack_name: "test".into() };
+    let apis = localenv::local_apis(&template, "127.0.0.1:9000", "127.0.0.1:9001");
+    let ctx = Context { parameters, names, stream_arns: BTreeMap::new(), stack_name: "test".into(), apis };
     let env = localenv::functions_environment(&template, &ctx).expect("environment resolves");
     assert_eq!(env.get("HUB_TABLE").map(String::as_str), Some("t-BusinessTable"));
     assert_eq!(env.get("HUB_AUDIT_TABLE").map(String::as_str), Some("t-AuditTable"));
+    // The WebSocket API's URLs are the local gateway's.
+    assert_eq!(env.get("HUB_REALTIME_URL").map(String::as_str), Some("ws://127.0.0.1:9001/live"));
+    assert_eq!(env.get("HUB_REALTIME_MANAGEMENT_URL").map(String::as_str), Some("http://127.0.0.1:9001/live"));
 }
 
 /// Functions invoked by an operator only (no route, no stream, no schedule): repair jobs.

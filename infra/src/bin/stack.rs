@@ -1,13 +1,15 @@
 //! `infra/hub up`: the local stack.
 //!
 //! moto (DynamoDB, Streams, S3) on loopback, the template's tables and buckets created in it, and
-//! `cargo lambda watch` serving every template route with the template's environment, until
-//! Ctrl-C or SIGTERM, which stop everything this started. See `--help`.
+//! `cargo lambda watch` running every function with the template's environment behind the
+//! template's HTTP API (the API port) and WebSocket API (the WebSocket port), until Ctrl-C or
+//! SIGTERM, which stop everything this started. See `--help`.
 
 use hub_infra::devstate::{self, DevSecrets, LOCAL_AUDIENCE, LOCAL_ISSUER};
 use hub_infra::moto::{MotoOptions, MotoServer, dynamodb_client, s3_client};
 use hub_infra::process::{Output, Spec, Supervised};
-use hub_infra::template::Template;
+use hub_infra::template::{Template, WebSocketApi};
+use hub_infra::wsgateway::Limits;
 use hub_infra::{envfile, localenv, provision, router};
 use std::collections::BTreeMap;
 use std::error::Error;
@@ -22,6 +24,7 @@ type BoxError = Box<dyn Error + Send + Sync>;
 
 const DEFAULT_API_PORT: u16 = 9000;
 const DEFAULT_MOTO_PORT: u16 = 9100;
+const DEFAULT_WS_PORT: u16 = 9001;
 /// Physical names of local resources: `hub-local-<LogicalId>`.
 const NAME_PREFIX: &str = "hub-local-";
 
@@ -29,11 +32,15 @@ const USAGE: &str = "\
 Usage: infra/hub up [options]
 
 Starts the local stack: moto on 127.0.0.1, the tables of template.yaml, and `cargo lambda watch`
-serving every route of template.yaml. Ctrl-C (or SIGTERM) stops everything it started.
+serving every route of template.yaml, HTTP and WebSocket. Ctrl-C (or SIGTERM) stops everything
+it started.
 
 Options (environment variable in brackets):
   --api-port N        port of the local API [HUB_API_PORT, default 9000]
   --moto-port N       port of moto's server [HUB_MOTO_PORT, default 9100]
+  --ws-port N         port of the local WebSocket API [HUB_WS_PORT, default 9001]
+  --ws-idle-timeout S seconds without a client message before a WebSocket is closed [default 600]
+  --ws-max-lifetime S seconds a WebSocket may stay open [default 7200]
   --state-dir DIR     dev secrets, env files and logs [HUB_STATE_DIR, default .local]
   --stack-env FILE    where to write KEY=VALUE for clients [HUB_STACK_ENV, default STATE/stack.env]
   --param Name=Value  a template parameter's local value (repeatable), e.g. LogLevel=debug
@@ -47,6 +54,8 @@ Options (environment variable in brackets):
 struct Options {
     api_port: u16,
     moto_port: u16,
+    ws_port: u16,
+    ws_limits: Limits,
     state_dir: PathBuf,
     stack_env: Option<PathBuf>,
     params: BTreeMap<String, String>,
@@ -65,6 +74,8 @@ fn parse_args() -> Result<Option<Options>, BoxError> {
     let mut options = Options {
         api_port: env_port("HUB_API_PORT", DEFAULT_API_PORT)?,
         moto_port: env_port("HUB_MOTO_PORT", DEFAULT_MOTO_PORT)?,
+        ws_port: env_port("HUB_WS_PORT", DEFAULT_WS_PORT)?,
+        ws_limits: Limits::default(),
         state_dir: devstate::default_dir(),
         stack_env: std::env::var_os("HUB_STACK_ENV").map(PathBuf::from),
         params: BTreeMap::new(),
@@ -79,6 +90,23 @@ fn parse_args() -> Result<Option<Options>, BoxError> {
             "-h" | "--help" => return Ok(None),
             "--api-port" => options.api_port = value(&arg)?.parse().map_err(|_| "bad --api-port")?,
             "--moto-port" => options.moto_port = value(&arg)?.parse().map_err(|_| "bad --moto-port")?,
+            "--ws-port" => options.ws_port = value(&arg)?.parse().map_err(|_| "bad --ws-port")?,
+            "--ws-idle-timeout" => {
+                let secs: u64 = value(&arg)?
+                    .parse()
+                    .ok()
+                    .filter(|s| *s > 0)
+                    .ok_or("--ws-idle-timeout takes seconds, at least 1")?;
+                options.ws_limits.idle_timeout = Duration::from_secs(secs);
+            }
+            "--ws-max-lifetime" => {
+                let secs: u64 = value(&arg)?
+                    .parse()
+                    .ok()
+                    .filter(|s| *s > 0)
+                    .ok_or("--ws-max-lifetime takes seconds, at least 1")?;
+                options.ws_limits.max_lifetime = Duration::from_secs(secs);
+            }
             "--state-dir" => options.state_dir = PathBuf::from(value(&arg)?),
             "--stack-env" => options.stack_env = Some(PathBuf::from(value(&arg)?)),
             "--param" => {
@@ -185,6 +213,10 @@ async fn run(options: Options) -> Result<ExitCode, BoxError> {
     remove_if_exists(&stack_env_path)?;
     ensure_port_free(options.api_port, "--api-port / HUB_API_PORT")?;
     ensure_port_free(options.moto_port, "--moto-port / HUB_MOTO_PORT")?;
+    let websocket = websocket_api(&template)?;
+    if websocket.is_some() {
+        ensure_port_free(options.ws_port, "--ws-port / HUB_WS_PORT")?;
+    }
 
     let moto_log = state.join("logs").join("moto.log");
     let mut moto = MotoServer::start_with(MotoOptions {
@@ -212,6 +244,13 @@ async fn run(options: Options) -> Result<ExitCode, BoxError> {
         names,
         stream_arns: tables.values().filter_map(|t| Some((t.logical_id.clone(), t.stream_arn.clone()?))).collect(),
         stack_name: "hub-local".into(),
+        // The functions calling an API of the stack (the WebSocket management API, say) call
+        // the local gateways.
+        apis: localenv::local_apis(
+            &template,
+            &format!("127.0.0.1:{}", options.api_port),
+            &format!("127.0.0.1:{}", options.ws_port),
+        ),
     };
     for (logical_id, name) in provision::provision_buckets(&s3_client(moto.endpoint()), &template, &ctx).await? {
         eprintln!("stack: bucket {logical_id} = {name}");
@@ -285,6 +324,15 @@ async fn run(options: Options) -> Result<ExitCode, BoxError> {
     let cors = hub_infra::gateway::Cors::from_template(&template_text, &template, &ctx)?;
     let routes = hub_infra::apigw::Routes::from_template(&template);
     start_gateway(options.api_port, format!("http://127.0.0.1:{watch_port}"), routes, cors)?;
+    let ws_url = match &websocket {
+        Some((api, stage)) => {
+            let api_id = ctx.apis.get(&api.logical_id).map(|a| a.id.clone()).unwrap_or_default();
+            let upstream = format!("http://127.0.0.1:{watch_port}");
+            start_ws_gateway(options.ws_port, api.clone(), api_id, upstream, options.ws_limits)?;
+            Some(format!("ws://127.0.0.1:{}/{stage}", options.ws_port))
+        }
+        None => None,
+    };
     let mut watch_spec = Spec::new("cargo lambda watch", &cargo_lambda)
         .args(["lambda", "watch", "--invoke-address", "127.0.0.1"])
         .args(["--invoke-port", &watch_port.to_string()])
@@ -362,8 +410,14 @@ async fn run(options: Options) -> Result<ExitCode, BoxError> {
                 ("HUB_DEV_EMAIL", secrets.email.clone()),
                 ("HUB_LOG_DIR", state.join("logs").to_string_lossy().into_owned()),
             ];
+            if let Some(ws_url) = &ws_url {
+                client_env.push(("HUB_WS_PORT", options.ws_port.to_string()));
+                client_env.push(("HUB_REALTIME_URL", ws_url.clone()));
+            }
             for (key, value) in &lambda_env {
-                client_env.push((key.as_str(), value.clone()));
+                if !client_env.iter().any(|(k, _)| k == key) {
+                    client_env.push((key.as_str(), value.clone()));
+                }
             }
             envfile::write(
                 &stack_env_path,
@@ -371,7 +425,7 @@ async fn run(options: Options) -> Result<ExitCode, BoxError> {
                  Load into a shell with: set -a; . .local/stack.env; set +a",
                 client_env.iter().map(|(k, v)| (*k, v.as_str())),
             )?;
-            print_banner(&api_url, &stack_env_path, state);
+            print_banner(&api_url, ws_url.as_deref(), &stack_env_path, state);
 
             loop {
                 tokio::select! {
@@ -466,14 +520,21 @@ fn remove_if_exists(path: &Path) -> std::io::Result<()> {
     }
 }
 
-fn print_banner(api_url: &str, stack_env: &Path, state: &Path) {
+fn print_banner(api_url: &str, ws_url: Option<&str>, stack_env: &Path, state: &Path) {
+    let websocket = match ws_url {
+        Some(url) => format!(
+            "\nWebSocket API ready: {url}\n  (connect with ?ticket= from POST /api/realtime/tickets; management API: {}/@connections/{{id}})\n",
+            url.replacen("ws://", "http://", 1)
+        ),
+        None => String::new(),
+    };
     println!(
         "\n\
          Hub API ready: {api_url}\n\
          \n  curl {api_url}/api/health\
          \n  TOKEN=$(infra/hub token --roles admin)\
          \n  curl -H \"Authorization: Bearer $TOKEN\" {api_url}/api/business/contacts\
-         \n\
+         \n{websocket}\
          \n  client settings: {}\
          \n  logs:            {}\
          \n\
@@ -481,6 +542,49 @@ fn print_banner(api_url: &str, stack_env: &Path, state: &Path) {
         stack_env.display(),
         state.join("logs").display(),
     );
+}
+
+/// The template's WebSocket API and its stage, if it has one; the WebSocket port serves one.
+fn websocket_api(template: &Template) -> Result<Option<(WebSocketApi, String)>, BoxError> {
+    let mut apis = template.websocket_apis.values();
+    let Some(api) = apis.next() else {
+        return Ok(None);
+    };
+    if let Some(other) = apis.next() {
+        return Err(format!(
+            "template.yaml has two WebSocket APIs ({} and {}); the local stack serves one",
+            api.logical_id, other.logical_id
+        )
+        .into());
+    }
+    let stage = api.stage.clone().ok_or_else(|| format!("WebSocket API {} has no stage", api.logical_id))?;
+    Ok(Some((api.clone(), stage)))
+}
+
+/// Binds the WebSocket port now and serves it from a thread of its own, as the API port.
+fn start_ws_gateway(
+    port: u16,
+    api: WebSocketApi,
+    api_id: String,
+    upstream: String,
+    limits: Limits,
+) -> Result<(), BoxError> {
+    let listener = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, port))?;
+    listener.set_nonblocking(true)?;
+    std::thread::Builder::new().name("wsgateway".into()).spawn(move || {
+        let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+            Ok(runtime) => runtime,
+            Err(e) => return eprintln!("stack: cannot start the WebSocket gateway's runtime: {e}"),
+        };
+        let failure = runtime.block_on(async move {
+            match tokio::net::TcpListener::from_std(listener) {
+                Ok(listener) => hub_infra::wsgateway::serve(listener, api, api_id, upstream, limits).await,
+                Err(e) => e,
+            }
+        });
+        eprintln!("stack: the WebSocket gateway stopped: {failure}");
+    })?;
+    Ok(())
 }
 
 /// Binds the API port now (so a busy port fails the start) and serves it from a thread of its
