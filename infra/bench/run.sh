@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Reruns every figure of BENCHMARKS.md. Prints; never fails on a missed budget.
 #
-#   infra/bench/run.sh [all|build|sizes|compare|callgrind|memory|deploy-build|soak]
+#   infra/bench/run.sh [all|build|sizes|compare|callgrind|memory|deploy-build|soak|realtime]
 #                      (default: all = build, sizes, compare, callgrind)
 #
 # `deploy-build` times `infra/hub deploy-build` from an empty target directory (every function,
@@ -16,6 +16,11 @@
 # `soak` (not part of `all`: it takes about half an hour) starts a local stack of its own and
 # writes a practice's worth of records through its API (SOAK_WRITES, 20000, printed every
 # SOAK_EVERY, 2000, SOAK_CONCURRENCY requests in flight, 4): moto's and the stack's memory, p50/p99.
+#
+# `realtime` (not part of `all`) starts a local stack of its own, opens REALTIME_CONNECTIONS (50)
+# WebSockets of one organization, writes REALTIME_CHANGES (1000) contacts REALTIME_CONCURRENCY (4)
+# at a time, and prints write-to-event latency, the fan-out's DynamoDB requests and CPU per posted
+# message, and the stack's memory with REALTIME_IDLE (500) more connections open.
 #
 # Knobs (environment): COLD (cold starts per binary, 20), INVOCATIONS (events per cold start, 100),
 # WARM (warm invocations under callgrind, 20), OUT (results directory, target/bench/results),
@@ -245,15 +250,25 @@ soak() {
       --concurrency "${SOAK_CONCURRENCY:-4}"; } | tee "$OUT/soak.md"
 }
 
+realtime() {
+  # As soak: the stack's debug functions, and a driver built alike.
+  cargo build --workspace --bins --quiet
+  { machine; echo
+    cargo run --quiet -p hub-soak --bin realtime -- --changes "${REALTIME_CHANGES:-1000}" \
+      --connections "${REALTIME_CONNECTIONS:-50}" --concurrency "${REALTIME_CONCURRENCY:-4}" \
+      --idle "${REALTIME_IDLE:-500}"; } | tee "$OUT/realtime.md"
+}
+
 case "$STEP" in
   build) build ;;
   soak) soak ;;
+  realtime) realtime ;;
   sizes) sizes ;;
   compare) compare ;;
   callgrind) profile ;;
   memory) memory ;;
   deploy-build) deploy_build ;;
   all) build; sizes; compare; profile ;;
-  *) echo "usage: $0 [all|build|sizes|compare|callgrind|memory|deploy-build|soak]" >&2; exit 2 ;;
+  *) echo "usage: $0 [all|build|sizes|compare|callgrind|memory|deploy-build|soak|realtime]" >&2; exit 2 ;;
 esac
 echo "results in $OUT" >&2
