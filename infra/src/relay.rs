@@ -7,7 +7,8 @@
 //! `cargo lambda watch`'s invoke endpoint, and honours the function's answer as the mapping
 //! does with `ReportBatchItemFailures`: a reported sequence number (or a failed invocation)
 //! makes it read again from that record, after a pause, so records are delivered in order and at
-//! least once, and never skipped.
+//! least once, and never skipped. Like the mapping, it starts at its `StartingPosition`
+//! ([`StartingPosition`]): the oldest record kept, or only what is written after it starts.
 
 use aws_sdk_dynamodbstreams::Client;
 use aws_sdk_dynamodbstreams::types::{AttributeValue, Record, ShardIteratorType};
@@ -110,31 +111,67 @@ pub struct ShardReader {
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Resume {
     TrimHorizon,
+    /// Nothing read yet from a reader that started at `LATEST`.
+    Latest,
     At(String),
     After(String),
+}
+
+/// Where a mapping starts reading a shard (its `StartingPosition`): the oldest record kept, or
+/// only what is written from now on.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum StartingPosition {
+    #[default]
+    TrimHorizon,
+    Latest,
+}
+
+impl StartingPosition {
+    /// `TRIM_HORIZON` or `LATEST`, as the template spells them.
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "TRIM_HORIZON" => Some(Self::TrimHorizon),
+            "LATEST" => Some(Self::Latest),
+            _ => None,
+        }
+    }
 }
 
 impl ShardReader {
     /// A reader at the start of the shard (`TRIM_HORIZON`).
     pub async fn trim_horizon(client: Client, stream_arn: &str, shard_id: &str) -> Result<Self, BoxError> {
-        let mut reader = Self {
-            client,
-            stream_arn: stream_arn.to_string(),
-            shard_id: shard_id.to_string(),
-            iterator: None,
-            resume: Resume::TrimHorizon,
+        Self::at(client, stream_arn, shard_id, StartingPosition::TrimHorizon).await
+    }
+
+    /// A reader of the shard from `position`.
+    pub async fn at(
+        client: Client,
+        stream_arn: &str,
+        shard_id: &str,
+        position: StartingPosition,
+    ) -> Result<Self, BoxError> {
+        let (resume, kind) = match position {
+            StartingPosition::TrimHorizon => (Resume::TrimHorizon, ShardIteratorType::TrimHorizon),
+            StartingPosition::Latest => (Resume::Latest, ShardIteratorType::Latest),
         };
-        reader.iterator = Some(reader.iterator_at(ShardIteratorType::TrimHorizon, None).await?);
+        let mut reader =
+            Self { client, stream_arn: stream_arn.to_string(), shard_id: shard_id.to_string(), iterator: None, resume };
+        reader.iterator = Some(reader.iterator_at(kind, None).await?);
         Ok(reader)
     }
 
     /// Readers of every shard of the stream, each at its start.
     pub async fn all(client: &Client, stream_arn: &str) -> Result<Vec<Self>, BoxError> {
+        Self::all_at(client, stream_arn, StartingPosition::TrimHorizon).await
+    }
+
+    /// Readers of every shard of the stream, each from `position`.
+    pub async fn all_at(client: &Client, stream_arn: &str, position: StartingPosition) -> Result<Vec<Self>, BoxError> {
         let description = client.describe_stream().stream_arn(stream_arn).send().await?;
         let mut readers = Vec::new();
         for shard in description.stream_description().map(|d| d.shards()).unwrap_or_default() {
             if let Some(id) = shard.shard_id() {
-                readers.push(Self::trim_horizon(client.clone(), stream_arn, id).await?);
+                readers.push(Self::at(client.clone(), stream_arn, id, position).await?);
             }
         }
         Ok(readers)
@@ -181,6 +218,7 @@ impl ShardReader {
     pub async fn reopen(&mut self) -> Result<(), BoxError> {
         let fresh = match &self.resume {
             Resume::TrimHorizon => self.iterator_at(ShardIteratorType::TrimHorizon, None).await,
+            Resume::Latest => self.iterator_at(ShardIteratorType::Latest, None).await,
             Resume::At(seq) => self.iterator_at(ShardIteratorType::AtSequenceNumber, Some(seq)).await,
             Resume::After(seq) => self.iterator_at(ShardIteratorType::AfterSequenceNumber, Some(seq)).await,
         };
@@ -212,6 +250,8 @@ pub struct RelayOptions {
     pub poll: Duration,
     /// Pause before retrying a failed batch.
     pub retry_pause: Duration,
+    /// The mapping's `StartingPosition`.
+    pub starting_position: StartingPosition,
 }
 
 /// The invoke URL of a function served by `cargo lambda watch` on `port`.
@@ -261,7 +301,7 @@ pub async fn deliver(http: &reqwest::Client, url: &str, records: &[Value]) -> De
 pub async fn run(client: Client, stream_arn: &str, options: &RelayOptions) -> Result<(), BoxError> {
     let http = reqwest::Client::builder().timeout(Duration::from_secs(300)).build()?;
     let mut readers = loop {
-        match ShardReader::all(&client, stream_arn).await {
+        match ShardReader::all_at(&client, stream_arn, options.starting_position).await {
             Ok(readers) if !readers.is_empty() => break readers,
             Ok(_) => eprintln!("stream-relay: the stream has no shard yet"),
             Err(e) => eprintln!("stream-relay: cannot describe the stream: {e}"),

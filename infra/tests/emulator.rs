@@ -156,6 +156,47 @@ async fn a_reader_whose_iterator_expired_goes_on_from_where_it_was() {
     assert_eq!(keys(&reader.next_batch(10).await.unwrap()), ["two", "three"]);
 }
 
+/// A mapping that starts at `LATEST` (realtime-fanout's: notifications of what changed before
+/// it existed would reach nobody) reads only what is written after its reader opened, then
+/// every record from there, as a `TRIM_HORIZON` reader does.
+#[tokio::test]
+async fn a_reader_at_latest_skips_what_was_written_before_it_and_nothing_after() {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    use hub_infra::relay::{ShardReader, StartingPosition};
+    let template = Template::load_workspace().unwrap();
+    let client = dynamodb_client(MOTO.endpoint());
+    let name = unique("latest");
+    let created = create_table(&client, template.table("BusinessTable").unwrap(), &name).await.unwrap();
+    let streams = hub_infra::relay::streams_client(MOTO.endpoint(), hub_infra::LOCAL_REGION);
+    let arn = created.stream_arn.unwrap();
+    let put = |sk: &'static str| {
+        client
+            .put_item()
+            .table_name(&name)
+            .item("pk", AttributeValue::S("ORG#1".into()))
+            .item("sk", AttributeValue::S(sk.into()))
+            .send()
+    };
+    put("before").await.unwrap();
+    let mut latest = ShardReader::all_at(&streams, &arn, StartingPosition::Latest).await.unwrap();
+    let mut horizon = ShardReader::all_at(&streams, &arn, StartingPosition::TrimHorizon).await.unwrap();
+    put("after").await.unwrap();
+    put("later").await.unwrap();
+    assert_eq!(keys_read(&mut latest).await, ["after", "later"]);
+    assert_eq!(keys_read(&mut horizon).await, ["before", "after", "later"]);
+}
+
+/// The sort keys of the records the readers read next.
+async fn keys_read(readers: &mut [hub_infra::relay::ShardReader]) -> Vec<String> {
+    let mut keys = Vec::new();
+    for reader in readers {
+        for record in reader.next_batch(100).await.unwrap() {
+            keys.push(record["dynamodb"]["Keys"]["sk"]["S"].as_str().unwrap().to_string());
+        }
+    }
+    keys
+}
+
 /// The emulator's own patches (infra/moto_serial.py), checked by infra/moto_soak.py against a
 /// server without them: a cancelled transaction is rolled back item by item (no table copy, no
 /// model kept after a request), leaving tables, indexes and streams exactly as moto itself

@@ -380,11 +380,9 @@ async fn run(options: Options) -> Result<ExitCode, BoxError> {
     let stop = match ready {
         Err(stop) => stop,
         Ok(()) => 'ready: {
-            for (function, table) in template
-                .functions
-                .values()
-                .flat_map(|f| f.stream_sources.iter().map(move |s| (f.binary.clone(), s.table.clone())))
-            {
+            for (function, table, starting_position) in template.functions.values().flat_map(|f| {
+                f.stream_sources.iter().map(move |s| (f.binary.clone(), s.table.clone(), s.starting_position.clone()))
+            }) {
                 let Some(table_name) = ctx.names.get(&table) else {
                     break 'ready Stop::Died(format!("no local name for table {table}"));
                 };
@@ -392,6 +390,7 @@ async fn run(options: Options) -> Result<ExitCode, BoxError> {
                     .args(["run", "--quiet", "-p", "hub-infra", "--bin", "stream-relay", "--"])
                     .args(["--endpoint", moto.endpoint(), "--table", table_name])
                     .args(["--invoke-url", &hub_infra::relay::invoke_url(watch_port, &function)])
+                    .args(["--starting-position", starting_position.as_deref().unwrap_or("TRIM_HORIZON")])
                     .cwd(&root)
                     .output(logs(&format!("relay-{function}.log")));
                 match Supervised::spawn(&spec) {

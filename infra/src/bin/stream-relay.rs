@@ -1,5 +1,5 @@
-//! `stream-relay`: the local event source mapping, started by `infra/hub up`. Reads the
-//! emulated business table's stream and invokes the `audit-stream` function through
+//! `stream-relay`: the local event source mapping, started by `infra/hub up`, one per stream
+//! consumer of the template. Reads the emulated table's stream and invokes the function through
 //! `cargo lambda watch`. See `hub_infra::relay`.
 
 use hub_infra::relay::{self, RelayOptions};
@@ -8,12 +8,14 @@ use std::time::Duration;
 
 const USAGE: &str = "\
 Usage: stream-relay --endpoint URL --table NAME --invoke-url URL [--batch-size N]
+                    [--starting-position TRIM_HORIZON|LATEST]
 
   --endpoint URL     the emulator (moto), e.g. http://127.0.0.1:9100
   --table NAME       the table whose stream is relayed
   --invoke-url URL   the function's invoke endpoint, e.g.
                      http://127.0.0.1:9000/2015-03-31/functions/audit-stream/invocations
   --batch-size N     records per invocation [default 100]
+  --starting-position where to start reading each shard [default TRIM_HORIZON]
 ";
 
 fn main() -> ExitCode {
@@ -21,6 +23,7 @@ fn main() -> ExitCode {
     let mut table = None;
     let mut invoke_url = None;
     let mut batch_size = 100;
+    let mut starting_position = relay::StartingPosition::TrimHorizon;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let value = args.next();
@@ -30,6 +33,9 @@ fn main() -> ExitCode {
             ("--invoke-url", Some(v)) => invoke_url = Some(v),
             ("--batch-size", Some(v)) if v.parse::<i32>().is_ok_and(|n| (1..=1000).contains(&n)) => {
                 batch_size = v.parse().unwrap_or(100)
+            }
+            ("--starting-position", Some(v)) if relay::StartingPosition::parse(&v).is_some() => {
+                starting_position = relay::StartingPosition::parse(&v).unwrap_or_default()
             }
             _ => {
                 eprint!("{USAGE}");
@@ -48,8 +54,13 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let options =
-        RelayOptions { invoke_url, batch_size, poll: Duration::from_millis(250), retry_pause: Duration::from_secs(1) };
+    let options = RelayOptions {
+        invoke_url,
+        batch_size,
+        poll: Duration::from_millis(250),
+        retry_pause: Duration::from_secs(1),
+        starting_position,
+    };
     let result = runtime.block_on(async {
         let dynamodb = hub_infra::moto::dynamodb_client(&endpoint);
         let description = dynamodb.describe_table().table_name(&table).send().await?;
