@@ -42,10 +42,19 @@ fn the_stack_serves_the_api_and_stops_everything_it_started() {
     let status = hub_infra::http::get_status(api, "/api/health", Duration::from_secs(60)).unwrap();
     assert_eq!(status, 200);
 
+    // The WebSocket API on its own port: its URL in stack.env and the functions' environment,
+    // an upgrade without a ticket refused before any function runs.
+    let ws_port: u16 = stack.var("HUB_WS_PORT").parse().unwrap();
+    assert_eq!(stack.ws_url(), format!("ws://127.0.0.1:{ws_port}/live"));
+    let ws = SocketAddr::from(([127, 0, 0, 1], ws_port));
+    assert_eq!(hub_infra::http::get_status(ws, "/live", Duration::from_secs(10)).unwrap(), 426);
+
     // The functions run with the emulator's endpoint and the template's table.
     let lambda_env = hub_infra::envfile::read(&state_dir.join("lambda.env")).unwrap().unwrap();
     assert_eq!(lambda_env["AWS_ENDPOINT_URL"], stack.var("AWS_ENDPOINT_URL"));
     assert_eq!(lambda_env["HUB_TABLE"], "hub-local-BusinessTable");
+    assert_eq!(lambda_env["HUB_REALTIME_URL"], stack.ws_url());
+    assert_eq!(lambda_env["HUB_REALTIME_MANAGEMENT_URL"], format!("http://127.0.0.1:{ws_port}/live"));
 
     // Every process of this stack mentions its state directory or its ports on its command line.
     let moto_port = stack.var("HUB_MOTO_PORT").to_string();
@@ -59,4 +68,5 @@ fn the_stack_serves_the_api_and_stops_everything_it_started() {
     assert!(leftovers.is_empty(), "left running: {leftovers:#?}");
     assert!(!Path::new(&state_dir.join("stack.env")).exists(), "stack.env outlived the stack");
     assert!(hub_infra::http::get_status(api, "/api/health", Duration::from_secs(2)).is_err());
+    assert!(hub_infra::http::get_status(ws, "/live", Duration::from_secs(2)).is_err());
 }
