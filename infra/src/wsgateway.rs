@@ -545,6 +545,29 @@ struct Gateway {
     open: Mutex<HashMap<String, Open>>,
 }
 
+/// The stage of `api` if this gateway can serve it as deployed; else why not. A route served
+/// without the authorization it declares would accept what deployed refuses.
+pub fn servable(api: &WebSocketApi) -> Result<String, String> {
+    let stage = api.stage.clone().ok_or_else(|| format!("WebSocket API {} has no stage", api.logical_id))?;
+    for route in &api.routes {
+        let (key, kind) = (&route.route_key, &route.authorization_type);
+        match kind.as_str() {
+            "NONE" => {}
+            "CUSTOM" if route.authorizer.is_some() => {}
+            "CUSTOM" => {
+                return Err(format!("WebSocket API {}: route {key} is CUSTOM without an authorizer", api.logical_id));
+            }
+            _ => {
+                return Err(format!(
+                    "WebSocket API {}: route {key}'s AuthorizationType {kind} is not emulated locally",
+                    api.logical_id
+                ));
+            }
+        }
+    }
+    Ok(stage)
+}
+
 /// The WebSocket API `api` served on `listener`, its functions invoked through `upstream`
 /// (`http://127.0.0.1:<watch port>`) under the API id `api_id`. Runs until the listener fails.
 pub async fn serve(
@@ -554,8 +577,9 @@ pub async fn serve(
     upstream: String,
     limits: Limits,
 ) -> std::io::Error {
-    let Some(stage) = api.stage.clone() else {
-        return std::io::Error::other(format!("WebSocket API {} has no stage", api.logical_id));
+    let stage = match servable(&api) {
+        Ok(stage) => stage,
+        Err(why) => return std::io::Error::other(why),
     };
     let client = match reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build() {
         Ok(client) => client,
@@ -687,8 +711,12 @@ impl Gateway {
                 .invoke(&authorizer.function.binary, &self.events.authorizer_event(&connection, &upgrade, now))
                 .await;
             let latency = started.elapsed().as_millis();
-            if let Outcome::Failed(why) | Outcome::Unreachable(why) = &outcome {
-                eprintln!("wsgateway: {} failed: {why}", authorizer.function.binary);
+            match &outcome {
+                Outcome::Failed(why) if why == "Unauthorized" => {}
+                Outcome::Failed(why) | Outcome::Unreachable(why) => {
+                    eprintln!("wsgateway: {} failed: {why}", authorizer.function.binary)
+                }
+                Outcome::Answer(_) => {}
             }
             match authorize(&outcome, &self.events.connect_method_arn()) {
                 Authorization::Allow(mut context) => {
@@ -738,7 +766,12 @@ impl Gateway {
                     let socket = WebSocketStream::from_raw_socket(io, Role::Server, Some(config)).await;
                     gateway.run(socket, connection).await;
                 }
-                Err(e) => eprintln!("wsgateway: the upgrade of {} failed: {e}", connection.connection_id),
+                Err(e) => {
+                    // `$connect` already accepted (and recorded) the connection: it must hear
+                    // that it ended, as it would of any other that never sent a close frame.
+                    eprintln!("wsgateway: the upgrade of {} failed: {e}", connection.connection_id);
+                    gateway.disconnected(&connection, &End::dropped()).await;
+                }
             }
         });
         *accepted.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
@@ -867,8 +900,13 @@ impl Gateway {
         for (binary, event) in queue {
             Arc::clone(&self).invoke_message(binary, event, Arc::clone(&connection)).await;
         }
+        self.disconnected(&connection, &end).await;
+    }
+
+    /// Tells `$disconnect`; its answer is of no use to anyone, a failure is only logged.
+    async fn disconnected(&self, connection: &Connection, end: &End) {
         if let Some(target) = self.api.route("$disconnect").and_then(|r| r.integration.as_ref()) {
-            let event = self.events.disconnect_event(&connection, &end, now_millis());
+            let event = self.events.disconnect_event(connection, end, now_millis());
             match self.invoke(&target.binary, &event).await {
                 Outcome::Answer(_) => {}
                 Outcome::Failed(why) | Outcome::Unreachable(why) => {

@@ -556,7 +556,7 @@ fn websocket_api(template: &Template) -> Result<Option<(WebSocketApi, String)>, 
         )
         .into());
     }
-    let stage = api.stage.clone().ok_or_else(|| format!("WebSocket API {} has no stage", api.logical_id))?;
+    let stage = hub_infra::wsgateway::servable(api)?;
     Ok(Some((api.clone(), stage)))
 }
 

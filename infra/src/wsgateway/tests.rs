@@ -83,6 +83,17 @@ fn a_message_takes_the_route_its_action_names_else_default() {
 }
 
 #[test]
+fn an_api_whose_authorization_is_not_emulated_is_not_served() {
+    let mut api = realtime_api();
+    assert_eq!(servable(&api).as_deref(), Ok("live"));
+    let connect = api.routes.iter_mut().find(|r| r.route_key == "$connect").unwrap();
+    connect.authorization_type = "AWS_IAM".into();
+    assert!(servable(&api).unwrap_err().contains("AWS_IAM"));
+    api.stage = None;
+    assert!(servable(&api).unwrap_err().contains("no stage"));
+}
+
+#[test]
 fn iam_wildcards_match_as_in_a_policy() {
     let arn = "arn:aws:execute-api:us-east-1:123456789012:realtimeapi/live/$connect";
     assert!(glob(arn, arn));
