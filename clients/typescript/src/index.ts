@@ -100,3 +100,28 @@ export async function sha256Hex(body: Blob | ArrayBuffer | Uint8Array<ArrayBuffe
   const digest = await crypto.subtle.digest("SHA-256", bytes);
   return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
 }
+
+export {
+  RealtimeClient,
+  backoffDelay,
+  compareCursors,
+  isRealtimeEvent,
+  type PongMessage,
+  type RealtimeAction,
+  type RealtimeClientMessage,
+  type RealtimeClientOptions,
+  type RealtimeControlMessage,
+  type RealtimeEntity,
+  type RealtimeErrorMessage,
+  type RealtimeEvent,
+  type RealtimeEventType,
+  type RealtimeSocket,
+  type RealtimeSocketConstructor,
+  type RealtimeStats,
+  type RealtimeStatus,
+  type RealtimeSubscription,
+  type RealtimeTicket,
+  type RefetchMessage,
+  type ResumedMessage,
+  type SubscribedMessage,
+} from "./realtime.js";
