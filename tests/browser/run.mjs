@@ -11,10 +11,18 @@
 //   HUB_BROWSER_S3_URL         the emulated S3 (moto) the presigned URLs point at
 //   HUB_BROWSER_OUT            where screenshots go (default target/browser)
 //
+// The realtime scenario runs when the stack serves the WebSocket API:
+//
+//   HUB_REALTIME_URL                   its URL (ws://127.0.0.1:PORT/live, stack.env)
+//   HUB_BROWSER_REALTIME_WRITER        a token of organization A that may write appointments
+//   HUB_BROWSER_REALTIME_READER        another user of organization A (a viewer)
+//   HUB_BROWSER_REALTIME_OTHER         a user of organization B
+//
 // Fails (exit 1) on any failed check, console error or page error not expected by a check, and
 // any request the page or the docs try to send outside the local stack's and pages' origins.
 import { createServer } from "node:http";
 import { request as httpRequest } from "node:http";
+import { connect as tcpConnect, createServer as createTcpServer } from "node:net";
 import { mkdirSync, readFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -38,13 +46,16 @@ const chromiumPath = process.env.HUB_CHROMIUM ?? "/usr/bin/chromium";
 const today = new Date().toISOString().slice(0, 10);
 
 let failures = 0;
+/** Runs one check; whether it passed, for the steps that need the ones before. */
 async function check(name, body) {
   try {
     await body();
     console.log(`ok - ${name}`);
+    return true;
   } catch (error) {
     failures += 1;
     console.log(`not ok - ${name}\n  ${String(error?.stack ?? error).split("\n").join("\n  ")}`);
+    return false;
   }
 }
 
@@ -116,6 +127,7 @@ const browser = await chromium.launch({
 });
 
 const localOrigins = new Set([new URL(apiUrl).origin, new URL(env("HUB_BROWSER_S3_URL")).origin, pageOrigin, foreignOrigin]);
+const realtimeUrl = process.env.HUB_REALTIME_URL;
 
 /**
  * A page whose console errors, page errors and requests are all recorded. `expectedErrors` are
@@ -132,12 +144,255 @@ async function openPage(context, url, expectedErrors = []) {
     }
   });
   page.on("pageerror", (error) => unexpected.push(`page error: ${error.message}`));
+  const requests = [];
   page.on("request", (request) => {
+    requests.push(`${request.method()} ${request.url()}`);
     const origin = new URL(request.url()).origin;
     if (!localOrigins.has(origin) && !request.url().startsWith("data:")) foreign.push(request.url());
   });
+  page.on("websocket", (socket) => {
+    if (!localOrigins.has(new URL(socket.url()).origin)) foreign.push(socket.url());
+  });
   await page.goto(url);
-  return { page, unexpected, foreign };
+  return { page, unexpected, foreign, requests };
+}
+
+/**
+ * A TCP relay to the WebSocket API, through which a page can be made to connect. `cut()` drops
+ * every connection through it, as a network outage does (the browser gets no close frame, the
+ * server sees its TCP connection end), and refuses new ones until `restore()`.
+ */
+function startRelay(target) {
+  const pairs = new Set();
+  let down = false;
+  const server = createTcpServer((downstream) => {
+    if (down) {
+      downstream.resetAndDestroy();
+      return;
+    }
+    const upstream = tcpConnect(Number(target.port), target.hostname);
+    const pair = { downstream, upstream };
+    pairs.add(pair);
+    const end = () => {
+      pairs.delete(pair);
+      downstream.destroy();
+      upstream.destroy();
+    };
+    downstream.on("error", end).on("close", end);
+    upstream.on("error", end).on("close", end);
+    downstream.pipe(upstream);
+    upstream.pipe(downstream);
+  });
+  return new Promise((ok, fail) =>
+    server.once("error", fail).listen(0, "127.0.0.1", () =>
+      ok({
+        port: server.address().port,
+        cut() {
+          down = true;
+          for (const { downstream, upstream } of pairs) {
+            downstream.resetAndDestroy();
+            upstream.destroy();
+          }
+          pairs.clear();
+        },
+        restore() {
+          down = false;
+        },
+        close() {
+          server.close();
+        },
+      }),
+    ),
+  );
+}
+
+/**
+ * Waits until `predicate(arg)`, run in the page (it reads `window.hub.liveState()`), holds.
+ * Answers the page's realtime state then; on a timeout, the error carries that state.
+ */
+async function waitLive(page, predicate, arg, timeout) {
+  try {
+    await page.waitForFunction(predicate, arg, { timeout, polling: 50 });
+  } catch (error) {
+    const state = await page.evaluate(() => window.hub.liveState()).catch(() => "unreadable");
+    throw new Error(`${error.message}\nthe page's realtime state: ${JSON.stringify(state, null, 2)}`);
+  }
+  return page.evaluate(() => window.hub.liveState());
+}
+
+/**
+ * Real-time notifications between three pages: two users of practice A, one of practice B. Page
+ * "reader" connects through the relay, so the test can drop its connection as a network would
+ * without the page or its client being told.
+ */
+async function realtimeScenario(browser) {
+  const tokens = {
+    writer: env("HUB_BROWSER_REALTIME_WRITER"),
+    reader: env("HUB_BROWSER_REALTIME_READER"),
+    other: env("HUB_BROWSER_REALTIME_OTHER"),
+  };
+  const relay = await startRelay(new URL(realtimeUrl));
+  localOrigins.add(new URL(realtimeUrl).origin);
+  localOrigins.add(`ws://127.0.0.1:${relay.port}`);
+  // Chromium logs a WebSocket that could not connect: the reader's attempts while the relay is
+  // down are meant to fail at the network level (a refused ticket would be an HTTP answer).
+  const refusedSocket = new RegExp(
+    `WebSocket connection to 'ws://127\\.0\\.0\\.1:${relay.port}/[^']*' failed: ` +
+      "(Error in connection establishment|Error during WebSocket handshake): net::ERR_[A-Z_]+$",
+  );
+  const contexts = [];
+  const open = async (expected) => {
+    const context = await browser.newContext();
+    contexts.push(context);
+    return openPage(context, `${pageOrigin}/`, expected);
+  };
+  try {
+    const writer = await open();
+    const reader = await open([refusedSocket]);
+    const other = await open();
+    const wsUrl = new URL(realtimeUrl);
+    let booked;
+    let beforeCut;
+    let changes;
+
+    const connected = await check("realtime: each page connects with a one-time ticket, subscribes, resumes and goes live", async () => {
+      await reader.page.evaluate((config) => window.hub.listen(config), {
+        apiUrl,
+        token: tokens.reader,
+        subscription: { entities: ["appointment"] },
+        // Short: the outage, not the backoff, decides when the reader comes back.
+        minDelayMs: 300,
+        maxDelayMs: 1_500,
+        relayPort: relay.port,
+      });
+      await other.page.evaluate((config) => window.hub.listen(config), { apiUrl, token: tokens.other });
+      const isLive = (subscribed) => {
+        const state = window.hub.liveState();
+        return state.statuses.at(-1)?.status === "live" && (!subscribed || state.controls.some((c) => c.type === "subscribed"));
+      };
+      const r = await waitLive(reader.page, isLive, true, 20_000);
+      await waitLive(other.page, isLive, false, 20_000);
+      assert.equal(r.sockets.length, 1, JSON.stringify(r.sockets));
+      const url = new URL(r.sockets[0].url);
+      assert.equal(`${url.origin}${url.pathname}`, `${wsUrl.origin}${wsUrl.pathname}`, "the ticket answer's url is the stack's WebSocket API");
+      assert.match(url.searchParams.get("ticket") ?? "", /.{16,}/);
+      assert.deepEqual(r.sockets[0].sent.slice(0, 2), [{ action: "subscribe", entities: ["appointment"] }, { action: "resume" }]);
+      const subscribed = r.controls.find((c) => c.type === "subscribed");
+      assert.deepEqual(subscribed.entities, ["appointment"]);
+      assert.deepEqual(r.statuses.map((s) => s.status), ["connecting", "open", "live"]);
+      assert.deepEqual([r.authErrors, r.refetches], [[], []]);
+    });
+    if (!connected) return;
+
+    const heard = await check("realtime: a booking on one page of practice A reaches its other page within 2 s", async () => {
+      booked = await writer.page.evaluate((config) => window.hub.book(config), { apiUrl, token: tokens.writer });
+      assert.deepEqual([booked.contact?.status, booked.appointment?.status], [201, 201], JSON.stringify(booked));
+      const r = await waitLive(
+        reader.page,
+        (id) => window.hub.liveState().events.some((e) => e.type === "appointment.created" && e.id === id),
+        booked.appointment.id,
+        10_000,
+      );
+      const event = r.events.find((e) => e.id === booked.appointment.id);
+      const latency = event.receivedAt - booked.answeredAt;
+      console.log(`  appointment.created heard ${latency} ms after the booking was answered`);
+      assert.ok(latency <= 2_000, `heard after ${latency} ms`);
+      assert.deepEqual(
+        [event.entity, event.version, event.replayed, typeof event.at, typeof event.event_id],
+        ["appointment", booked.appointment.version, false, "string", "string"],
+      );
+      assert.match(event.cursor, /^\d+$/);
+      // Only the ticket was asked of the API: the page heard the booking, it did not poll for it.
+      const calls = reader.requests.filter((r) => !r.startsWith(`GET ${pageOrigin}/`) && !r.startsWith("OPTIONS "));
+      assert.deepEqual([...new Set(calls)], [`POST ${apiUrl}/api/realtime/tickets`]);
+      beforeCut = r;
+    });
+    if (!heard) return;
+
+    const lost = await check("realtime: a connection dropped by the network is taken as lost, not as closed by the app", async () => {
+      beforeCut = await reader.page.evaluate(() => window.hub.liveState());
+      relay.cut();
+      const r = await waitLive(reader.page, () => window.hub.liveState().statuses.at(-1)?.status !== "live", null, 10_000);
+      assert.equal(r.sockets[0].closeCode, 1006, "no close frame: the page was not told");
+      assert.ok(["reconnecting", "connecting"].includes(r.statuses.at(-1).status));
+    });
+    if (!lost) return;
+
+    const changed = await check("realtime: page A makes three changes while the reader is disconnected", async () => {
+      changes = await writer.page.evaluate(([config, ids]) => window.hub.threeChanges(config, ids), [
+        { apiUrl, token: tokens.writer },
+        { contactId: booked.contact.id, appointmentId: booked.appointment.id },
+      ]);
+      assert.deepEqual(changes.changes.map((c) => c.status), [200, 201, 200], JSON.stringify(changes));
+      const r = await reader.page.evaluate(() => window.hub.liveState());
+      assert.equal(r.stats.connects, 1, "the relay let the reader back in during the outage");
+    });
+    if (!changed) return;
+
+    await check("realtime: back online, the reader resumes and shows exactly the three changes it missed, in order, once", async () => {
+      relay.restore();
+      await waitLive(
+        reader.page,
+        () => {
+          const state = window.hub.liveState();
+          return state.stats.connects >= 2 && state.statuses.at(-1).status === "live";
+        },
+        null,
+        30_000,
+      );
+      // Anything delivered twice (a replay overlapping the live stream) would arrive now.
+      await new Promise((resolve) => setTimeout(resolve, 2_000));
+      const r = await reader.page.evaluate(() => window.hub.liveState());
+      const missed = r.events.slice(beforeCut.events.length);
+      const expected = changes.changes.map(({ type, id, version }) => ({ type, id, version }));
+      assert.deepEqual(missed.map(({ type, id, version }) => ({ type, id, version })), expected, JSON.stringify(missed, null, 2));
+      assert.ok(missed.every((e) => e.replayed), "they came with the resume");
+      const cursors = [beforeCut.lastCursor, ...missed.map((e) => e.cursor)].map(BigInt);
+      assert.ok(cursors.every((c, i) => i === 0 || c > cursors[i - 1]), `cursors ${cursors}`);
+      assert.equal(new Set(missed.map((e) => e.event_id)).size, 3);
+      // The DOM shows each once.
+      const shown = await reader.page.locator("#live-events li").allTextContents();
+      assert.deepEqual(shown.slice(beforeCut.events.length), missed.map((e) => `${e.cursor} ${e.type} ${e.id} v${e.version}`));
+      // The reconnect bought a new ticket and resumed from the last cursor it handled.
+      const opened = r.sockets.filter((s) => s.openedAt !== null);
+      assert.equal(opened.length, 2);
+      const tickets = r.sockets.map((s) => new URL(s.url).searchParams.get("ticket"));
+      assert.equal(new Set(tickets).size, tickets.length, "a new ticket for every attempt");
+      assert.deepEqual(opened[1].sent.slice(0, 2), [
+        { action: "subscribe", entities: ["appointment"] },
+        { action: "resume", since: beforeCut.lastCursor },
+      ]);
+      const resumed = r.controls.filter((c) => c.type === "resumed");
+      assert.equal(resumed.length, 2, JSON.stringify(r.controls));
+      assert.deepEqual(r.refetches, []);
+      assert.ok(!r.events.some((e) => e.entity !== "appointment"), "the subscription kept other entities away");
+      console.log(`  reader: ${JSON.stringify(r.stats)}, ${r.sockets.length - 2} attempt(s) refused during the outage`);
+    });
+
+    await check("realtime: the other practice's page heard none of it, and hears its own practice", async () => {
+      const before = await other.page.evaluate(() => window.hub.liveState());
+      assert.deepEqual(before.events, [], "an event crossed organizations");
+      const own = await other.page.evaluate((config) => window.hub.createContact(config), { apiUrl, token: tokens.other });
+      assert.equal(own.status, 201);
+      const o = await waitLive(other.page, (id) => window.hub.liveState().events.some((e) => e.id === id), own.id, 10_000);
+      assert.deepEqual(o.events.map((e) => [e.type, e.id]), [["contact.created", own.id]]);
+      const r = await reader.page.evaluate(() => window.hub.liveState());
+      assert.ok(!r.events.some((e) => e.id === own.id));
+    });
+
+    await check("realtime pages log no console error but the reader's refused attempts, and request nothing off the machine", async () => {
+      for (const [name, page] of Object.entries({ writer, reader, other })) {
+        assert.deepEqual(page.unexpected, [], name);
+        assert.deepEqual(page.foreign, [], name);
+      }
+      const shot = join(out, "realtime.png");
+      await reader.page.screenshot({ path: shot, fullPage: true });
+      console.log(`screenshot: ${shot}`);
+    });
+  } finally {
+    for (const context of contexts) await context.close();
+    relay.close();
+  }
 }
 
 try {
@@ -280,6 +535,12 @@ try {
   const docsShot = join(out, "docs.png");
   await docs.page.screenshot({ path: docsShot });
   console.log(`screenshot: ${docsShot}`);
+
+  if (realtimeUrl) {
+    await realtimeScenario(browser);
+  } else {
+    console.log("skip - realtime: the stack serves no WebSocket API (no HUB_REALTIME_URL)");
+  }
 } finally {
   await browser.close();
   for (const server of servers) server.close();

@@ -4,6 +4,9 @@
 //! checked, and why, is in `tests/browser/run.mjs`; this test starts the stack with the page's
 //! origin allowed, mints the token, and runs the script. `infra/hub test` installs the npm
 //! packages and Chromium first (`infra/hub bootstrap-browser`).
+//!
+//! When the stack serves the WebSocket API (`HUB_REALTIME_URL` in its settings), the script also
+//! runs the real-time scenario, with tokens for two users of one practice and one of another.
 
 // Test code: a failed unwrap is a failed test, with its message.
 #![allow(clippy::unwrap_used)]
@@ -53,14 +56,31 @@ async fn a_page_on_an_allowed_origin_works_through_the_typescript_client_and_oth
         .unwrap_or_else(|e| panic!("the local stack did not start: {e}"));
 
     let now = chrono::Utc::now().timestamp();
-    let claims = json!({
-        "sub": Uuid::new_v4().to_string(), "organization_id": Uuid::new_v4().to_string(), "roles": ["member"],
-        "iss": stack.var("JWT_ISSUER"), "aud": stack.var("JWT_AUDIENCE"), "iat": now, "exp": now + 900,
-    });
     let key = jsonwebtoken::EncodingKey::from_secret(stack.var("JWT_HS256_SECRET").as_bytes());
-    let token = jsonwebtoken::encode(&jsonwebtoken::Header::default(), &claims, &key).unwrap();
+    let mint = |organization: Uuid, role: &str| {
+        let claims = json!({
+            "sub": Uuid::new_v4().to_string(), "organization_id": organization.to_string(), "roles": [role],
+            "iss": stack.var("JWT_ISSUER"), "aud": stack.var("JWT_AUDIENCE"), "iat": now, "exp": now + 900,
+        });
+        jsonwebtoken::encode(&jsonwebtoken::Header::default(), &claims, &key).unwrap()
+    };
+    let token = mint(Uuid::new_v4(), "member");
 
-    let run = tokio::process::Command::new("node")
+    let mut command = tokio::process::Command::new("node");
+    let realtime_url = stack.var("HUB_REALTIME_URL");
+    if realtime_url.is_empty() {
+        println!("the stack serves no WebSocket API (no HUB_REALTIME_URL): the realtime scenario is skipped");
+    } else {
+        // Practice A writes and listens (a viewer may read appointments); practice B must hear
+        // nothing of it. Fresh organizations: the practice day's figures stay its own.
+        let (practice_a, practice_b) = (Uuid::new_v4(), Uuid::new_v4());
+        command
+            .env("HUB_REALTIME_URL", realtime_url)
+            .env("HUB_BROWSER_REALTIME_WRITER", mint(practice_a, "member"))
+            .env("HUB_BROWSER_REALTIME_READER", mint(practice_a, "viewer"))
+            .env("HUB_BROWSER_REALTIME_OTHER", mint(practice_b, "member"));
+    }
+    let run = command
         .arg(root.join("tests/browser/run.mjs"))
         .current_dir(&root)
         .env("HUB_API_URL", stack.api_url())

@@ -3,6 +3,7 @@
 // run.mjs checks it. Nothing here decides that a step passed: a refused call is reported as
 // refused, never replaced by a success.
 import { createHubClient, isProblem, sha256Hex, uploadDocument, type PresignedUpload } from "../../../clients/typescript/src/index.ts";
+import { live } from "./live.ts";
 
 interface Config {
   apiUrl: string;
@@ -188,5 +189,5 @@ async function refusedOrigin(config: Config): Promise<Json> {
   return seen;
 }
 
-Object.assign(window, { hub: { practiceDay, errorPaths, refusedOrigin } });
+Object.assign(window, { hub: { practiceDay, errorPaths, refusedOrigin, ...live } });
 document.getElementById("origin")!.textContent = window.location.origin;
