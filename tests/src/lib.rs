@@ -132,10 +132,7 @@ fn realtime_handlers(client: &Client, table: &str) -> HashMap<&'static str, Hand
         table: hub_realtime::RealtimeTable::new(client.clone(), table),
         url: "wss://realtime.example/live".to_string(),
     });
-    HashMap::from([(
-        "realtime-tickets",
-        boxed(move |_s, t, r| hub_realtime::ticket::issue(Arc::clone(&issuer), t, r)),
-    )])
+    HashMap::from([("realtime-tickets", boxed(move |_s, t, r| hub_realtime::ticket::issue(Arc::clone(&issuer), t, r)))])
 }
 
 /// RGPD erasure: its main builds the audit writer and the S3 client once, as documents do.

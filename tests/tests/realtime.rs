@@ -162,7 +162,7 @@ impl Socket {
     }
 
     async fn next(&mut self) -> Value {
-        self.next_within(EVENT_WITHIN).await.expect("a message within the delay")
+        self.next_within(EVENT_WITHIN).await.unwrap_or_else(|| panic!("no message within {EVENT_WITHIN:?}"))
     }
 
     /// The next event (messages with a dotted `type`), skipping nothing else silently.

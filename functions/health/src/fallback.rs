@@ -64,6 +64,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/docs/{asset}"),
     ("GET", "/api/health"),
     ("GET", "/api/openapi.json"),
+    ("POST", "/api/realtime/tickets"),
 ];
 
 /// The methods `path` answers to: those of the routes that match it with the most literal
