@@ -5,8 +5,8 @@
 //! origin allowed, mints the token, and runs the script. `infra/hub test` installs the npm
 //! packages and Chromium first (`infra/hub bootstrap-browser`).
 //!
-//! When the stack serves the WebSocket API (`HUB_REALTIME_URL` in its settings), the script also
-//! runs the real-time scenario, with tokens for two users of one practice and one of another.
+//! The script also runs the real-time scenario against the stack's WebSocket API
+//! (`HUB_REALTIME_URL`), with tokens for two users of one practice and one of another.
 
 // Test code: a failed unwrap is a failed test, with its message.
 #![allow(clippy::unwrap_used)]
@@ -66,21 +66,14 @@ async fn a_page_on_an_allowed_origin_works_through_the_typescript_client_and_oth
     };
     let token = mint(Uuid::new_v4(), "member");
 
-    let mut command = tokio::process::Command::new("node");
+    // run.mjs skips the realtime scenario without it (for a stack run by hand): here it must run.
     let realtime_url = stack.var("HUB_REALTIME_URL");
-    if realtime_url.is_empty() {
-        println!("the stack serves no WebSocket API (no HUB_REALTIME_URL): the realtime scenario is skipped");
-    } else {
-        // Practice A writes and listens (a viewer may read appointments); practice B must hear
-        // nothing of it. Fresh organizations: the practice day's figures stay its own.
-        let (practice_a, practice_b) = (Uuid::new_v4(), Uuid::new_v4());
-        command
-            .env("HUB_REALTIME_URL", realtime_url)
-            .env("HUB_BROWSER_REALTIME_WRITER", mint(practice_a, "member"))
-            .env("HUB_BROWSER_REALTIME_READER", mint(practice_a, "viewer"))
-            .env("HUB_BROWSER_REALTIME_OTHER", mint(practice_b, "member"));
-    }
-    let run = command
+    assert!(!realtime_url.is_empty(), "the stack wrote no HUB_REALTIME_URL to its stack.env");
+    // Practice A writes and listens (a viewer may read appointments); practice B must hear
+    // nothing of it. Fresh organizations: the practice day's figures stay its own.
+    let (practice_a, practice_b) = (Uuid::new_v4(), Uuid::new_v4());
+
+    let run = tokio::process::Command::new("node")
         .arg(root.join("tests/browser/run.mjs"))
         .current_dir(&root)
         .env("HUB_API_URL", stack.api_url())
@@ -90,6 +83,10 @@ async fn a_page_on_an_allowed_origin_works_through_the_typescript_client_and_oth
         .env("HUB_BROWSER_CORS", serde_json::to_string(&cors).unwrap())
         .env("HUB_BROWSER_S3_URL", stack.var("AWS_ENDPOINT_URL"))
         .env("HUB_BROWSER_OUT", root.join("target/browser"))
+        .env("HUB_REALTIME_URL", realtime_url)
+        .env("HUB_BROWSER_REALTIME_WRITER", mint(practice_a, "member"))
+        .env("HUB_BROWSER_REALTIME_READER", mint(practice_a, "viewer"))
+        .env("HUB_BROWSER_REALTIME_OTHER", mint(practice_b, "member"))
         .kill_on_drop(true)
         .output();
     let output = tokio::time::timeout(Duration::from_secs(300), run)
