@@ -486,6 +486,7 @@ async fn a_filtered_range_page_reads_at_most_one_item_more_than_it_returns() {
         email: None,
         organization_id: Some(hub_shared::auth::OrgId::new(p.org)),
         roles: vec![],
+        expires_at: None,
     })
     .unwrap();
     let params =

@@ -389,6 +389,7 @@ async fn a_list_page_reads_at_most_one_item_more_than_it_returns() {
         email: None,
         organization_id: Some(hub_shared::auth::OrgId::new(org)),
         roles: vec![],
+        expires_at: None,
     })
     .unwrap();
     let spec = hub_contacts::Contact::list_spec(&HashMap::new(), &tenant).unwrap();

@@ -312,10 +312,27 @@ async fn a_ticket_opens_one_connection_once_before_it_expires_and_nothing_else_o
 
     // An expired ticket (written as the issuer would, with a past expiry).
     let table = h.realtime_table();
-    let reader = Reader { org: OrgId::new(org), user_id: Uuid::new_v4(), roles: vec!["member".into()] };
+    let in_an_hour = chrono::Utc::now().timestamp() + 3600;
+    let reader =
+        Reader { org: OrgId::new(org), user_id: Uuid::new_v4(), roles: vec!["member".into()], expires_at: in_an_hour };
     let expired = hub_realtime::ticket::Ticket::mint(reader.org).unwrap();
     table.put_ticket(&reader, &expired.hash(), chrono::Utc::now().timestamp() - 1).await.unwrap();
     assert_eq!(h.open(&format!("ticket={}", expired.as_text())).await.err(), Some(401), "expired");
+
+    // A connection ends with the token that opened it: past its `exp`, the next message or
+    // change closes it (the client reconnects with a fresh token), and it hears nothing more.
+    let now = chrono::Utc::now().timestamp();
+    let claims = json!({
+        "sub": Uuid::new_v4().to_string(), "organization_id": org.to_string(), "roles": ["member"],
+        "iss": h.stack.var("JWT_ISSUER"), "aud": h.stack.var("JWT_AUDIENCE"), "iat": now, "exp": now + 4,
+    });
+    let key = jsonwebtoken::EncodingKey::from_secret(h.stack.var("JWT_HS256_SECRET").as_bytes());
+    let short = jsonwebtoken::encode(&jsonwebtoken::Header::default(), &claims, &key).unwrap();
+    let mut brief = h.open(&format!("ticket={}", h.ticket(&short).await)).await.unwrap();
+    brief.resume(None).await;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    brief.send(json!({"action": "ping"})).await;
+    assert_eq!(brief.next_within(QUIET_FOR).await, None, "closed, not answered");
 
     // A ticket is only for a caller of an organization.
     let (status, problem) = h.call("POST", "/api/realtime/tickets", "not-a-token", None).await;
@@ -333,7 +350,8 @@ async fn a_gone_connection_is_forgotten_others_still_hear_and_a_redelivered_batc
 
     // A connection whose $disconnect never came: API Gateway answers 410 to it.
     let table = h.realtime_table();
-    let reader = Reader { org: OrgId::new(org), user_id: Uuid::new_v4(), roles: vec![] };
+    let in_an_hour = chrono::Utc::now().timestamp() + 3600;
+    let reader = Reader { org: OrgId::new(org), user_id: Uuid::new_v4(), roles: vec![], expires_at: in_an_hour };
     table.put_connection("Z29uZUNvbm4xMjM=", &reader).await.unwrap();
     assert_eq!(table.connections(OrgId::new(org)).await.unwrap().len(), 2);
 

@@ -62,6 +62,7 @@ fn tenant(org: Uuid) -> hub_shared::auth::Tenant {
         email: None,
         organization_id: Some(hub_shared::auth::OrgId::new(org)),
         roles: vec![],
+        expires_at: None,
     })
     .unwrap_or_else(|e| panic!("{e}"))
 }

@@ -191,6 +191,7 @@ fn tenant() -> Tenant {
         email: None,
         organization_id: Some(hub_shared::auth::OrgId::new(Uuid::new_v4())),
         roles: vec![],
+        expires_at: None,
     })
     .unwrap()
 }

@@ -27,6 +27,7 @@ fn tenant(roles: &[&str]) -> Tenant {
         email: None,
         organization_id: Some(OrgId::new(Uuid::new_v4())),
         roles: roles.iter().map(|r| r.to_string()).collect(),
+        expires_at: None,
     })
     .unwrap()
 }

@@ -225,6 +225,9 @@ pub struct Reader {
     pub org: OrgId,
     pub user_id: Uuid,
     pub roles: Vec<String>,
+    /// When the token behind the ticket expires (epoch seconds): the connection ends then, so
+    /// a revoked or demoted user hears nothing past their token's life.
+    pub expires_at: i64,
 }
 
 impl Reader {
@@ -236,6 +239,7 @@ impl Reader {
                 email: None,
                 organization_id: Some(self.org),
                 roles: self.roles.clone(),
+                expires_at: u64::try_from(self.expires_at).ok(),
             },
             org: self.org,
         }
@@ -266,8 +270,13 @@ mod tests {
     }
 
     fn reader(org: Uuid, roles: &[&str]) -> Tenant {
-        Reader { org: OrgId::new(org), user_id: Uuid::new_v4(), roles: roles.iter().map(|r| r.to_string()).collect() }
-            .tenant()
+        Reader {
+            org: OrgId::new(org),
+            user_id: Uuid::new_v4(),
+            roles: roles.iter().map(|r| r.to_string()).collect(),
+            expires_at: i64::MAX,
+        }
+        .tenant()
     }
 
     #[test]

@@ -160,7 +160,11 @@ async fn deliver(
     connections: &[Connection],
     events: &[Event],
 ) -> Sent {
+    let now = chrono::Utc::now().timestamp();
     let work = connections.iter().filter_map(|connection| {
+        if connection.expired(now) {
+            return Some((connection, Vec::new()));
+        }
         let tenant = connection.reader.tenant();
         let mine: Vec<&Event> =
             events.iter().filter(|e| connection.subscription.takes(e) && e.readable_by(&tenant)).collect();
@@ -169,6 +173,11 @@ async fn deliver(
     let results: Vec<Sent> = futures_util::stream::iter(work)
         .map(|(connection, mine)| async move {
             let mut sent = Sent::default();
+            if connection.expired(now) {
+                sent.closed += 1;
+                close(table, poster, org, &connection.id).await;
+                return sent;
+            }
             for event in mine {
                 match poster.post(&connection.id, &event.message).await {
                     Ok(()) => sent.posted += 1,
@@ -182,12 +191,7 @@ async fn deliver(
                     Err(PostError::Failed(why)) => {
                         tracing::warn!(error = %why, "post failed; closing the connection so its client resumes");
                         sent.closed += 1;
-                        if let Err(e) = poster.close(&connection.id).await {
-                            tracing::warn!(error = %e, "could not close the connection");
-                        }
-                        if let Err(e) = table.delete_connection(org, &connection.id).await {
-                            tracing::warn!(error = %e, "could not forget a closed connection");
-                        }
+                        close(table, poster, org, &connection.id).await;
                         break;
                     }
                 }
@@ -203,6 +207,16 @@ async fn deliver(
         all.closed += one.closed;
         all
     })
+}
+
+/// Closes a connection at API Gateway (its client reconnects and resumes) and forgets it.
+pub async fn close(table: &RealtimeTable, poster: &Poster, org: OrgId, connection_id: &str) {
+    if let Err(e) = poster.close(connection_id).await {
+        tracing::warn!(error = %e, "could not close the connection");
+    }
+    if let Err(e) = table.delete_connection(org, connection_id).await {
+        tracing::warn!(error = %e, "could not forget a closed connection");
+    }
 }
 
 #[cfg(test)]

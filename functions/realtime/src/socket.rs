@@ -52,7 +52,8 @@ impl SocketContext {
         let org = text("organization_id").and_then(|o| Uuid::parse_str(o).ok()).filter(|o| !o.is_nil())?;
         let user_id = text("user_id").and_then(|u| Uuid::parse_str(u).ok())?;
         let roles: Vec<String> = serde_json::from_str(text("roles")?).ok()?;
-        Some(Reader { org: OrgId::new(org), user_id, roles })
+        let expires_at = text("expires_at").and_then(|e| e.parse().ok())?;
+        Some(Reader { org: OrgId::new(org), user_id, roles, expires_at })
     }
 }
 
@@ -92,6 +93,7 @@ pub async fn authorize(table: &RealtimeTable, request: &AuthorizerRequest) -> Re
             "organization_id": reader.org.to_string(),
             "user_id": reader.user_id.to_string(),
             "roles": serde_json::to_string(&reader.roles).unwrap_or_else(|_| "[]".into()),
+            "expires_at": reader.expires_at.to_string(),
         },
     }))
 }
@@ -156,6 +158,11 @@ pub async fn message(table: &RealtimeTable, poster: &Poster, event: &SocketEvent
         tracing::warn!("a message without the authorizer's context");
         return Ok(status(403));
     };
+    if reader.expires_at <= chrono::Utc::now().timestamp() {
+        tracing::info!(org = %reader.org, "the token behind the connection expired; closing it");
+        crate::fanout::close(table, poster, reader.org, &context.connection_id).await;
+        return Ok(status(200));
+    }
     let reply = |text: String| async move {
         match poster.post(&context.connection_id, &text).await {
             Ok(()) | Err(PostError::Gone) => Ok(()),
@@ -338,6 +345,7 @@ mod tests {
             ("organization_id".to_string(), json!(org.to_string())),
             ("user_id".to_string(), json!(user.to_string())),
             ("roles".to_string(), json!(r#"["doctor","viewer"]"#)),
+            ("expires_at".to_string(), json!("1800000000")),
             ("principalId".to_string(), json!(user.to_string())),
         ]);
         let reader = e.request_context.reader().unwrap_or_else(|| panic!("a reader"));

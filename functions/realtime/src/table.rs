@@ -102,6 +102,14 @@ pub struct Connection {
     pub subscription: Subscription,
 }
 
+impl Connection {
+    /// Past API Gateway's two hours, or past the token that opened it: it must hear nothing
+    /// more, and is closed so its client reconnects with a fresh token.
+    pub fn expired(&self, now: i64) -> bool {
+        self.reader.expires_at <= now
+    }
+}
+
 /// What a spent ticket held.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Grant {
@@ -166,6 +174,7 @@ impl RealtimeTable {
         item.insert("item_type".into(), s("ticket"));
         item.insert("user_id".into(), s(reader.user_id.to_string()));
         item.insert("roles".into(), list(reader.roles.iter().cloned()));
+        item.insert("token_expires_at".into(), n(reader.expires_at));
         item.insert("expires_at".into(), n(expires_at));
         self.wrote();
         self.client
@@ -200,7 +209,10 @@ impl RealtimeTable {
             Err(e) => return Err(storage("spend ticket")(e)),
         };
         let user_id = get_s(&old, "user_id").and_then(|u| Uuid::parse_str(u).ok());
-        Ok(user_id.map(|user_id| Grant { reader: Reader { org, user_id, roles: get_list(&old, "roles") } }))
+        let expires_at = get_n(&old, "token_expires_at");
+        Ok(user_id.zip(expires_at).map(|(user_id, expires_at)| Grant {
+            reader: Reader { org, user_id, roles: get_list(&old, "roles"), expires_at },
+        }))
     }
 
     // ---- connections ---------------------------------------------------------------------
@@ -212,7 +224,7 @@ impl RealtimeTable {
         item.insert("user_id".into(), s(reader.user_id.to_string()));
         item.insert("roles".into(), list(reader.roles.iter().cloned()));
         item.insert("connected_at".into(), s(hub_shared::domain::Timestamp::now().to_string()));
-        item.insert("expires_at".into(), n(now_secs() + CONNECTION_LIFETIME_SECS));
+        item.insert("expires_at".into(), n((now_secs() + CONNECTION_LIFETIME_SECS).min(reader.expires_at)));
         self.wrote();
         self.client
             .put_item()
@@ -270,7 +282,7 @@ impl RealtimeTable {
         let ids = get_list(item, "ids").iter().filter_map(|i| Uuid::parse_str(i).ok()).collect();
         Some(Connection {
             id,
-            reader: Reader { org, user_id, roles: get_list(item, "roles") },
+            reader: Reader { org, user_id, roles: get_list(item, "roles"), expires_at: get_n(item, "expires_at")? },
             subscription: Subscription { entities: get_list(item, "entities"), ids },
         })
     }
@@ -288,14 +300,14 @@ impl RealtimeTable {
             .send()
             .await
             .map_err(storage("get connection"))?;
-        Ok(out.item.filter(|i| !expired(i, now_secs())).and_then(|i| Self::connection_from(org, &i)))
+        Ok(out.item.and_then(|i| Self::connection_from(org, &i)))
     }
 
-    /// Every open connection of the organization: one Query of its partition (pages of 1 MB,
-    /// about 5,000 connections each), never a Scan.
+    /// Every connection of the organization, expired ones included (see
+    /// [`Connection::expired`]): one Query of its partition (pages of 1 MB, about 5,000
+    /// connections each), never a Scan.
     #[tracing::instrument(skip_all, err)]
     pub async fn connections(&self, org: OrgId) -> AppResult<Vec<Connection>> {
-        let now = now_secs();
         let mut connections = Vec::new();
         let mut start: Option<Item> = None;
         loop {
@@ -312,8 +324,7 @@ impl RealtimeTable {
                 .send()
                 .await
                 .map_err(storage("query connections"))?;
-            connections
-                .extend(out.items().iter().filter(|i| !expired(i, now)).filter_map(|i| Self::connection_from(org, i)));
+            connections.extend(out.items().iter().filter_map(|i| Self::connection_from(org, i)));
             match out.last_evaluated_key {
                 Some(key) if !key.is_empty() => start = Some(key),
                 _ => return Ok(connections),

@@ -84,9 +84,19 @@ pub async fn issue(issuer: Arc<Issuer>, tenant: Tenant, request: ApiRequest) -> 
     if request.has_body() && !request.json_object()?.is_empty() {
         return Err(AppError::bad_request("UNEXPECTED_BODY", "a ticket request takes no body (or `{}`)"));
     }
+    let token_expires_at = tenant
+        .user
+        .expires_at
+        .and_then(|exp| i64::try_from(exp).ok())
+        .ok_or_else(|| AppError::internal("a caller without a token expiry"))?;
     let ticket = Ticket::mint(tenant.org)?;
-    let expires_at = chrono::Utc::now().timestamp() + TICKET_TTL_SECS;
-    let reader = Reader { org: tenant.org, user_id: tenant.user.user_id.as_uuid(), roles: tenant.user.roles.clone() };
+    let expires_at = (chrono::Utc::now().timestamp() + TICKET_TTL_SECS).min(token_expires_at);
+    let reader = Reader {
+        org: tenant.org,
+        user_id: tenant.user.user_id.as_uuid(),
+        roles: tenant.user.roles.clone(),
+        expires_at: token_expires_at,
+    };
     issuer.table.put_ticket(&reader, &ticket.hash(), expires_at).await?;
     let expires = chrono::DateTime::from_timestamp(expires_at, 0)
         .map(Timestamp::from_datetime)

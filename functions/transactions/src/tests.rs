@@ -281,6 +281,7 @@ fn a_list_reads_the_partition_of_its_most_selective_filter() {
         email: None,
         organization_id: Some(hub_shared::auth::OrgId::new(Uuid::new_v4())),
         roles: vec![],
+        expires_at: None,
     })
     .unwrap();
     let contact = Uuid::new_v4();

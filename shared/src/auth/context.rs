@@ -79,6 +79,9 @@ pub struct UserContext {
     pub organization_id: Option<OrgId>,
     /// Lower-cased role codes, as the Identity Service issued them.
     pub roles: Vec<String>,
+    /// The token's `exp` (seconds since the Unix epoch): nothing a caller opens with it (a
+    /// realtime connection) may outlive it. `None` only for contexts built without a token.
+    pub expires_at: Option<u64>,
 }
 
 impl UserContext {
@@ -149,6 +152,7 @@ mod tests {
             email: None,
             organization_id: Some(OrgId::new(Uuid::new_v4())),
             roles: roles.iter().map(|r| r.to_string()).collect(),
+            expires_at: None,
         }
     }
 

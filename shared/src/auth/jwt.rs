@@ -122,7 +122,8 @@ impl Verifier {
         let data = jsonwebtoken::decode::<Map<String, Value>>(token, key, validation)
             .map_err(|e| AuthError::Invalid(refusal_reason(e.kind()).to_string()))?;
         let expires_at = data.claims.get("exp").and_then(numeric_date).ok_or_else(|| invalid("malformed claims"))?;
-        let context = user_context(&data.claims, &self.names)?;
+        let mut context = user_context(&data.claims, &self.names)?;
+        context.expires_at = Some(expires_at);
         Ok(VerifiedToken { context, expires_at })
     }
 }
@@ -183,7 +184,7 @@ pub(super) fn user_context(claims: &Map<String, Value>, names: &ClaimNames) -> R
         None | Some(Value::Null) => Vec::new(),
         Some(v) => parse_roles(v).ok_or_else(|| invalid("malformed claims"))?,
     };
-    Ok(UserContext { user_id, email, organization_id, roles })
+    Ok(UserContext { user_id, email, organization_id, roles, expires_at: None })
 }
 
 /// Lower-cased role codes. Anything but an array of strings is refused rather than read as "no
@@ -312,12 +313,13 @@ mod tests {
     }
 
     #[test]
-    fn the_expiry_is_reported_for_the_caches() {
+    fn the_expiry_is_reported_for_the_caches_and_to_the_caller() {
         let verifier = Verifier::new(None, None, 0, names());
         let exp = now() + 120;
         let token = hs256(&json!({"sub": Uuid::new_v4().to_string(), "exp": exp}));
         let verified = verifier.verify(&token, &DecodingKey::from_secret(SECRET), Algorithm::HS256).unwrap();
         assert_eq!(verified.expires_at, exp);
+        assert_eq!(verified.context.expires_at, Some(exp));
     }
 
     #[test]

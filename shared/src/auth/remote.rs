@@ -216,6 +216,7 @@ mod tests {
             email: None,
             organization_id: org.map(OrgId::new),
             roles: vec!["viewer".into()],
+            expires_at: None,
         }
     }
 
