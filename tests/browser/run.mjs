@@ -255,7 +255,7 @@ async function realtimeScenario(browser) {
     let beforeCut;
     let changes;
 
-    const connected = await check("realtime: each page connects with a one-time ticket, subscribes, resumes and goes live", async () => {
+    const connected = await check("realtime: each page connects with a one-time ticket, resumes with its subscription and goes live", async () => {
       await reader.page.evaluate((config) => window.hub.listen(config), {
         apiUrl,
         token: tokens.reader,
@@ -266,19 +266,17 @@ async function realtimeScenario(browser) {
         relayPort: relay.port,
       });
       await other.page.evaluate((config) => window.hub.listen(config), { apiUrl, token: tokens.other });
-      const isLive = (subscribed) => {
-        const state = window.hub.liveState();
-        return state.statuses.at(-1)?.status === "live" && (!subscribed || state.controls.some((c) => c.type === "subscribed"));
-      };
-      const r = await waitLive(reader.page, isLive, true, 20_000);
-      await waitLive(other.page, isLive, false, 20_000);
+      const isLive = () => window.hub.liveState().statuses.at(-1)?.status === "live";
+      const r = await waitLive(reader.page, isLive, null, 20_000);
+      await waitLive(other.page, isLive, null, 20_000);
       assert.equal(r.sockets.length, 1, JSON.stringify(r.sockets));
       const url = new URL(r.sockets[0].url);
       assert.equal(`${url.origin}${url.pathname}`, `${wsUrl.origin}${wsUrl.pathname}`, "the ticket answer's url is the stack's WebSocket API");
       assert.match(url.searchParams.get("ticket") ?? "", /.{16,}/);
-      assert.deepEqual(r.sockets[0].sent.slice(0, 2), [{ action: "subscribe", entities: ["appointment"] }, { action: "resume" }]);
-      const subscribed = r.controls.find((c) => c.type === "subscribed");
-      assert.deepEqual(subscribed.entities, ["appointment"]);
+      // The subscription rides in the resume: API Gateway does not order two messages of a
+      // connection, so a separate subscribe could be handled after the replay. Whether the
+      // server applied it shows below: the reader hears no other entity.
+      assert.deepEqual(r.sockets[0].sent, [{ action: "resume", entities: ["appointment"] }]);
       assert.deepEqual(r.statuses.map((s) => s.status), ["connecting", "open", "live"]);
       assert.deepEqual([r.authErrors, r.refetches], [[], []]);
     });
@@ -358,10 +356,8 @@ async function realtimeScenario(browser) {
       assert.equal(opened.length, 2);
       const tickets = r.sockets.map((s) => new URL(s.url).searchParams.get("ticket"));
       assert.equal(new Set(tickets).size, tickets.length, "a new ticket for every attempt");
-      assert.deepEqual(opened[1].sent.slice(0, 2), [
-        { action: "subscribe", entities: ["appointment"] },
-        { action: "resume", since: beforeCut.lastCursor },
-      ]);
+      assert.deepEqual(opened[1].sent.slice(0, 1), [{ action: "resume", since: beforeCut.lastCursor, entities: ["appointment"] }]);
+      assert.ok(!opened[1].sent.some((m) => m.action === "subscribe"), "no separate subscribe");
       const resumed = r.controls.filter((c) => c.type === "resumed");
       assert.equal(resumed.length, 2, JSON.stringify(r.controls));
       assert.deepEqual(r.refetches, []);

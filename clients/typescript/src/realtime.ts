@@ -23,16 +23,26 @@
  *   logs, so each connection first buys a one-time ticket (`POST /api/realtime/tickets` with the
  *   bearer token) and connects to the `url` it names with `?ticket=`. A ticket works once, so
  *   every reconnect buys a new one; `getToken` is called each time, so a refreshed token is used.
- * - **Resume.** On every open the client sends its subscription (if the app set one) and then
- *   `resume` with the last cursor it handled. The subscription goes first so that the replay the
- *   server sends is already filtered by it. Events that arrive before the server's `resumed` are
- *   held, then delivered in cursor order: a replay and the live stream may overlap.
- * - **At least once in, exactly once out.** The server may send an event twice (a retried
- *   stream batch, a replay overlapping the live stream). The client drops an event whose
- *   `event_id` it delivered recently (the last 1,000 ids) or whose cursor is not past the last
- *   one delivered, so `onEvent` sees each change once and in order.
- * - **`lastCursor`** is the last cursor handled: the last event delivered, or the log's head
- *   that `resumed`/`refetch` reported, whichever is later. Taking the head matters: a screen that
+ * - **Resume carries the subscription.** On every open the client sends one message, `resume`,
+ *   with the last cursor it handled (`since`) and the subscription's `entities`/`ids` (if the app
+ *   set one); the server sets the subscription and replays with it, atomically. Never a
+ *   `subscribe` followed by a `resume`: API Gateway does not guarantee that two messages of a
+ *   connection are handled in order, so the resume could replay with the old subscription.
+ *   For the same reason a `subscribe()` made while a resume is in flight is sent only once the
+ *   server answered it; made while live, it is sent at once. Events that arrive before the
+ *   server's `resumed`/`refetch` are held, then delivered in cursor order (a replay and the live
+ *   stream may overlap): those whose `event_id` is new and whose cursor is past the `since` the
+ *   resume was sent with (past the cursor a `refetch` gives, which the reload covers).
+ * - **Live events are deduplicated by `event_id` only.** The server delivers at least once (a
+ *   retried stream batch, a replay overlapping the live stream); the client drops an event whose
+ *   `event_id` it delivered recently (the last 1,000 ids), so `onEvent` sees each change once.
+ *   A live event is never dropped because its cursor is at or below the last one: an
+ *   organization's changes normally come in cursor order, but DynamoDB can split a hot partition
+ *   across two stream shards, fanned out by two concurrent invocations, so `c + 1` can arrive
+ *   before `c`, and dropping `c` would lose it. Live events are delivered in the order they come.
+ * - **`lastCursor`** is the highest cursor handled: of the events delivered, and of the log's head
+ *   that `resumed` reported (a `refetch` sets it to the cursor it gives, which the reload covers).
+ *   It never moves back for an event that came late. Taking the head matters: a screen that
  *   has heard nothing yet still resumes from where it joined (without a cursor the server would
  *   replay nothing, and what happened while it was away would be lost), and a screen subscribed
  *   to a few records does not fall 1,000 events behind and get told to refetch. A screen that
@@ -111,14 +121,14 @@ export type RealtimeControlMessage =
 
 /** What the client sends. */
 export type RealtimeClientMessage =
-  | { action: "resume"; since?: string }
+  | ({ action: "resume"; since?: string } & RealtimeSubscription)
   | ({ action: "subscribe" } & RealtimeSubscription)
   | { action: "ping" };
 
 /** Which changes a connection hears: each call replaces the last; `{}` means everything. */
 export interface RealtimeSubscription {
   entities?: RealtimeEntity[];
-  /** Up to 100 record ids. */
+  /** Up to 100 record ids (UUIDs). */
   ids?: string[];
 }
 
@@ -152,7 +162,7 @@ export interface RealtimeStats {
   delivered: number;
   /** Of those, events delivered while catching up after a (re)connection. */
   replayed: number;
-  /** Events not delivered because they were already (by `event_id` or cursor). */
+  /** Events not delivered because they were already: by `event_id`, or during a resume by a cursor not past its `since`. */
   duplicatesDropped: number;
   /** `refetch` answers passed to `onRefetch`. */
   refetches: number;
@@ -165,7 +175,10 @@ export interface RealtimeClientOptions {
   getToken: () => string | Promise<string>;
   /** A cursor persisted from a previous session: the first resume replays what followed it. */
   since?: string;
-  /** Delivered once each, in cursor order. `replayed`: caught up after a (re)connection rather than live. */
+  /**
+   * Delivered once each (by `event_id`): in cursor order when caught up after a (re)connection
+   * (`replayed`), live in the order they come (cursor order but for a rare late one).
+   */
   onEvent?: (event: RealtimeEvent, info: { replayed: boolean }) => void;
   /** The server cannot replay the gap: reload the screen's data over REST (events after `cursor` follow). */
   onRefetch?: (cursor: string, reason: string) => void | Promise<void>;
@@ -193,6 +206,9 @@ export interface RealtimeClientOptions {
 /** How many recent event ids are remembered to drop duplicates. */
 const RECENT_IDS = 1_000;
 const CURSOR = /^\d+$/;
+/** The server's limit on a subscription's ids. */
+const MAX_SUBSCRIBED_IDS = 100;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const ENTITIES: ReadonlySet<string> = new Set<RealtimeEntity>(["contact", "appointment", "document", "transaction", "analytics_record"]);
 const ACTIONS: ReadonlySet<string> = new Set<RealtimeAction>(["created", "updated", "deleted", "restored", "anonymized", "purged"]);
 
@@ -253,6 +269,10 @@ export class RealtimeClient {
   private socket: RealtimeSocket | null = null;
   /** Events held while a resume is in flight; `null` once live. */
   private held: RealtimeEvent[] | null = null;
+  /** The `since` the resume in flight was sent with (`null`: none). */
+  private resumeSince: string | null = null;
+  /** The subscription the resume in flight carried: another one set meanwhile is sent once it is answered. */
+  private resumeSubscription: RealtimeSubscription | null = null;
   private ticketAbort: AbortController | null = null;
   private reconnectTimer: ReturnType<typeof setTimeout> | null = null;
   private pingTimer: ReturnType<typeof setInterval> | null = null;
@@ -289,10 +309,16 @@ export class RealtimeClient {
     return this;
   }
 
-  /** Replaces the subscription, now if connected and again on every reconnect. */
+  /**
+   * Replaces the subscription: sent now if live, once the server answered the resume if one is in
+   * flight, and with every later resume. One the server would refuse (an unknown entity, more
+   * than 100 ids, an id that is not a UUID) throws here: carried by every resume, it would
+   * otherwise leave each connection unanswered.
+   */
   subscribe(subscription: RealtimeSubscription): void {
+    checkSubscription(subscription);
     this.subscription = { ...subscription };
-    if (this.socket !== null && this.currentStatus !== "connecting") {
+    if (this.socket !== null && this.currentStatus === "live") {
       this.sendSubscription();
     }
   }
@@ -406,10 +432,10 @@ export class RealtimeClient {
     this.stats.connects += 1;
     this.held = [];
     this.setStatus("open");
-    if (this.subscription !== null) {
-      this.sendSubscription();
-    }
-    this.send(this.cursor === null ? { action: "resume" } : { action: "resume", since: this.cursor });
+    // One message: a `subscribe` sent before it could be handled after it (see the header).
+    this.resumeSince = this.cursor;
+    this.resumeSubscription = this.subscription;
+    this.send({ action: "resume", ...(this.cursor === null ? {} : { since: this.cursor }), ...subscriptionFields(this.subscription) });
     const resumeTimeout = this.options.resumeTimeoutMs ?? 70_000;
     this.resumeTimer = setTimeout(() => this.replace(new Error("no answer to resume")), resumeTimeout);
     this.heardSincePing = true;
@@ -444,7 +470,7 @@ export class RealtimeClient {
     switch (control?.type) {
       case "resumed":
         this.callback(() => this.options.onControl?.(control));
-        this.caughtUp(typeof control.cursor === "string" && CURSOR.test(control.cursor) ? control.cursor : null);
+        this.caughtUp(this.resumeSince, typeof control.cursor === "string" && CURSOR.test(control.cursor) ? control.cursor : null);
         return;
       case "refetch":
         this.callback(() => this.options.onControl?.(control));
@@ -456,11 +482,17 @@ export class RealtimeClient {
         // Events up to the given cursor are covered by the reload: the held ones after it follow.
         this.cursor = control.cursor;
         this.callback(() => this.options.onRefetch?.(control.cursor, control.reason));
-        this.caughtUp(null);
+        this.caughtUp(control.cursor, null);
+        return;
+      case "error":
+        this.callback(() => this.options.onControl?.(control));
+        if (this.held !== null) {
+          // Most likely the resume refused: it will not be answered, and the resume timeout replaces the connection.
+          this.report(new Error(`the server refused a message during the resume: ${control.code}: ${control.detail}`));
+        }
         return;
       case "subscribed":
       case "pong":
-      case "error":
         this.callback(() => this.options.onControl?.(control));
         return;
       default:
@@ -468,8 +500,11 @@ export class RealtimeClient {
     }
   }
 
-  /** The replay is done: delivers the held events in cursor order, then goes live. */
-  private caughtUp(logCursor: string | null): void {
+  /**
+   * The replay is done: delivers the held events past `after` (the resume's `since`, or the
+   * refetch's cursor, which the reload covers; `null`: all) in cursor order, then goes live.
+   */
+  private caughtUp(after: string | null, logCursor: string | null): void {
     const held = this.held;
     if (held === null) {
       return;
@@ -481,19 +516,27 @@ export class RealtimeClient {
     }
     held.sort((a, b) => compareCursors(a.cursor, b.cursor));
     for (const event of held) {
+      if (after !== null && compareCursors(event.cursor, after) <= 0) {
+        this.stats.duplicatesDropped += 1;
+        continue;
+      }
       this.deliver(event, true);
     }
     // Everything up to the log's position was replayed (the server reads the log after the
     // connection is recorded); events after it come live.
-    if (logCursor !== null && (this.cursor === null || compareCursors(logCursor, this.cursor) > 0)) {
-      this.cursor = logCursor;
-    }
+    this.advanceCursor(logCursor);
     this.attempt = 0;
+    // A subscription set while the resume was in flight (or by `onEvent` just now): sent now that
+    // the resume was handled, so that the one the resume carried cannot overwrite it.
+    if (this.subscription !== this.resumeSubscription) {
+      this.sendSubscription();
+    }
     this.setStatus("live");
   }
 
+  /** Live or held: drops only an `event_id` delivered recently, never an event for its cursor (see the header). */
   private deliver(event: RealtimeEvent, replayed: boolean): void {
-    if (this.recentIds.has(event.event_id) || (this.cursor !== null && compareCursors(event.cursor, this.cursor) <= 0)) {
+    if (this.recentIds.has(event.event_id)) {
       this.stats.duplicatesDropped += 1;
       return;
     }
@@ -504,7 +547,7 @@ export class RealtimeClient {
         this.recentIds.delete(oldest.value);
       }
     }
-    this.cursor = event.cursor;
+    this.advanceCursor(event.cursor);
     this.stats.delivered += 1;
     if (replayed) {
       this.stats.replayed += 1;
@@ -546,9 +589,15 @@ export class RealtimeClient {
     }, delay);
   }
 
+  /** `lastCursor` only moves forward: a late event or an older head leaves it. */
+  private advanceCursor(cursor: string | null): void {
+    if (cursor !== null && (this.cursor === null || compareCursors(cursor, this.cursor) > 0)) {
+      this.cursor = cursor;
+    }
+  }
+
   private sendSubscription(): void {
-    const { entities, ids } = this.subscription ?? {};
-    this.send({ action: "subscribe", ...(entities === undefined ? {} : { entities }), ...(ids === undefined ? {} : { ids }) });
+    this.send({ action: "subscribe", ...subscriptionFields(this.subscription) });
   }
 
   private send(message: RealtimeClientMessage): void {
@@ -602,6 +651,23 @@ export class RealtimeClient {
       // An error handler that throws has nowhere left to report to.
     }
   }
+}
+
+/** Throws for a subscription the server would refuse (README, "Real-time notifications"). */
+function checkSubscription(subscription: RealtimeSubscription): void {
+  const { entities, ids } = subscription;
+  if (entities !== undefined && (!Array.isArray(entities) || !entities.every((e) => ENTITIES.has(e)))) {
+    throw new TypeError(`entities must be an array of ${[...ENTITIES].join(", ")}, got ${JSON.stringify(entities)}`);
+  }
+  if (ids !== undefined && (!Array.isArray(ids) || ids.length > MAX_SUBSCRIBED_IDS || !ids.every((id) => typeof id === "string" && UUID.test(id)))) {
+    throw new TypeError(`ids must be an array of at most ${MAX_SUBSCRIBED_IDS} record ids (UUIDs), got ${JSON.stringify(ids).slice(0, 200)}`);
+  }
+}
+
+/** The fields of a subscription a message carries: none for no subscription or `{}` (everything). */
+function subscriptionFields(subscription: RealtimeSubscription | null): RealtimeSubscription {
+  const { entities, ids } = subscription ?? {};
+  return { ...(entities === undefined ? {} : { entities }), ...(ids === undefined ? {} : { ids }) };
 }
 
 function detach(socket: RealtimeSocket): void {

@@ -21,6 +21,11 @@ afterEach(() => {
   clients.clear();
 });
 const LIVE = "wss://live.example/live";
+// Record ids, as a subscription names them.
+const C0 = "c0000000-0000-4000-8000-000000000000";
+const C1 = "c1000000-0000-4000-8000-000000000000";
+const C2 = "c2000000-0000-4000-8000-000000000000";
+const R1 = "a1000000-0000-4000-8000-000000000000";
 
 /** A WebSocket class whose instances the test opens, feeds and drops as the server would. */
 function scriptedSockets() {
@@ -195,22 +200,46 @@ test("a first connection buys a ticket with the token, connects with it URL-enco
   assert.deepEqual(statuses, ["connecting", "open", "live", "closed"]);
 });
 
-test("the subscription is sent on open before the resume, and again when changed", async () => {
+test("the resume carries the subscription, with no separate subscribe on open; a change while live is sent at once", async () => {
   const h = harness({ since: "12" });
   h.client.subscribe({ entities: ["appointment"] });
+  h.client.subscribe({ entities: ["appointment", "contact"], ids: [C0] });
   h.client.start();
   const s = await h.socket(1);
   assert.deepEqual(s.sent, [], "nothing sent before the socket opened");
   s.open();
-  assert.deepEqual(s.sent, [
-    { action: "subscribe", entities: ["appointment"] },
-    { action: "resume", since: "12" },
-  ]);
-  s.push({ type: "subscribed", entities: ["appointment"], ids: [] }, { type: "resumed", cursor: "12", replayed: 0 });
-  h.client.subscribe({ ids: ["c1", "c2"] });
+  // One message: API Gateway may handle a subscribe sent before it after it.
+  assert.deepEqual(s.sent, [{ action: "resume", since: "12", entities: ["appointment", "contact"], ids: [C0] }]);
+  s.push({ type: "resumed", cursor: "12", replayed: 0 });
+  assert.deepEqual(s.sent.length, 1, "nothing more once the resume is answered");
+  h.client.subscribe({ ids: [C1, C2] });
   h.client.subscribe({});
-  assert.deepEqual(s.sent.slice(2), [{ action: "subscribe", ids: ["c1", "c2"] }, { action: "subscribe" }]);
-  assert.deepEqual(h.seen.controls, ["subscribed", "resumed"]);
+  assert.deepEqual(s.sent.slice(1), [{ action: "subscribe", ids: [C1, C2] }, { action: "subscribe" }]);
+  assert.deepEqual(h.seen.controls, ["resumed"]);
+  h.client.close();
+});
+
+test("a resume without since carries the subscription alone", async () => {
+  const h = harness();
+  h.client.subscribe({ ids: [R1] });
+  h.client.start();
+  const s = await h.socket(1);
+  s.open();
+  assert.deepEqual(s.sent, [{ action: "resume", ids: [R1] }]);
+  h.client.close();
+});
+
+test("a subscribe() made while the resume is in flight is sent once the resume is answered, not before", async () => {
+  const h = harness({ since: "5" });
+  h.client.subscribe({ entities: ["appointment"] });
+  h.client.start();
+  const s = await h.socket(1);
+  s.open();
+  h.client.subscribe({ entities: ["contact"] });
+  assert.deepEqual(s.sent, [{ action: "resume", since: "5", entities: ["appointment"] }], "it could be handled before the resume");
+  s.push({ type: "resumed", cursor: "5", replayed: 0 });
+  assert.deepEqual(s.sent.slice(1), [{ action: "subscribe", entities: ["contact"] }]);
+  assert.equal(h.client.status, "live");
   h.client.close();
 });
 
@@ -229,13 +258,47 @@ test("events are held during a resume, then delivered once each in cursor order"
   assert.equal(h.client.stats.duplicatesDropped, 1);
   assert.equal(h.client.stats.replayed, 3);
 
-  // Live: a duplicate by event_id, an old cursor under a new id, then the next one.
-  s.push(event(11), event(11), event(7, { event_id: "ev-new" }), event(12));
+  // Live: a duplicate by event_id, then the next one.
+  s.push(event(11), event(11), event(12));
   assert.deepEqual(h.seen.events, ["8", "9", "10", "11", "12"]);
   assert.deepEqual(h.seen.replayedFlags.slice(3), [false, false]);
-  assert.equal(h.client.stats.duplicatesDropped, 3);
+  assert.equal(h.client.stats.duplicatesDropped, 2);
   assert.equal(h.client.stats.delivered, 5);
   assert.equal(h.client.lastCursor, "12");
+  h.client.close();
+});
+
+test("live, an event arriving after a higher cursor is delivered (two stream shards), each once, and lastCursor keeps the highest", async () => {
+  const h = harness();
+  h.client.start();
+  const s = await h.socket(1);
+  s.open();
+  s.push({ type: "resumed", cursor: "20", replayed: 0 });
+  // 22 from one shard's fan-out before 21 from the other's, then both again (retried batches).
+  s.push(event(22), event(21));
+  assert.deepEqual(h.seen.events, ["22", "21"], "21 is not dropped for coming after 22");
+  assert.equal(h.client.lastCursor, "22", "a late event does not move the cursor back");
+  s.push(event(21), event(22));
+  assert.deepEqual(h.seen.events, ["22", "21"], "each once");
+  assert.equal(h.client.stats.duplicatesDropped, 2);
+  assert.equal(h.client.stats.delivered, 2);
+  assert.equal(h.client.lastCursor, "22");
+  h.client.close();
+});
+
+test("live, a duplicate event_id is dropped whatever its cursor, and a new event_id is delivered whatever its cursor", async () => {
+  const h = harness();
+  h.client.start();
+  const s = await h.socket(1);
+  s.open();
+  s.push({ type: "resumed", cursor: "30", replayed: 0 }, event(31), event(32));
+  s.push(event(31));
+  // The same event_id under another cursor is the same event; a new one below the cursor is not.
+  s.push(event(33, { event_id: "ev-32" }));
+  s.push(event(29, { event_id: "ev-late" }));
+  assert.deepEqual(h.seen.events, ["31", "32", "29"]);
+  assert.equal(h.client.stats.duplicatesDropped, 2);
+  assert.equal(h.client.lastCursor, "32");
   h.client.close();
 });
 
@@ -245,9 +308,11 @@ test("a resume from a persisted cursor skips what the cursor covers", async () =
   const s = await h.socket(1);
   s.open();
   assert.deepEqual(s.sent, [{ action: "resume", since: "41" }]);
-  s.push(event(41), event(42), event(43), { type: "resumed", cursor: "43", replayed: 2 });
+  // Held during the resume: at or below its since is covered, whatever the event_id.
+  s.push(event(41), event(43), event(40, { event_id: "ev-other" }), event(42), { type: "resumed", cursor: "43", replayed: 2 });
   assert.deepEqual(h.seen.events, ["42", "43"]);
-  assert.equal(h.client.stats.duplicatesDropped, 1);
+  assert.equal(h.client.stats.duplicatesDropped, 2);
+  assert.equal(h.client.lastCursor, "43");
   h.client.close();
 });
 
@@ -294,10 +359,7 @@ test("a lost connection reconnects with a new ticket, resumes from the last curs
   assert.equal(new URL(first.url).searchParams.get("ticket"), "t1");
   assert.equal(new URL(second.url).searchParams.get("ticket"), "t2");
   second.open();
-  assert.deepEqual(second.sent, [
-    { action: "subscribe", entities: ["appointment", "contact"] },
-    { action: "resume", since: "12" },
-  ]);
+  assert.deepEqual(second.sent, [{ action: "resume", since: "12", entities: ["appointment", "contact"] }]);
   // The replay, with 12 again (the server's at-least-once), and a live 15 arriving meanwhile.
   second.push(event(12), event(15), event(13), event(14), { type: "resumed", cursor: "14", replayed: 3 });
   assert.deepEqual(h.seen.events, ["11", "12", "13", "14", "15"]);
@@ -464,10 +526,12 @@ test("the ids remembered for dedupe are bounded", async () => {
   s.push({ type: "resumed", cursor: "0", replayed: 0 });
   for (let cursor = 1; cursor <= 1_001; cursor += 1) s.push(event(cursor));
   assert.equal(h.client.stats.delivered, 1_001);
-  // The oldest id was forgotten (only its cursor protects it now); the second is still known.
-  s.push(event(2_000, { event_id: "ev-2" }), event(2_001, { event_id: "ev-1" }));
-  assert.deepEqual(h.seen.events.slice(-1), ["2001"]);
+  // The oldest id was forgotten, so a copy of it 1,000 events later is delivered again (the
+  // bound's cost: live, cursors drop nothing); the second is still known.
+  s.push(event(2, { event_id: "ev-2" }), event(1, { event_id: "ev-1" }));
+  assert.deepEqual(h.seen.events.slice(-2), ["1001", "1"]);
   assert.equal(h.client.stats.duplicatesDropped, 1);
+  assert.equal(h.client.lastCursor, "1001");
   h.client.close();
 });
 
@@ -483,6 +547,24 @@ test("without a WebSocket option the global one is used", async (t) => {
   const client = track(new RealtimeClient({ baseUrl: BASE, getToken: () => "t", fetch: tickets.fetch })).start();
   await until(() => sockets.length === 1, "the global WebSocket");
   client.close();
+});
+
+test("a subscription the server would refuse is refused at once, and the last good one is kept", async () => {
+  const h = harness();
+  h.client.subscribe({ entities: ["contact"] });
+  assert.throws(() => h.client.subscribe({ entities: ["appointments"] }), /entities/);
+  assert.throws(() => h.client.subscribe({ ids: ["rec-1"] }), /UUID/);
+  assert.throws(() => h.client.subscribe({ ids: Array.from({ length: 101 }, () => C1) }), /at most 100/);
+  h.client.subscribe({ ids: Array.from({ length: 100 }, () => C1.toUpperCase()) });
+  h.client.subscribe({ entities: ["contact"], ids: [] });
+  h.client.start();
+  const s = await h.socket(1);
+  s.open();
+  assert.deepEqual(s.sent, [{ action: "resume", entities: ["contact"], ids: [] }]);
+  // Should the server refuse the resume all the same, the app hears of it.
+  s.push({ type: "error", code: "BAD_SUBSCRIPTION", detail: "x" });
+  assert.ok(h.seen.errors.some((e) => e.includes("BAD_SUBSCRIPTION")), h.seen.errors.join("; "));
+  h.client.close();
 });
 
 test("a malformed since is refused at once", () => {
