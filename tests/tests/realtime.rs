@@ -448,3 +448,80 @@ async fn a_client_that_reconnects_with_its_cursor_gets_exactly_what_it_missed_in
     assert!(replayed.is_empty());
     assert_eq!(answer, json!({"type": "refetch", "cursor": (last + 51).to_string(), "reason": "unknown_cursor"}));
 }
+
+/// Changes as the fan-out makes them from stream records: new contacts of `org`.
+fn contact_changes(org: Uuid, count: usize) -> Vec<hub_realtime::event::Change> {
+    let kind = hub_realtime::kinds::by_entity("contact").unwrap();
+    (0..count)
+        .map(|n| hub_realtime::event::Change {
+            org: OrgId::new(org),
+            kind,
+            id: Uuid::new_v4(),
+            version: 1,
+            event_type: "contact.created".into(),
+            at: "2026-12-06T10:00:00.000Z".into(),
+            actor_id: None,
+            event_id: Uuid::new_v4(),
+            guard: hub_realtime::event::Guard { old: None, new: json!({"is_deleted": false}).as_object().cloned() },
+            sequence_number: n.to_string(),
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_log_gives_each_change_one_dense_cursor_under_contention_and_bounds_what_a_resume_replays() {
+    let h = Harness::start().await;
+    let org = Uuid::new_v4();
+    let (first, second) = (contact_changes(org, 120), contact_changes(org, 120));
+
+    // Two fan-outs logging one organization at once (a split partition), each more than one
+    // transaction's worth: every change gets one cursor, 1 to 240, none twice, none skipped.
+    let (a, b) = (h.realtime_table(), h.realtime_table());
+    let (logged_a, logged_b) = tokio::join!(a.append(OrgId::new(org), &first), b.append(OrgId::new(org), &second));
+    let (logged_a, logged_b) = (logged_a.unwrap(), logged_b.unwrap());
+    let mut cursors: Vec<u64> = logged_a.iter().chain(&logged_b).map(|e| e.cursor).collect();
+    assert!(logged_a.windows(2).all(|w| w[0].cursor < w[1].cursor), "each writer's changes in their order");
+    cursors.sort_unstable();
+    assert_eq!(cursors, (1..=240).collect::<Vec<_>>());
+
+    // Redelivered, they keep their cursors and the head does not move.
+    let again = h.realtime_table().append(OrgId::new(org), &first).await.unwrap();
+    assert_eq!(
+        again.iter().map(|e| e.cursor).collect::<Vec<_>>(),
+        logged_a.iter().map(|e| e.cursor).collect::<Vec<_>>()
+    );
+    let table = h.realtime_table();
+    table.append(OrgId::new(org), &contact_changes(org, 800)).await.unwrap();
+    assert_eq!(table.head(OrgId::new(org)).await.unwrap(), 1040);
+
+    // A resume replays at most 1,000 events; further behind, the client reloads.
+    let ticket = h.ticket(&h.token(org, &["member"])).await;
+    let mut socket = h.open(&format!("ticket={ticket}")).await.unwrap();
+    let (replayed, answer) = socket.resume_collect(Some(39)).await;
+    assert!(replayed.is_empty());
+    assert_eq!(answer, json!({"type": "refetch", "cursor": "1040", "reason": "too_far_behind"}));
+    let (replayed, answer) = socket.resume_collect(Some(1000)).await;
+    assert_eq!(replayed.iter().map(cursor).collect::<Vec<_>>(), (1001..=1040).collect::<Vec<_>>());
+    assert_eq!(answer["type"], "resumed");
+
+    // A resume may carry the subscription, applied before its replay (API Gateway does not
+    // order a separate `subscribe` before it).
+    socket.send(json!({"action": "resume", "since": "1000", "entities": ["appointment"]})).await;
+    assert_eq!(socket.next().await, json!({"type": "resumed", "cursor": "1040", "replayed": 0}));
+    socket.send(json!({"action": "resume", "since": "1030", "entities": ["contact"], "ids": []})).await;
+    let (replayed, _) = {
+        let mut replayed = Vec::new();
+        loop {
+            let message = socket.next().await;
+            if message["type"] == "resumed" {
+                break (replayed, message);
+            }
+            replayed.push(message);
+        }
+    };
+    assert_eq!(replayed.len(), 10);
+    let (_, answer) = socket.resume_collect(Some(u64::MAX)).await;
+    assert_eq!(answer["reason"], "unknown_cursor");
+    socket.send(json!({"action": "resume", "since": "99999999999999999999999"})).await;
+    assert_eq!(socket.next().await["code"], "BAD_CURSOR");
+}

@@ -156,9 +156,10 @@ impl Event {
         Self { cursor, kind: change.kind, id: change.id, guard: change.guard.clone(), message }
     }
 
-    /// Whether `reader` may read the record before or after the change.
+    /// Whether `reader` may read the record before or after the change (see [`Kind::readable`]).
     pub fn readable_by(&self, reader: &Tenant) -> bool {
-        let visible = |image: &Option<Map<String, Value>>| image.as_ref().is_some_and(|i| self.kind.visible(i, reader));
+        let visible =
+            |image: &Option<Map<String, Value>>| image.as_ref().is_some_and(|i| self.kind.readable(i, reader));
         visible(&self.guard.old) || visible(&self.guard.new)
     }
 }
@@ -298,7 +299,7 @@ mod tests {
         let keys: Vec<&String> = message.as_object().unwrap().keys().collect();
         assert_eq!(keys, ["actor_id", "at", "cursor", "entity", "event_id", "id", "type", "version"]);
         assert!(!event.message.contains("Dupré"), "no field of the record travels");
-        assert_eq!(change.guard.new, json!({"privacy_level": "internal"}).as_object().cloned());
+        assert_eq!(change.guard.new, json!({"privacy_level": "internal", "is_deleted": false}).as_object().cloned());
     }
 
     #[test]
@@ -367,6 +368,29 @@ mod tests {
         });
         let change = to_change(&stream_change(EventKind::Insert, None, Some(contact))).unwrap().unwrap();
         assert!(Event::logged(&change, 3).readable_by(&reader(org, &["viewer"])), "a viewer reads contacts");
+    }
+
+    #[test]
+    fn a_change_to_a_record_in_the_trash_is_heard_by_administrators_only() {
+        let (org, id) = (Uuid::new_v4(), Uuid::new_v4());
+        let live = document(org, id, 1, "public", false);
+        let trashed = document(org, id, 2, "public", true);
+        let deletion =
+            to_change(&stream_change(EventKind::Modify, Some(live.clone()), Some(trashed.clone()))).unwrap().unwrap();
+        let event = Event::logged(&deletion, 1);
+        assert!(event.readable_by(&reader(org, &["viewer"])), "it had the record on screen: it hears of its deletion");
+        let mut anonymized = document(org, id, 3, "public", true);
+        anonymized["anonymized_at"] = json!("2026-12-06T10:00:00.000Z");
+        for (kind, old, new) in [
+            (EventKind::Modify, Some(trashed.clone()), Some(anonymized.clone())),
+            (EventKind::Remove, Some(anonymized.clone()), None),
+        ] {
+            let change = to_change(&stream_change(kind, old, new)).unwrap().unwrap();
+            let event = Event::logged(&change, 2);
+            assert!(!event.readable_by(&reader(org, &["viewer"])), "{}", change.event_type);
+            assert!(!event.readable_by(&reader(org, &["member"])), "{}", change.event_type);
+            assert!(event.readable_by(&reader(org, &["admin"])), "{}", change.event_type);
+        }
     }
 
     #[test]

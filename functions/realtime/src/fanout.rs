@@ -209,10 +209,13 @@ async fn deliver(
     })
 }
 
-/// Closes a connection at API Gateway (its client reconnects and resumes) and forgets it.
+/// Closes a connection at API Gateway (its client reconnects and resumes), then forgets it.
+/// A connection that could not be closed stays recorded, so the next batch tries again: an
+/// open socket must never be one that no batch reaches.
 pub async fn close(table: &RealtimeTable, poster: &Poster, org: OrgId, connection_id: &str) {
     if let Err(e) = poster.close(connection_id).await {
-        tracing::warn!(error = %e, "could not close the connection");
+        tracing::warn!(error = %e, "could not close the connection; the next batch will try again");
+        return;
     }
     if let Err(e) = table.delete_connection(org, connection_id).await {
         tracing::warn!(error = %e, "could not forget a closed connection");

@@ -2,9 +2,11 @@
 //! entity's own visibility rule ([`Entity::visible_in`]): who may hear of a change is decided by
 //! the same code that decides who may read the record.
 
-use hub_shared::auth::Tenant;
+use hub_shared::auth::{Permission, Tenant};
 use hub_shared::store::Entity;
 use serde_json::{Map, Value};
+
+const TRASH_FIELD: &str = "is_deleted";
 
 /// One kind of record, as notifications name and filter it.
 #[derive(Debug)]
@@ -35,9 +37,22 @@ impl Kind {
         (self.visible_in)(fields, tenant)
     }
 
-    /// Only the visibility fields of an image (nothing personal).
+    /// Only what decides who may read an image (nothing personal): the entity's visibility
+    /// fields, and `is_deleted` (the trash is for administrators, whatever the entity).
     pub fn reduce(&self, image: &Map<String, Value>) -> Map<String, Value> {
-        self.fields.iter().filter_map(|f| image.get(*f).map(|v| (f.to_string(), v.clone()))).collect()
+        self.fields
+            .iter()
+            .chain(std::iter::once(&TRASH_FIELD))
+            .filter_map(|f| image.get(*f).map(|v| (f.to_string(), v.clone())))
+            .collect()
+    }
+
+    /// Whether `tenant` may read an image reduced to those fields: a record in the trash only
+    /// an administrator (as `GET ?include_deleted=true` and `?deleted=true` require), any other
+    /// by the entity's own rule.
+    pub fn readable(&self, fields: &Map<String, Value>, tenant: &Tenant) -> bool {
+        let trashed = fields.get(TRASH_FIELD).and_then(Value::as_bool).unwrap_or(false);
+        (!trashed || tenant.user.can(Permission::Administer)) && self.visible(fields, tenant)
     }
 }
 
@@ -88,5 +103,8 @@ mod tests {
         assert_eq!(Value::Object(document.reduce(&image)), serde_json::json!({"privacy_level": "restricted"}));
         let Some(contact) = by_entity("contact") else { panic!("contacts are notified") };
         assert!(contact.reduce(&image).is_empty());
+        let trashed: Map<String, Value> =
+            serde_json::from_value(serde_json::json!({"last_name": "Roux", "is_deleted": true})).unwrap_or_default();
+        assert_eq!(Value::Object(contact.reduce(&trashed)), serde_json::json!({"is_deleted": true}));
     }
 }

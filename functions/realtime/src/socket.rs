@@ -163,12 +163,8 @@ pub async fn message(table: &RealtimeTable, poster: &Poster, event: &SocketEvent
         crate::fanout::close(table, poster, reader.org, &context.connection_id).await;
         return Ok(status(200));
     }
-    let reply = |text: String| async move {
-        match poster.post(&context.connection_id, &text).await {
-            Ok(()) | Err(PostError::Gone) => Ok(()),
-            Err(PostError::Failed(why)) => Err(AppError::unavailable(format!("answering the client: {why}"))),
-        }
-    };
+    let reader = &reader;
+    let reply = |text: String| async move { post_or_close(table, poster, reader, &context.connection_id, &text).await };
     let parsed = parse_message(event);
     let (action, body) = match parsed {
         Ok(parsed) => parsed,
@@ -186,10 +182,12 @@ pub async fn message(table: &RealtimeTable, poster: &Poster, event: &SocketEvent
                     let mut answer = subscription.to_json();
                     answer["type"] = json!("subscribed");
                     reply(answer.to_string()).await?;
+                } else {
+                    forgotten(table, poster, reader, &context.connection_id).await;
                 }
             }
         },
-        "resume" => resume(table, poster, &reader, &context.connection_id, &body).await?,
+        "resume" => resume(table, poster, reader, &context.connection_id, &body).await?,
         other => {
             reply(error_message(
                 "UNKNOWN_ACTION",
@@ -217,7 +215,7 @@ fn parse_message(event: &SocketEvent) -> Result<(String, Map<String, Value>), St
     let allowed: &[&str] = match action {
         "ping" => &["action"],
         "subscribe" => &["action", "entities", "ids"],
-        "resume" => &["action", "since"],
+        "resume" => &["action", "since", "entities", "ids"],
         _ => return Ok((action.to_string(), object)),
     };
     if let Some(unknown) = object.keys().find(|k| !allowed.contains(&k.as_str())) {
@@ -248,10 +246,24 @@ pub fn plan(since: Option<u64>, head: u64) -> ResumePlan {
     }
 }
 
+/// How long a replay may post before it gives up and tells the client to refetch: well
+/// within the message function's 60 s, SDK retries included.
+const REPLAY_BUDGET: std::time::Duration = std::time::Duration::from_secs(40);
+
+/// A connection whose item is gone (swept, or forgotten after a failed delivery) hears no
+/// change any more: it is closed, so its client reconnects and resumes, rather than left open
+/// and deaf.
+async fn forgotten(table: &RealtimeTable, poster: &Poster, reader: &Reader, connection_id: &str) {
+    tracing::info!(org = %reader.org, "a message on a connection no longer recorded; closing it");
+    crate::fanout::close(table, poster, reader.org, connection_id).await;
+}
+
 /// `resume`: the events after `since` this connection may hear, in order, then `resumed`; or
-/// `refetch`. The connection was recorded before this message could be sent, so every event
-/// logged after the head read here is sent live, and every event before it is in the log:
-/// nothing falls between.
+/// `refetch`. `entities`/`ids`, when given, replace the subscription first, in the same
+/// message: API Gateway does not order two messages of one connection, so a `subscribe` sent
+/// before a `resume` may be handled after it. The connection was recorded before this message
+/// could be sent, so every event logged after the head read here is sent live, and every event
+/// before it is in the log: nothing falls between.
 async fn resume(
     table: &RealtimeTable,
     poster: &Poster,
@@ -261,44 +273,91 @@ async fn resume(
 ) -> AppResult<()> {
     let since = match body.get("since") {
         None | Some(Value::Null) => None,
-        Some(Value::String(raw)) if !raw.is_empty() && raw.len() <= 20 && raw.bytes().all(|b| b.is_ascii_digit()) => {
-            raw.parse::<u64>().ok()
+        Some(Value::String(raw)) if !raw.is_empty() && raw.bytes().all(|b| b.is_ascii_digit()) => {
+            match raw.parse::<u64>() {
+                Ok(since) => Some(since),
+                Err(_) => return post_or_close(table, poster, reader, connection_id, &bad_cursor()).await,
+            }
         }
-        Some(_) => {
-            let text = error_message("BAD_CURSOR", "`since` is a cursor: the decimal string of an event's `cursor`");
-            return post_or_gone(poster, connection_id, &text).await;
-        }
+        Some(_) => return post_or_close(table, poster, reader, connection_id, &bad_cursor()).await,
     };
-    let Some(connection) = table.connection(reader.org, connection_id).await? else {
-        return Ok(());
+    let subscription = if body.contains_key("entities") || body.contains_key("ids") {
+        match Subscription::parse(body) {
+            Ok(subscription) => {
+                if !table.set_subscription(reader.org, connection_id, &subscription).await? {
+                    forgotten(table, poster, reader, connection_id).await;
+                    return Ok(());
+                }
+                subscription
+            }
+            Err(detail) => {
+                let text = error_message("BAD_SUBSCRIPTION", detail);
+                return post_or_close(table, poster, reader, connection_id, &text).await;
+            }
+        }
+    } else {
+        match table.connection(reader.org, connection_id).await? {
+            Some(connection) => connection.subscription,
+            None => {
+                forgotten(table, poster, reader, connection_id).await;
+                return Ok(());
+            }
+        }
     };
     let head = table.head(reader.org).await?;
     let refetch = |reason: &str| json!({ "type": "refetch", "cursor": head.to_string(), "reason": reason }).to_string();
     let events: Vec<Event> = match plan(since, head) {
-        ResumePlan::Refetch(reason) => return post_or_gone(poster, connection_id, &refetch(reason)).await,
+        ResumePlan::Refetch(reason) => {
+            return post_or_close(table, poster, reader, connection_id, &refetch(reason)).await;
+        }
         ResumePlan::Live => Vec::new(),
         ResumePlan::Replay { since } => match table.events_between(reader.org, since, head).await? {
             Some(events) => events,
-            None => return post_or_gone(poster, connection_id, &refetch("expired")).await,
+            None => return post_or_close(table, poster, reader, connection_id, &refetch("expired")).await,
         },
     };
     let tenant = reader.tenant();
+    let started = std::time::Instant::now();
     let mut replayed = 0;
-    for event in events.iter().filter(|e| connection.subscription.takes(e) && e.readable_by(&tenant)) {
+    for event in events.iter().filter(|e| subscription.takes(e) && e.readable_by(&tenant)) {
+        if started.elapsed() > REPLAY_BUDGET {
+            tracing::warn!(replayed, "the replay ran out of time; the client refetches");
+            return post_or_close(table, poster, reader, connection_id, &refetch("too_far_behind")).await;
+        }
         match poster.post(connection_id, &event.message).await {
             Ok(()) => replayed += 1,
             Err(PostError::Gone) => return Ok(()),
-            Err(PostError::Failed(why)) => return Err(AppError::unavailable(format!("replaying: {why}"))),
+            Err(PostError::Failed(why)) => {
+                tracing::warn!(error = %why, "a replayed event could not be sent; closing the connection so it resumes");
+                crate::fanout::close(table, poster, reader.org, connection_id).await;
+                return Ok(());
+            }
         }
     }
     let done = json!({ "type": "resumed", "cursor": head.to_string(), "replayed": replayed }).to_string();
-    post_or_gone(poster, connection_id, &done).await
+    post_or_close(table, poster, reader, connection_id, &done).await
 }
 
-async fn post_or_gone(poster: &Poster, connection_id: &str, text: &str) -> AppResult<()> {
+fn bad_cursor() -> String {
+    error_message("BAD_CURSOR", "`since` is a cursor: the decimal string of an event's `cursor`")
+}
+
+/// Posts an answer; a connection that cannot be answered is closed (its client, waiting for the
+/// answer, reconnects) rather than left waiting.
+async fn post_or_close(
+    table: &RealtimeTable,
+    poster: &Poster,
+    reader: &Reader,
+    connection_id: &str,
+    text: &str,
+) -> AppResult<()> {
     match poster.post(connection_id, text).await {
         Ok(()) | Err(PostError::Gone) => Ok(()),
-        Err(PostError::Failed(why)) => Err(AppError::unavailable(format!("answering the client: {why}"))),
+        Err(PostError::Failed(why)) => {
+            tracing::warn!(error = %why, "an answer could not be sent; closing the connection");
+            crate::fanout::close(table, poster, reader.org, connection_id).await;
+            Ok(())
+        }
     }
 }
 

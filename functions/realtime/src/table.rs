@@ -464,7 +464,13 @@ impl RealtimeTable {
             if !seen.is_empty() {
                 return Ok(Logged::Seen(seen));
             }
-            if failed(2 * count as usize) || reasons.iter().any(|r| r.code() == Some("TransactionConflict")) {
+            // The head moved, or (the same race seen first on another item) an event key at a
+            // cursor another writer just took: read the head again.
+            let event_taken = (0..count as usize).any(|c| failed(2 * c));
+            if failed(2 * count as usize)
+                || event_taken
+                || reasons.iter().any(|r| r.code() == Some("TransactionConflict"))
+            {
                 return Ok(Logged::Lost);
             }
         }
