@@ -287,20 +287,26 @@ impl RealtimeTable {
         })
     }
 
-    /// One connection, if it is still open.
-    #[tracing::instrument(skip_all, err)]
-    pub async fn connection(&self, org: OrgId, connection_id: &str) -> AppResult<Option<Connection>> {
+    /// One item of the organization, read consistently.
+    async fn get(&self, org: OrgId, sk: String, what: &'static str) -> AppResult<Option<Item>> {
         self.read();
         let out = self
             .client
             .get_item()
             .table_name(&self.table)
-            .set_key(Some(Self::key(org, connection_sk(connection_id))))
+            .set_key(Some(Self::key(org, sk)))
             .consistent_read(true)
             .send()
             .await
-            .map_err(storage("get connection"))?;
-        Ok(out.item.and_then(|i| Self::connection_from(org, &i)))
+            .map_err(storage(what))?;
+        Ok(out.item)
+    }
+
+    /// One connection as recorded (expired or not), if it is.
+    #[tracing::instrument(skip_all, err)]
+    pub async fn connection(&self, org: OrgId, connection_id: &str) -> AppResult<Option<Connection>> {
+        let item = self.get(org, connection_sk(connection_id), "get connection").await?;
+        Ok(item.and_then(|i| Self::connection_from(org, &i)))
     }
 
     /// Every connection of the organization, expired ones included (see
@@ -308,7 +314,27 @@ impl RealtimeTable {
     /// connections each), never a Scan.
     #[tracing::instrument(skip_all, err)]
     pub async fn connections(&self, org: OrgId) -> AppResult<Vec<Connection>> {
-        let mut connections = Vec::new();
+        let items = self
+            .query(org, "pk = :pk AND begins_with(sk, :from)", CONNECTION_PREFIX.to_string(), None, "query connections")
+            .await?;
+        Ok(items.iter().filter_map(|i| Self::connection_from(org, i)).collect())
+    }
+
+    /// Every item of the organization's partition whose key starts with `from` (`to`: none) or
+    /// lies between `from` and `to`, following the Query's pages.
+    async fn query(
+        &self,
+        org: OrgId,
+        condition: &str,
+        from: String,
+        to: Option<String>,
+        what: &'static str,
+    ) -> AppResult<Vec<Item>> {
+        let mut values = HashMap::from([(":pk".to_string(), s(pk(org))), (":from".to_string(), s(from))]);
+        if let Some(to) = to {
+            values.insert(":to".to_string(), s(to));
+        }
+        let mut items = Vec::new();
         let mut start: Option<Item> = None;
         loop {
             self.read();
@@ -316,18 +342,17 @@ impl RealtimeTable {
                 .client
                 .query()
                 .table_name(&self.table)
-                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
-                .expression_attribute_values(":pk", s(pk(org)))
-                .expression_attribute_values(":prefix", s(CONNECTION_PREFIX))
+                .key_condition_expression(condition)
+                .set_expression_attribute_values(Some(values.clone()))
                 .consistent_read(true)
                 .set_exclusive_start_key(start)
                 .send()
                 .await
-                .map_err(storage("query connections"))?;
-            connections.extend(out.items().iter().filter_map(|i| Self::connection_from(org, i)));
+                .map_err(storage(what))?;
+            items.extend(out.items.unwrap_or_default());
             match out.last_evaluated_key {
                 Some(key) if !key.is_empty() => start = Some(key),
-                _ => return Ok(connections),
+                _ => return Ok(items),
             }
         }
     }
@@ -337,17 +362,8 @@ impl RealtimeTable {
     /// The last cursor given in the organization (0: none yet).
     #[tracing::instrument(skip_all, err)]
     pub async fn head(&self, org: OrgId) -> AppResult<u64> {
-        self.read();
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(Self::key(org, HEAD.to_string())))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(storage("get head"))?;
-        Ok(out.item.as_ref().and_then(|i| get_n(i, "seq")).unwrap_or(0))
+        let item = self.get(org, HEAD.to_string(), "get head").await?;
+        Ok(item.as_ref().and_then(|i| get_n(i, "seq")).unwrap_or(0))
     }
 
     /// Logs `changes` (all of `org`, in commit order) and returns their events in the same
@@ -389,17 +405,8 @@ impl RealtimeTable {
     }
 
     async fn marker_cursor(&self, org: OrgId, event_id: Uuid) -> AppResult<u64> {
-        self.read();
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(Self::key(org, marker_sk(event_id))))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(storage("get event marker"))?;
-        out.item
+        self.get(org, marker_sk(event_id), "get event marker")
+            .await?
             .as_ref()
             .and_then(|i| get_n(i, "cursor"))
             .ok_or_else(|| AppError::internal("an event marker failed its condition but cannot be read"))
@@ -482,34 +489,15 @@ impl RealtimeTable {
     #[tracing::instrument(skip_all, fields(org = %org, since, head), err)]
     pub async fn events_between(&self, org: OrgId, since: u64, head: u64) -> AppResult<Option<Vec<Event>>> {
         let now = now_secs();
-        let mut events = Vec::new();
-        let mut start: Option<Item> = None;
-        loop {
-            self.read();
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk AND sk BETWEEN :from AND :to")
-                .expression_attribute_values(":pk", s(pk(org)))
-                .expression_attribute_values(":from", s(event_sk(since + 1)))
-                .expression_attribute_values(":to", s(event_sk(head)))
-                .consistent_read(true)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(storage("query events"))?;
-            for item in out.items() {
-                let expected = since + 1 + events.len() as u64;
-                let Some(event) = Self::event_from(item).filter(|e| e.cursor == expected && !expired(item, now)) else {
-                    return Ok(None);
-                };
-                events.push(event);
-            }
-            match out.last_evaluated_key {
-                Some(key) if !key.is_empty() => start = Some(key),
-                _ => break,
-            }
+        let (from, to) = (event_sk(since + 1), Some(event_sk(head)));
+        let items = self.query(org, "pk = :pk AND sk BETWEEN :from AND :to", from, to, "query events").await?;
+        let mut events = Vec::with_capacity(items.len());
+        for item in &items {
+            let expected = since + 1 + events.len() as u64;
+            let Some(event) = Self::event_from(item).filter(|e| e.cursor == expected && !expired(item, now)) else {
+                return Ok(None);
+            };
+            events.push(event);
         }
         Ok((events.len() as u64 == head - since).then_some(events))
     }
