@@ -73,7 +73,7 @@ impl Harness {
     async fn open(&self, query: &str) -> Result<Socket, u16> {
         let url = format!("{}?{query}", self.stack.var("HUB_REALTIME_URL"));
         match tokio_tungstenite::connect_async(url).await {
-            Ok((ws, _)) => Ok(Socket { ws }),
+            Ok((ws, _)) => Ok(Socket { ws, pending: Default::default() }),
             Err(tokio_tungstenite::tungstenite::Error::Http(response)) => Err(response.status().as_u16()),
             Err(e) => panic!("connecting: {e}"),
         }
@@ -141,6 +141,8 @@ impl Harness {
 
 struct Socket {
     ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    /// Messages of a WebSocket message already read (it carries one JSON object per line).
+    pending: std::collections::VecDeque<Value>,
 }
 
 impl Socket {
@@ -152,9 +154,14 @@ impl Socket {
     async fn next_within(&mut self, within: Duration) -> Option<Value> {
         let deadline = tokio::time::Instant::now() + within;
         loop {
+            if let Some(message) = self.pending.pop_front() {
+                return Some(message);
+            }
             let frame = tokio::time::timeout_at(deadline, self.ws.next()).await.ok()??;
             match frame {
-                Ok(Message::Text(text)) => return Some(serde_json::from_str(&text).unwrap()),
+                Ok(Message::Text(text)) => {
+                    self.pending.extend(text.lines().map(|line| serde_json::from_str::<Value>(line).unwrap()))
+                }
                 Ok(Message::Close(_)) | Err(_) => return None,
                 Ok(_) => continue,
             }

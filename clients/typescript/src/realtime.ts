@@ -449,13 +449,23 @@ export class RealtimeClient {
     }, this.options.pingIntervalMs ?? 300_000);
   }
 
+  // A WebSocket message carries one or more messages, one JSON object per line: the server
+  // packs the events of a batch (or a replay) for one connection together.
   private received(data: unknown): void {
     this.heardSincePing = true;
+    for (const line of String(data).split("\n")) {
+      if (line.trim() !== "") {
+        this.receivedOne(line);
+      }
+    }
+  }
+
+  private receivedOne(line: string): void {
     let message: unknown;
     try {
-      message = JSON.parse(String(data));
+      message = JSON.parse(line);
     } catch {
-      this.report(new Error(`a message that is not JSON: ${String(data).slice(0, 200)}`));
+      this.report(new Error(`a message that is not JSON: ${line.slice(0, 200)}`));
       return;
     }
     if (isRealtimeEvent(message)) {
@@ -496,7 +506,7 @@ export class RealtimeClient {
         this.callback(() => this.options.onControl?.(control));
         return;
       default:
-        this.report(new Error(`an unknown message: ${String(data).slice(0, 200)}`));
+        this.report(new Error(`an unknown message: ${line.slice(0, 200)}`));
     }
   }
 

@@ -570,3 +570,20 @@ test("a subscription the server would refuse is refused at once, and the last go
 test("a malformed since is refused at once", () => {
   assert.throws(() => new RealtimeClient({ baseUrl: BASE, getToken: () => "t", since: "abc" }), /decimal cursor/);
 });
+
+test("a message packing several events, one JSON object per line, delivers each of them in order", async () => {
+  const h = harness();
+  h.client.start();
+  const s = await h.socket(1);
+  s.open();
+  // The replay and the resume's answer may share a message too.
+  s.push([event(1), event(2), { type: "resumed", cursor: "2", replayed: 2 }].map((m) => JSON.stringify(m)).join("\n"));
+  assert.deepEqual(h.seen.events, ["1", "2"]);
+  assert.equal(h.client.status, "live");
+  s.push([event(3), event(4), event(3)].map((m) => JSON.stringify(m)).join("\n") + "\n");
+  assert.deepEqual(h.seen.events, ["1", "2", "3", "4"], "the repeated one dropped");
+  assert.equal(h.client.lastCursor, "4");
+  s.push(`${JSON.stringify(event(5))}\nnot json`);
+  assert.deepEqual(h.seen.events, ["1", "2", "3", "4", "5"], "a bad line does not lose the good ones");
+  assert.equal(h.seen.errors.length, 1);
+});

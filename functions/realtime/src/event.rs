@@ -164,6 +164,28 @@ impl Event {
     }
 }
 
+/// The most one WebSocket message carries: API Gateway bills messages by 32 KB and sends a
+/// larger one as several frames (and refuses more than 128 KB).
+pub const MESSAGE_BYTES: usize = 32 * 1024;
+
+/// Packs messages (JSON objects, each on one line) into as few WebSocket messages as fit
+/// [`MESSAGE_BYTES`], one per line, in order: a connection that hears 20 changes of a batch gets
+/// one message, not 20 (API Gateway charges, and the fan-out spends, per message). A message
+/// larger than the limit alone goes alone.
+pub fn pack<'a>(messages: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+    let mut packed: Vec<String> = Vec::new();
+    for message in messages {
+        match packed.last_mut() {
+            Some(current) if current.len() + 1 + message.len() <= MESSAGE_BYTES => {
+                current.push('\n');
+                current.push_str(message);
+            }
+            _ => packed.push(message.to_string()),
+        }
+    }
+    packed
+}
+
 /// What a connection asked to hear: some entities, some records, or (both empty) everything
 /// its reader may read.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -391,6 +413,21 @@ mod tests {
             assert!(!event.readable_by(&reader(org, &["member"])), "{}", change.event_type);
             assert!(event.readable_by(&reader(org, &["admin"])), "{}", change.event_type);
         }
+    }
+
+    #[test]
+    fn events_are_packed_one_per_line_in_order_within_the_message_limit() {
+        let small: Vec<String> = (0..5).map(|n| json!({"cursor": n.to_string()}).to_string()).collect();
+        let packed = pack(small.iter().map(String::as_str));
+        assert_eq!(packed, [small.join("\n")]);
+        let big = "x".repeat(MESSAGE_BYTES / 3 + 1);
+        let many = [big.as_str(); 7];
+        let packed = pack(many.iter().copied());
+        assert_eq!(packed.iter().map(|m| m.lines().count()).collect::<Vec<_>>(), [2, 2, 2, 1]);
+        assert!(packed.iter().all(|m| m.len() <= MESSAGE_BYTES));
+        let huge = "y".repeat(MESSAGE_BYTES + 1);
+        assert_eq!(pack([huge.as_str(), "z"]), [huge.clone(), "z".to_string()]);
+        assert!(pack(std::iter::empty()).is_empty());
     }
 
     #[test]

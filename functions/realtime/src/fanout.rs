@@ -14,7 +14,7 @@
 //!   that still fails after the SDK's retries closes the connection, so its client reconnects
 //!   and resumes from its cursor instead of missing the event silently.
 
-use crate::event::{Change, Event, to_change};
+use crate::event::{Change, Event, pack, to_change};
 use crate::poster::{PostError, Poster};
 use crate::table::{Connection, RealtimeTable};
 use futures_util::StreamExt;
@@ -32,7 +32,9 @@ pub const CONCURRENT_POSTS: usize = 32;
 pub struct FanoutOutcome {
     pub changes: usize,
     pub events_logged: usize,
+    /// Events delivered to connections, and the WebSocket messages that carried them.
     pub posted: usize,
+    pub messages: usize,
     pub gone: usize,
     pub closed: usize,
     /// DynamoDB requests the batch made (`GetItem` and `Query`; writes and transactions).
@@ -116,6 +118,7 @@ pub async fn handle(table: &RealtimeTable, poster: &Poster, event: &Value) -> Re
         };
         let sent = Box::pin(deliver(table, poster, org, &connections, &events)).await;
         outcome.posted += sent.posted;
+        outcome.messages += sent.messages;
         outcome.gone += sent.gone;
         outcome.closed += sent.closed;
     }
@@ -126,6 +129,7 @@ pub async fn handle(table: &RealtimeTable, poster: &Poster, event: &Value) -> Re
         changes = outcome.changes,
         events = outcome.events_logged,
         posted = outcome.posted,
+        messages = outcome.messages,
         gone = outcome.gone,
         closed = outcome.closed,
         dynamodb_reads = outcome.dynamodb_reads,
@@ -147,7 +151,9 @@ fn earliest(a: Option<String>, b: Option<String>) -> Option<String> {
 
 #[derive(Debug, Default)]
 struct Sent {
+    /// Events delivered, and the WebSocket messages that carried them.
     posted: usize,
+    messages: usize,
     gone: usize,
     closed: usize,
 }
@@ -178,9 +184,13 @@ async fn deliver(
                 close(table, poster, org, &connection.id).await;
                 return sent;
             }
-            for event in mine {
-                match poster.post(&connection.id, &event.message).await {
-                    Ok(()) => sent.posted += 1,
+            let messages = pack(mine.iter().map(|e| e.message.as_str()));
+            for message in &messages {
+                match poster.post(&connection.id, message).await {
+                    Ok(()) => {
+                        sent.posted += message.lines().count();
+                        sent.messages += 1;
+                    }
                     Err(PostError::Gone) => {
                         sent.gone += 1;
                         if let Err(e) = table.delete_connection(org, &connection.id).await {
@@ -203,6 +213,7 @@ async fn deliver(
         .await;
     results.into_iter().fold(Sent::default(), |mut all, one| {
         all.posted += one.posted;
+        all.messages += one.messages;
         all.gone += one.gone;
         all.closed += one.closed;
         all

@@ -5,7 +5,7 @@
 //! event of the connection, so the organization, user and roles a ticket admitted are known to
 //! each of them without a lookup, and cannot be set by the client.
 
-use crate::event::{Event, Reader, Subscription};
+use crate::event::{Event, Reader, Subscription, pack};
 use crate::poster::{PostError, Poster};
 use crate::table::RealtimeTable;
 use crate::ticket::Ticket;
@@ -319,13 +319,14 @@ async fn resume(
     let tenant = reader.tenant();
     let started = std::time::Instant::now();
     let mut replayed = 0;
-    for event in events.iter().filter(|e| subscription.takes(e) && e.readable_by(&tenant)) {
+    let wanted = events.iter().filter(|e| subscription.takes(e) && e.readable_by(&tenant));
+    for message in pack(wanted.map(|e| e.message.as_str())) {
         if started.elapsed() > REPLAY_BUDGET {
             tracing::warn!(replayed, "the replay ran out of time; the client refetches");
             return post_or_close(table, poster, reader, connection_id, &refetch("too_far_behind")).await;
         }
-        match poster.post(connection_id, &event.message).await {
-            Ok(()) => replayed += 1,
+        match poster.post(connection_id, &message).await {
+            Ok(()) => replayed += message.lines().count(),
             Err(PostError::Gone) => return Ok(()),
             Err(PostError::Failed(why)) => {
                 tracing::warn!(error = %why, "a replayed event could not be sent; closing the connection so it resumes");

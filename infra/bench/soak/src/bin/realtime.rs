@@ -35,11 +35,13 @@ struct Options {
     changes: usize,
     connections: usize,
     concurrency: usize,
+    /// Changes per second at most (0: as fast as the writers go).
+    rate: usize,
     idle: usize,
 }
 
 fn parse() -> Result<Options, String> {
-    let mut options = Options { changes: 1000, connections: 50, concurrency: 4, idle: 500 };
+    let mut options = Options { changes: 1000, connections: 50, concurrency: 4, rate: 0, idle: 500 };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let value: usize = args.next().and_then(|v| v.parse().ok()).ok_or_else(|| format!("{arg} needs a number"))?;
@@ -47,6 +49,7 @@ fn parse() -> Result<Options, String> {
             "--changes" => options.changes = value.max(1),
             "--connections" => options.connections = value.max(1),
             "--concurrency" => options.concurrency = value.max(1),
+            "--rate" => options.rate = value,
             "--idle" => options.idle = value,
             other => return Err(format!("unknown option {other}")),
         }
@@ -111,7 +114,7 @@ fn fanout_counters(log: &std::path::Path) -> HashMap<String, u64> {
         let Some(start) = line.find('{') else { continue };
         let Ok(Value::Object(fields)) = serde_json::from_str::<Value>(&line[start..]) else { continue };
         *sums.entry("batches".into()).or_default() += 1;
-        for key in ["changes", "events", "posted", "gone", "closed", "dynamodb_reads", "dynamodb_writes"] {
+        for key in ["changes", "events", "posted", "messages", "gone", "closed", "dynamodb_reads", "dynamodb_writes"] {
             *sums.entry(key.into()).or_default() += fields.get(key).and_then(Value::as_u64).unwrap_or(0);
         }
     }
@@ -150,9 +153,12 @@ async fn measure(stack: &LocalStack, options: &Options) -> Result<(), BoxError> 
         readers.push(tokio::task::spawn_local(async move {
             while let Some(Ok(frame)) = socket.next().await {
                 let Message::Text(text) = frame else { continue };
-                let Ok(event) = serde_json::from_str::<Value>(&text) else { continue };
-                if let Some(id) = event["id"].as_str() {
-                    arrivals.borrow_mut()[index].entry(id.to_string()).or_insert_with(Instant::now);
+                let at = Instant::now();
+                // One JSON object per line: a message may carry several events.
+                for event in text.lines().filter_map(|line| serde_json::from_str::<Value>(line).ok()) {
+                    if let Some(id) = event["id"].as_str() {
+                        arrivals.borrow_mut()[index].entry(id.to_string()).or_insert(at);
+                    }
                 }
             }
         }));
@@ -173,8 +179,11 @@ async fn measure(stack: &LocalStack, options: &Options) -> Result<(), BoxError> 
     let cpu_before: f64 = fanout_pids(stack.pid()).iter().map(|p| cpu_seconds(*p)).sum();
 
     println!(
-        "realtime: {} changes ({} writers), {} connections of one organization",
-        options.changes, options.concurrency, options.connections
+        "realtime: {} changes ({} writers, {}), {} connections of one organization",
+        options.changes,
+        options.concurrency,
+        if options.rate == 0 { "as fast as they go".to_string() } else { format!("at most {}/s", options.rate) },
+        options.connections
     );
     let committed: Rc<RefCell<HashMap<String, Instant>>> = Rc::new(RefCell::new(HashMap::new()));
     let next = Rc::new(Cell::new(0usize));
@@ -182,6 +191,7 @@ async fn measure(stack: &LocalStack, options: &Options) -> Result<(), BoxError> 
     let mut writers = Vec::new();
     for _ in 0..options.concurrency {
         let (api, committed, next, total) = (Rc::clone(&api), Rc::clone(&committed), Rc::clone(&next), options.changes);
+        let rate = options.rate;
         writers.push(tokio::task::spawn_local(async move {
             loop {
                 let n = next.get();
@@ -189,6 +199,10 @@ async fn measure(stack: &LocalStack, options: &Options) -> Result<(), BoxError> 
                     return Ok::<(), String>(());
                 }
                 next.set(n + 1);
+                if rate > 0 {
+                    let due = started + Duration::from_secs_f64(n as f64 / rate as f64);
+                    tokio::time::sleep_until(due.into()).await;
+                }
                 let body = json!({"first_name": "Élise", "last_name": format!("Bench {n}")});
                 let (status, answer, _) = api.post("/api/business/contacts", &body).await.map_err(|e| e.to_string())?;
                 let at = Instant::now();
@@ -255,8 +269,9 @@ async fn measure(stack: &LocalStack, options: &Options) -> Result<(), BoxError> 
     let (reads, writes) = (delta("dynamodb_reads"), delta("dynamodb_writes"));
     let per = |a: u64, b: u64| a as f64 / b.max(1) as f64;
     println!(
-        "  fan-out: {batches} batches, {changes} changes ({:.1} per batch), {posted} messages posted, {} gone, {} closed",
+        "  fan-out: {batches} batches, {changes} changes ({:.1} per batch), {posted} events posted in {} WebSocket messages, {} gone, {} closed",
         per(changes, batches),
+        delta("messages"),
         delta("gone"),
         delta("closed")
     );
@@ -269,12 +284,18 @@ async fn measure(stack: &LocalStack, options: &Options) -> Result<(), BoxError> 
     );
     let cpu = fanout_pids(stack.pid()).iter().map(|p| cpu_seconds(*p)).sum::<f64>() - cpu_before;
     println!(
-        "  fan-out CPU: {cpu:.2} s in all, {:.0} µs per posted message (debug build, as `infra/hub up` runs it)",
-        cpu * 1e6 / posted.max(1) as f64
+        "  fan-out CPU: {cpu:.2} s in all, {:.0} µs per posted event, {:.0} µs per WebSocket message (debug build, as `infra/hub up` runs it)",
+        cpu * 1e6 / posted.max(1) as f64,
+        cpu * 1e6 / delta("messages").max(1) as f64
     );
 
     if options.idle > 0 {
-        let pid = stack.pid();
+        // The stack runs under a shell (its process group's leader): measure the `stack` process.
+        let pid = descendants(stack.pid())
+            .into_iter()
+            .find(|(_, cmd)| cmd.split_whitespace().next().is_some_and(|exe| exe.ends_with("/stack")))
+            .map(|(pid, _)| pid)
+            .ok_or("the stack process is not found")?;
         let before = rss_kib(pid);
         let mut idle = Vec::with_capacity(options.idle);
         for _ in 0..options.idle {
