@@ -19,8 +19,10 @@
 #
 # `realtime` (not part of `all`) starts a local stack of its own, opens REALTIME_CONNECTIONS (50)
 # WebSockets of one organization, writes REALTIME_CHANGES (1000) contacts REALTIME_CONCURRENCY (4)
-# at a time, and prints write-to-event latency, the fan-out's DynamoDB requests and CPU per posted
-# message, and the stack's memory with REALTIME_IDLE (500) more connections open.
+# at a time, as fast as they go and then at 10/s (REALTIME_RATES, "0 10"), and prints
+# write-to-event latency, the fan-out's DynamoDB requests, CPU and (callgrind, release build)
+# instructions per posted message, and the stack's memory with REALTIME_IDLE (500) more
+# connections open.
 #
 # Knobs (environment): COLD (cold starts per binary, 20), INVOCATIONS (events per cold start, 100),
 # WARM (warm invocations under callgrind, 20), OUT (results directory, target/bench/results),
@@ -251,12 +253,17 @@ soak() {
 }
 
 realtime() {
-  # As soak: the stack's debug functions, and a driver built alike.
+  # As soak: the stack's debug functions, and a driver built alike; and, for the instruction
+  # counts, the release fan-out (the deployed profile, symbols kept) and lambda-bench.
   cargo build --workspace --bins --quiet
+  CARGO_PROFILE_RELEASE_STRIP=false cargo build --release --quiet --target-dir "$BENCH_TARGET" \
+    -p hub-realtime -p hub-bench --bin realtime-fanout --bin lambda-bench
   { machine; echo
-    cargo run --quiet -p hub-soak --bin realtime -- --changes "${REALTIME_CHANGES:-1000}" \
-      --connections "${REALTIME_CONNECTIONS:-50}" --concurrency "${REALTIME_CONCURRENCY:-4}" \
-      --idle "${REALTIME_IDLE:-500}"; } | tee "$OUT/realtime.md"
+    for rate in ${REALTIME_RATES:-0 10}; do
+      cargo run --quiet -p hub-soak --bin realtime -- --changes "${REALTIME_CHANGES:-1000}" \
+        --connections "${REALTIME_CONNECTIONS:-50}" --concurrency "${REALTIME_CONCURRENCY:-4}" --rate "$rate" \
+        --idle "${REALTIME_IDLE:-500}" --callgrind "$X86"
+    done; } | tee "$OUT/realtime.md"
 }
 
 case "$STEP" in

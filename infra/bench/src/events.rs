@@ -202,26 +202,36 @@ impl HttpEvent {
 /// event source mapping delivers it; `n` makes its event id and sequence number unique, so each
 /// invocation writes a new audit record instead of finding a redelivery.
 pub fn stream_insert(item: &Value, n: usize) -> Vec<u8> {
+    stream_inserts(item, n, 1)
+}
+
+/// A batch of `count` `INSERT` records of `item`, each with its own `eventID` and sequence
+/// number from `first` on: to a consumer keyed by `eventID` (audit, the realtime log), `count`
+/// new changes each time.
+pub fn stream_inserts(item: &Value, first: usize, count: usize) -> Vec<u8> {
     let keys = json!({ "pk": item.get("pk"), "sk": item.get("sk") });
     let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-    json!({ "Records": [{
-        "eventID": Uuid::new_v4().simple().to_string(),
-        "eventName": "INSERT",
-        "eventVersion": "1.1",
-        "eventSource": "aws:dynamodb",
-        "awsRegion": "eu-west-3",
-        "dynamodb": {
-            "ApproximateCreationDateTime": now,
-            "Keys": keys,
-            "NewImage": item,
-            "SequenceNumber": format!("{:021}", 100_000_000_000_000_000_000u128 + n as u128),
-            "SizeBytes": item.to_string().len(),
-            "StreamViewType": "NEW_AND_OLD_IMAGES"
-        },
-        "eventSourceARN": "arn:aws:dynamodb:eu-west-3:123456789012:table/bench/stream/2026-01-01T00:00:00.000"
-    }]})
-    .to_string()
-    .into_bytes()
+    let records: Vec<Value> = (0..count)
+        .map(|i| {
+            json!({
+                "eventID": Uuid::new_v4().simple().to_string(),
+                "eventName": "INSERT",
+                "eventVersion": "1.1",
+                "eventSource": "aws:dynamodb",
+                "awsRegion": "eu-west-3",
+                "dynamodb": {
+                    "ApproximateCreationDateTime": now,
+                    "Keys": keys,
+                    "NewImage": item,
+                    "SequenceNumber": format!("{:021}", 100_000_000_000_000_000_000u128 + (first + i) as u128),
+                    "SizeBytes": item.to_string().len(),
+                    "StreamViewType": "NEW_AND_OLD_IMAGES"
+                },
+                "eventSourceARN": "arn:aws:dynamodb:eu-west-3:123456789012:table/bench/stream/2026-01-01T00:00:00.000"
+            })
+        })
+        .collect();
+    json!({ "Records": records }).to_string().into_bytes()
 }
 
 /// What the hello-world gets: any JSON will do.

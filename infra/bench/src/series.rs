@@ -37,6 +37,8 @@ pub enum EventKind {
     DocumentsDownload { caller: Caller, id: String },
     /// A stream batch of one contact's `INSERT` (its stored item), new ids each time.
     AuditStream { item: serde_json::Value },
+    /// A stream batch of `records` `INSERT`s of one stored item, new `eventID`s each time.
+    StreamBatch { item: serde_json::Value, records: usize },
     /// The same bytes every time.
     Fixed(Vec<u8>),
 }
@@ -53,6 +55,10 @@ impl EventKind {
             EventKind::AuditStream { item } => {
                 static SEQUENCE: AtomicUsize = AtomicUsize::new(0);
                 crate::events::stream_insert(item, SEQUENCE.fetch_add(1, Ordering::Relaxed))
+            }
+            EventKind::StreamBatch { item, records } => {
+                static SEQUENCE: AtomicUsize = AtomicUsize::new(0);
+                crate::events::stream_inserts(item, SEQUENCE.fetch_add(*records, Ordering::Relaxed), *records)
             }
             EventKind::Fixed(bytes) => bytes.clone(),
         }

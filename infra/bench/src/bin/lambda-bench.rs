@@ -37,6 +37,8 @@ USAGE:
 
 COMMON OPTIONS:
   --event KIND     hello | contacts-get | contacts-create | documents-download | audit-stream | @FILE
+                   | stream-batch:N@FILE (FILE: one stored item as DynamoDB JSON; N new INSERTs of it
+                   per invocation, as realtime-fanout reads them)
                    (default: from the binary name). documents-download seeds an uploaded document
                    with documents-create and documents-complete, audit-stream a contact with
                    contacts-create: binaries found beside the measured one.
@@ -211,6 +213,19 @@ impl Common {
                 seed_contact(&self.sibling(bootstrap, "contacts-create")?, &caller)?;
                 let table = std::env::var("HUB_TABLE").map_err(|_| BenchError::new("HUB_TABLE must be set"))?;
                 EventKind::AuditStream { item: first_record_item(&table, &caller.org.to_string())? }
+            }
+            batch if batch.starts_with("stream-batch:") => {
+                // `stream-batch:N@FILE`: FILE holds one stored item (DynamoDB JSON, as a stream's
+                // NewImage), sent as N new INSERTs per invocation.
+                let spec = &batch["stream-batch:".len()..];
+                let (count, file) = spec
+                    .split_once('@')
+                    .and_then(|(n, f)| Some((n.parse::<usize>().ok().filter(|n| *n > 0)?, f)))
+                    .ok_or_else(|| BenchError::new(format!("{batch}: expected stream-batch:N@FILE")))?;
+                let text = std::fs::read_to_string(file).map_err(|e| BenchError::io(format!("reading {file}"), e))?;
+                let item =
+                    serde_json::from_str(&text).map_err(|e| BenchError::new(format!("{file} is not JSON: {e}")))?;
+                EventKind::StreamBatch { item, records: count }
             }
             file if file.starts_with('@') => EventKind::Fixed(
                 std::fs::read(&file[1..]).map_err(|e| BenchError::io(format!("reading {}", &file[1..]), e))?,

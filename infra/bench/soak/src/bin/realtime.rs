@@ -38,12 +38,19 @@ struct Options {
     /// Changes per second at most (0: as fast as the writers go).
     rate: usize,
     idle: usize,
+    /// Where the release `realtime-fanout` and `lambda-bench` are (`target/bench/release`): the
+    /// fan-out's instructions are then counted under callgrind.
+    callgrind: Option<std::path::PathBuf>,
 }
 
 fn parse() -> Result<Options, String> {
-    let mut options = Options { changes: 1000, connections: 50, concurrency: 4, rate: 0, idle: 500 };
+    let mut options = Options { changes: 1000, connections: 50, concurrency: 4, rate: 0, idle: 500, callgrind: None };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
+        if arg == "--callgrind" {
+            options.callgrind = Some(args.next().ok_or("--callgrind needs a directory")?.into());
+            continue;
+        }
         let value: usize = args.next().and_then(|v| v.parse().ok()).ok_or_else(|| format!("{arg} needs a number"))?;
         match arg.as_str() {
             "--changes" => options.changes = value.max(1),
@@ -289,6 +296,10 @@ async fn measure(stack: &LocalStack, options: &Options) -> Result<(), BoxError> 
         cpu * 1e6 / delta("messages").max(1) as f64
     );
 
+    if let Some(dir) = &options.callgrind {
+        count_instructions(stack, dir, options.connections).await?;
+    }
+
     if options.idle > 0 {
         // The stack runs under a shell (its process group's leader): measure the `stack` process.
         let pid = descendants(stack.pid())
@@ -311,6 +322,106 @@ async fn measure(stack: &LocalStack, options: &Options) -> Result<(), BoxError> 
             after.saturating_sub(before) as f64 / options.idle as f64
         );
         drop(idle);
+    }
+    Ok(())
+}
+
+/// Changes per batch in the callgrind runs: the mapping's `BatchSize`.
+const BATCH: usize = 100;
+
+/// The fan-out's instructions per batch, under callgrind (`lambda-bench callgrind`): the release
+/// `realtime-fanout`, against this stack's emulator and WebSocket API, with `connections` open
+/// sockets of a fresh organization; each invocation a batch of [`BATCH`] new `INSERT`s of one of
+/// the contacts the latency run wrote, moved to that organization.
+async fn count_instructions(stack: &LocalStack, dir: &std::path::Path, connections: usize) -> Result<(), BoxError> {
+    let endpoint = format!("http://127.0.0.1:{}", stack.var("HUB_MOTO_PORT"));
+    let dynamodb = hub_infra::moto::dynamodb_client(&endpoint);
+    let table = dynamodb.describe_table().table_name(stack.var("HUB_TABLE")).send().await?;
+    let arn = table.table.and_then(|t| t.latest_stream_arn).ok_or("the business table has no stream")?;
+    let streams = hub_infra::relay::streams_client(&endpoint, hub_infra::LOCAL_REGION);
+    let mut item = None;
+    'shards: for mut reader in hub_infra::relay::ShardReader::all(&streams, &arn).await? {
+        loop {
+            let batch = reader.next_batch(1000).await?;
+            if batch.is_empty() {
+                break;
+            }
+            if let Some(image) = batch.iter().filter_map(|r| r.pointer("/dynamodb/NewImage")).find(|i| {
+                i.pointer("/item_type/S").and_then(Value::as_str) == Some("record")
+                    && i.pointer("/entity/S").and_then(Value::as_str) == Some("CONTACT")
+            }) {
+                item = Some(image.clone());
+                break 'shards;
+            }
+        }
+    }
+    let mut item = item.ok_or("no contact in the stream")?;
+    let org = uuid::Uuid::new_v4();
+    item["organization_id"] = json!({"S": org.to_string()});
+    let file = stack.state_dir().join("fanout-item.json");
+    std::fs::write(&file, item.to_string())?;
+
+    let api = Api::new(stack.vars(), org)?;
+    let url = stack.var("HUB_REALTIME_URL").to_string();
+    let received = Rc::new(Cell::new(0usize));
+    let mut readers = Vec::new();
+    for _ in 0..connections {
+        let mut socket = open(&api, &url).await?;
+        let received = Rc::clone(&received);
+        readers.push(tokio::task::spawn_local(async move {
+            while let Some(Ok(frame)) = socket.next().await {
+                if let Message::Text(text) = frame {
+                    received.set(received.get() + text.lines().filter(|l| l.contains("contact.created")).count());
+                }
+            }
+        }));
+    }
+    let warm = 3;
+    let output = tokio::process::Command::new(dir.join("lambda-bench"))
+        .args(["callgrind", "--bootstrap"])
+        .arg(dir.join("realtime-fanout"))
+        .args(["--name", "realtime-fanout", "--warm", &warm.to_string(), "--top", "12", "--event"])
+        .arg(format!("stream-batch:{BATCH}@{}", file.display()))
+        .env("AWS_ENDPOINT_URL", &endpoint)
+        .env("AWS_REGION", hub_infra::LOCAL_REGION)
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("HUB_REALTIME_TABLE", stack.var("HUB_REALTIME_TABLE"))
+        .env("HUB_REALTIME_MANAGEMENT_URL", stack.var("HUB_REALTIME_MANAGEMENT_URL"))
+        .output()
+        .await?;
+    let report = String::from_utf8_lossy(&output.stdout).into_owned();
+    if !output.status.success() {
+        return Err(format!("lambda-bench failed: {}\n{report}", String::from_utf8_lossy(&output.stderr)).into());
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    for reader in readers {
+        reader.abort();
+    }
+    // Every invocation (the three callgrind runs: 0, 1 and 1+warm events) sends each socket its
+    // batch as one message: BATCH events in one post per connection.
+    let invocations = 1 + 1 + warm;
+    let expected = invocations * BATCH * connections;
+    let row = |label: &str| -> Option<u64> {
+        report
+            .lines()
+            .find(|l| l.starts_with(&format!("| {label}")))
+            .and_then(|l| l.split('|').nth(2))
+            .and_then(|n| n.trim().replace(',', "").parse().ok())
+    };
+    println!("  fan-out under callgrind (release build, {BATCH} changes x {connections} connections per invocation):");
+    println!("    events received: {} of {expected}", received.get());
+    if let (Some(first), Some(per_warm)) = (row("first invocation"), row("warm invocation")) {
+        for (label, n) in [("first invocation", first), ("warm invocation (mean)", per_warm)] {
+            println!(
+                "    {label}: {n} instructions, {} per change, {} per posted message ({connections}), {} per event delivered",
+                n / BATCH as u64,
+                n / connections as u64,
+                n / (BATCH * connections) as u64
+            );
+        }
+    } else {
+        println!("{report}");
     }
     Ok(())
 }
