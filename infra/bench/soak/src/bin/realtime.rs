@@ -340,9 +340,9 @@ async fn count_instructions(stack: &LocalStack, dir: &std::path::Path, connectio
     let arn = table.table.and_then(|t| t.latest_stream_arn).ok_or("the business table has no stream")?;
     let streams = hub_infra::relay::streams_client(&endpoint, hub_infra::LOCAL_REGION);
     let mut item = None;
-    'shards: for mut reader in hub_infra::relay::ShardReader::all(&streams, &arn).await? {
+    'shards: for mut reader in hub_infra::relay::ShardReader::all(&streams, &arn).await.map_err(|e| e.to_string())? {
         loop {
-            let batch = reader.next_batch(1000).await?;
+            let batch = reader.next_batch(1000).await.map_err(|e| e.to_string())?;
             if batch.is_empty() {
                 break;
             }
