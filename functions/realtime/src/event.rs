@@ -82,6 +82,64 @@ pub fn event_id(org: OrgId, stream_event_id: &str) -> Uuid {
     uuid::Builder::from_random_bytes(bytes).into_uuid()
 }
 
+/// The fields of an image an event is made from, besides the entity's visibility fields:
+/// what identifies the record and its version, who changed it when, and what the action rules
+/// read (`is_deleted`, `anonymized_at`).
+const READ_FIELDS: &[&str] = &[
+    "item_type",
+    "entity",
+    "organization_id",
+    "id",
+    "version",
+    "updated_at",
+    "updated_by",
+    "is_deleted",
+    "anonymized_at",
+];
+
+/// One stream record as Lambda delivers it, read for notifications only: its images keep only
+/// [`READ_FIELDS`] and the entity's visibility fields, converted from DynamoDB JSON one value at
+/// a time. A batch of 100 records with full images cost the fan-out as many instructions in
+/// conversions as everything else together (BENCHMARKS.md, "Real-time notifications"); what an
+/// event is made from is the same (a test compares it with the audit's whole-image reader).
+pub fn read_record(raw: &Value) -> AppResult<Option<StreamChange>> {
+    let text = |pointer: &str| raw.pointer(pointer).and_then(Value::as_str);
+    let event_id = text("/eventID").filter(|id| !id.is_empty()).ok_or_else(|| malformed("a record without eventID"))?;
+    let kind =
+        text("/eventName").and_then(EventKind::parse).ok_or_else(|| malformed("a record without a known eventName"))?;
+    let sequence_number =
+        text("/dynamodb/SequenceNumber").ok_or_else(|| malformed("a record without SequenceNumber"))?;
+    let image =
+        |name: &str| raw.pointer(&format!("/dynamodb/{name}")).and_then(Value::as_object).filter(|i| !i.is_empty());
+    let (old, new) = (image("OldImage"), image("NewImage"));
+    let either = new.or(old).ok_or_else(|| malformed("a stream record without images (NEW_AND_OLD_IMAGES needed)"))?;
+    let attribute = |name: &str| either.get(name).and_then(|v| v.get("S")).and_then(Value::as_str);
+    if attribute("item_type") != Some(NOTIFIED_ITEM_TYPE) {
+        return Ok(None);
+    }
+    let Some(entity) = attribute("entity").and_then(kinds::by_kind) else {
+        return Ok(None);
+    };
+    let reduce = |image: &Map<String, Value>| -> Map<String, Value> {
+        READ_FIELDS
+            .iter()
+            .chain(entity.fields)
+            .filter_map(|f| image.get(*f).map(|v| (f.to_string(), hub_audit::item::from_dynamodb_json(v))))
+            .collect()
+    };
+    let seconds = raw.pointer("/dynamodb/ApproximateCreationDateTime").and_then(Value::as_f64).unwrap_or(0.0);
+    // Whole seconds, as the audit trail reads the same field: a purge's time agrees in both.
+    let approximate_creation = chrono::DateTime::from_timestamp(seconds.trunc() as i64, 0).unwrap_or_default();
+    Ok(Some(StreamChange {
+        event_id: event_id.to_string(),
+        kind,
+        sequence_number: sequence_number.to_string(),
+        approximate_creation,
+        old: old.map(reduce),
+        new: new.map(reduce),
+    }))
+}
+
 /// The change of one stream record; `None` for items that are not notified.
 pub fn to_change(change: &StreamChange) -> AppResult<Option<Change>> {
     let (old, new) = (change.old.as_ref(), change.new.as_ref());
@@ -300,6 +358,66 @@ mod tests {
             expires_at: i64::MAX,
         }
         .tenant()
+    }
+
+    /// A stream record as Lambda delivers it, with whole images in DynamoDB JSON.
+    fn raw_record(kind: &str, old: Option<&Value>, new: Option<&Value>) -> Value {
+        let dynamo = |image: &Value| -> Value {
+            let item: Map<String, Value> = image
+                .as_object()
+                .into_iter()
+                .flatten()
+                .map(|(k, v)| {
+                    let attribute = match v {
+                        Value::String(s) => json!({"S": s}),
+                        Value::Number(n) => json!({"N": n.to_string()}),
+                        Value::Bool(b) => json!({"BOOL": b}),
+                        Value::Null => json!({"NULL": true}),
+                        other => json!({"S": other.to_string()}),
+                    };
+                    (k.clone(), attribute)
+                })
+                .collect();
+            Value::Object(item)
+        };
+        let mut dynamodb = json!({"SequenceNumber": "4200000000000000000001", "ApproximateCreationDateTime": 1765000000.5, "SizeBytes": 512,
+                                  "StreamViewType": "NEW_AND_OLD_IMAGES", "Keys": {"pk": {"S": "ORG#x"}, "sk": {"S": "X#y"}}});
+        if let Some(old) = old {
+            dynamodb["OldImage"] = dynamo(old);
+        }
+        if let Some(new) = new {
+            dynamodb["NewImage"] = dynamo(new);
+        }
+        json!({"eventID": "3f1c0e", "eventName": kind, "eventVersion": "1.1", "eventSource": "aws:dynamodb",
+               "awsRegion": "eu-west-3", "dynamodb": dynamodb, "eventSourceARN": "arn:aws:dynamodb:x"})
+    }
+
+    #[test]
+    fn the_lean_reader_makes_the_same_changes_as_the_audits_whole_image_reader() {
+        let (org, id) = (Uuid::new_v4(), Uuid::new_v4());
+        let live = document(org, id, 1, "restricted", false);
+        let mut changed = document(org, id, 2, "confidential", false);
+        changed["updated_by"] = json!(Uuid::new_v4().to_string());
+        let trashed = document(org, id, 3, "confidential", true);
+        let mut anonymized = document(org, id, 4, "confidential", true);
+        anonymized["anonymized_at"] = json!("2026-12-06T10:00:00.000Z");
+        let index = json!({"item_type": "index", "entity": "DOCUMENT", "organization_id": org.to_string()});
+        let cases = [
+            ("INSERT", None, Some(&live)),
+            ("MODIFY", Some(&live), Some(&changed)),
+            ("MODIFY", Some(&changed), Some(&trashed)),
+            ("MODIFY", Some(&trashed), Some(&changed)),
+            ("MODIFY", Some(&trashed), Some(&anonymized)),
+            ("REMOVE", Some(&anonymized), None),
+            ("INSERT", None, Some(&index)),
+        ];
+        for (kind, old, new) in cases {
+            let raw = raw_record(kind, old, new);
+            let whole = to_change(&hub_audit::stream::parse(&raw).unwrap()).unwrap();
+            let lean = read_record(&raw).unwrap().map(|c| to_change(&c).unwrap()).unwrap_or(None);
+            assert_eq!(lean, whole, "{kind} {old:?} -> {new:?}");
+        }
+        assert!(read_record(&json!({"eventName": "INSERT"})).is_err(), "no eventID");
     }
 
     #[test]

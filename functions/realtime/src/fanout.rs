@@ -14,11 +14,10 @@
 //!   that still fails after the SDK's retries closes the connection, so its client reconnects
 //!   and resumes from its cursor instead of missing the event silently.
 
-use crate::event::{Change, Event, pack, to_change};
+use crate::event::{Change, Event, pack, read_record, to_change};
 use crate::poster::{PostError, Poster};
 use crate::table::{Connection, RealtimeTable};
 use futures_util::StreamExt;
-use hub_audit::stream::parse;
 use hub_shared::auth::OrgId;
 use hub_shared::error::AppError;
 use serde_json::Value;
@@ -76,10 +75,9 @@ pub async fn handle(table: &RealtimeTable, poster: &Poster, event: &Value) -> Re
     let (reads_before, writes_before) = table.requests().snapshot();
     let mut changes = Vec::new();
     for raw in records {
-        let parsed = parse(raw).map_err(|e| AppError::internal(format!("realtime stream: {e}")));
-        match parsed.and_then(|p| to_change(&p)) {
-            Ok(Some(change)) => changes.push(change),
-            Ok(None) => {}
+        match read_record(raw).and_then(|record| record.map(|r| to_change(&r)).transpose()) {
+            Ok(Some(Some(change))) => changes.push(change),
+            Ok(_) => {}
             // Stop at a record this code cannot read: what precedes it goes out, and Lambda
             // retries from it (then bisects, then sends it to the dead-letter queue).
             Err(e) => match raw.pointer("/dynamodb/SequenceNumber").and_then(Value::as_str) {

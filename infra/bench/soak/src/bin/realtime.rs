@@ -150,6 +150,10 @@ async fn measure(stack: &LocalStack, options: &Options) -> Result<(), BoxError> 
     let url = stack.var("HUB_REALTIME_URL").to_string();
     let log = stack.state_dir().join("logs").join("watch.log");
 
+    if options.idle > 0 {
+        idle_memory(stack, &api, &url, options.idle).await?;
+    }
+
     // Every connection records when each record's event first reached it.
     let arrivals: Arrivals = Rc::new(RefCell::new(Vec::new()));
     let mut readers = Vec::new();
@@ -300,29 +304,6 @@ async fn measure(stack: &LocalStack, options: &Options) -> Result<(), BoxError> 
         count_instructions(stack, dir, options.connections).await?;
     }
 
-    if options.idle > 0 {
-        // The stack runs under a shell (its process group's leader): measure the `stack` process.
-        let pid = descendants(stack.pid())
-            .into_iter()
-            .find(|(_, cmd)| cmd.split_whitespace().next().is_some_and(|exe| exe.ends_with("/stack")))
-            .map(|(pid, _)| pid)
-            .ok_or("the stack process is not found")?;
-        let before = rss_kib(pid);
-        let mut idle = Vec::with_capacity(options.idle);
-        for _ in 0..options.idle {
-            idle.push(open(&api, &url).await?);
-        }
-        tokio::time::sleep(Duration::from_secs(2)).await;
-        let after = rss_kib(pid);
-        println!(
-            "  local gateway (the stack process): {:.1} MiB before, {:.1} MiB with {} more open connections ({:.1} KiB each)",
-            mib(before),
-            mib(after),
-            options.idle,
-            after.saturating_sub(before) as f64 / options.idle as f64
-        );
-        drop(idle);
-    }
     Ok(())
 }
 
@@ -423,5 +404,33 @@ async fn count_instructions(stack: &LocalStack, dir: &std::path::Path, connectio
     } else {
         println!("{report}");
     }
+    Ok(())
+}
+
+/// The local gateway's memory (the stack process, which holds the sockets) before and with
+/// `count` idle connections, on a stack that has served nothing yet (a heap grown by earlier
+/// work would hide what connections take).
+async fn idle_memory(stack: &LocalStack, api: &Api, url: &str, count: usize) -> Result<(), BoxError> {
+    // The stack runs under a shell (its process group's leader): measure the `stack` process.
+    let pid = descendants(stack.pid())
+        .into_iter()
+        .find(|(_, cmd)| cmd.split_whitespace().next().is_some_and(|exe| exe.ends_with("/stack")))
+        .map(|(pid, _)| pid)
+        .ok_or("the stack process is not found")?;
+    let before = rss_kib(pid);
+    let mut idle = Vec::with_capacity(count);
+    for _ in 0..count {
+        idle.push(open(api, url).await?);
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let after = rss_kib(pid);
+    println!(
+        "  local gateway (the stack process): {:.1} MiB before, {:.1} MiB with {} open connections ({:.1} KiB each)",
+        mib(before),
+        mib(after),
+        count,
+        after.saturating_sub(before) as f64 / count as f64
+    );
+    drop(idle);
     Ok(())
 }
