@@ -150,9 +150,15 @@ async fn measure(stack: &LocalStack, options: &Options) -> Result<(), BoxError> 
     let url = stack.var("HUB_REALTIME_URL").to_string();
     let log = stack.state_dir().join("logs").join("watch.log");
 
-    if options.idle > 0 {
-        idle_memory(stack, &api, &url, options.idle).await?;
-    }
+    // Kept open to the end: closing them would queue 500 `$disconnect`s ahead of the run (the
+    // local watcher runs one instance of each function). Another organization's, so the
+    // fan-out never posts to them.
+    let _idle = if options.idle > 0 {
+        let other = Api::new(stack.vars(), uuid::Uuid::new_v4())?;
+        idle_memory(stack, &other, &url, options.idle).await?
+    } else {
+        Vec::new()
+    };
 
     // Every connection records when each record's event first reached it.
     let arrivals: Arrivals = Rc::new(RefCell::new(Vec::new()));
@@ -409,8 +415,8 @@ async fn count_instructions(stack: &LocalStack, dir: &std::path::Path, connectio
 
 /// The local gateway's memory (the stack process, which holds the sockets) before and with
 /// `count` idle connections, on a stack that has served nothing yet (a heap grown by earlier
-/// work would hide what connections take).
-async fn idle_memory(stack: &LocalStack, api: &Api, url: &str, count: usize) -> Result<(), BoxError> {
+/// work would hide what connections take). The connections, still open.
+async fn idle_memory(stack: &LocalStack, api: &Api, url: &str, count: usize) -> Result<Vec<Socket>, BoxError> {
     // The stack runs under a shell (its process group's leader): measure the `stack` process.
     let pid = descendants(stack.pid())
         .into_iter()
@@ -431,6 +437,5 @@ async fn idle_memory(stack: &LocalStack, api: &Api, url: &str, count: usize) -> 
         count,
         after.saturating_sub(before) as f64 / count as f64
     );
-    drop(idle);
-    Ok(())
+    Ok(idle)
 }
