@@ -266,9 +266,12 @@ async function realtimeScenario(browser) {
         relayPort: relay.port,
       });
       await other.page.evaluate((config) => window.hub.listen(config), { apiUrl, token: tokens.other });
+      // The writer's page listens too: what it hears tells when the fan-out has logged a change.
+      await writer.page.evaluate((config) => window.hub.listen(config), { apiUrl, token: tokens.writer });
       const isLive = () => window.hub.liveState().statuses.at(-1)?.status === "live";
       const r = await waitLive(reader.page, isLive, null, 20_000);
       await waitLive(other.page, isLive, null, 20_000);
+      await waitLive(writer.page, isLive, null, 20_000);
       assert.equal(r.sockets.length, 1, JSON.stringify(r.sockets));
       const url = new URL(r.sockets[0].url);
       assert.equal(`${url.origin}${url.pathname}`, `${wsUrl.origin}${wsUrl.pathname}`, "the ticket answer's url is the stack's WebSocket API");
@@ -322,6 +325,15 @@ async function realtimeScenario(browser) {
         { contactId: booked.contact.id, appointmentId: booked.appointment.id },
       ]);
       assert.deepEqual(changes.changes.map((c) => c.status), [200, 201, 200], JSON.stringify(changes));
+      // Committed is not yet logged: the stream reaches the fan-out a poll later. Once the
+      // writer's own page has heard all three, they are in the log, and the reader, still cut
+      // off, can only get them from its resume.
+      await waitLive(
+        writer.page,
+        (expected) => expected.every(({ id, version }) => window.hub.liveState().events.some((e) => e.id === id && e.version === version)),
+        changes.changes.map(({ id, version }) => ({ id, version })),
+        20_000,
+      );
       const r = await reader.page.evaluate(() => window.hub.liveState());
       assert.equal(r.stats.connects, 1, "the relay let the reader back in during the outage");
     });
