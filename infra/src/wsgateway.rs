@@ -543,7 +543,15 @@ struct Gateway {
     limits: Limits,
     client: reqwest::Client,
     open: Mutex<HashMap<String, Open>>,
+    /// Bounds the invocations in flight: `cargo lambda watch` serves each function with one
+    /// instance, and 500 sockets closing at once (500 `$disconnect`s sent together) stalled it,
+    /// and every function with it, for minutes (BENCHMARKS.md, "Real-time notifications").
+    /// Deployed, Lambda scales out instead; locally they wait their turn here.
+    in_flight: tokio::sync::Semaphore,
 }
+
+/// Invocations the gateway sends the watcher at once.
+const MAX_IN_FLIGHT: usize = 8;
 
 /// The stage of `api` if this gateway can serve it as deployed; else why not. A route served
 /// without the authorization it declares would accept what deployed refuses.
@@ -586,7 +594,15 @@ pub async fn serve(
         Err(e) => return std::io::Error::other(format!("cannot build the WebSocket gateway's HTTP client: {e}")),
     };
     let events = Events { api_id, stage };
-    let gateway = Arc::new(Gateway { api, events, upstream, limits, client, open: Mutex::new(HashMap::new()) });
+    let gateway = Arc::new(Gateway {
+        api,
+        events,
+        upstream,
+        limits,
+        client,
+        open: Mutex::new(HashMap::new()),
+        in_flight: tokio::sync::Semaphore::new(MAX_IN_FLIGHT),
+    });
     loop {
         let (stream, peer) = match listener.accept().await {
             Ok(accepted) => accepted,
@@ -659,6 +675,11 @@ impl Gateway {
     }
 
     async fn invoke(&self, binary: &str, event: &Value) -> Outcome {
+        // No invocation waits on another while holding its permit (a function's own
+        // `@connections` calls are served without one), so the bound cannot deadlock.
+        let Ok(_permit) = self.in_flight.acquire().await else {
+            return Outcome::Unreachable("the gateway is shutting down".into());
+        };
         let url = format!("{}/2015-03-31/functions/{binary}/invocations", self.upstream);
         let response = match self.client.post(&url).body(event.to_string()).send().await {
             Ok(response) => response,
