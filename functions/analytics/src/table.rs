@@ -28,7 +28,7 @@ use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, Put, TransactWriteItem, Update};
 use hub_shared::auth::OrgId;
 use hub_shared::error::{AppError, AppResult};
-use hub_shared::store::attr::{Item, get_s, n, s};
+use hub_shared::store::attr::{Item, get_n, get_s, n, s};
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 use uuid::Uuid;
@@ -285,7 +285,7 @@ fn lost_race(err: &TransactWriteItemsError) -> bool {
 fn parse_applied(item: &Item) -> Option<Applied> {
     let kind = get_s(item, "kind")?.to_string();
     let id = Uuid::parse_str(get_s(item, "id")?).ok()?;
-    let number = |name: &str| item.get(name).and_then(|v| v.as_n().ok()).and_then(|v| v.parse::<u64>().ok());
+    let number = |name: &str| get_n::<u64>(item, name);
     let purged = item.get("purged").and_then(|v| v.as_bool().ok()).copied().unwrap_or(false);
     let held = item
         .get("held")

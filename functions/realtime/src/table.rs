@@ -19,7 +19,7 @@ use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValue, TransactWriteItem};
 use hub_shared::auth::OrgId;
 use hub_shared::error::{AppError, AppResult};
-use hub_shared::store::attr::{Item, get_s, n, s};
+use hub_shared::store::attr::{Item, get_n, get_s, n, s};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -70,13 +70,6 @@ fn storage<E: std::fmt::Debug>(what: &'static str) -> impl FnOnce(E) -> AppError
 
 fn now_secs() -> i64 {
     chrono::Utc::now().timestamp()
-}
-
-fn get_n<T: std::str::FromStr>(item: &Item, name: &str) -> Option<T> {
-    match item.get(name) {
-        Some(AttributeValue::N(v)) => v.parse().ok(),
-        _ => None,
-    }
 }
 
 fn get_list(item: &Item, name: &str) -> Vec<String> {

@@ -1,4 +1,4 @@
-use super::attr::{Item, get_s, n, object_to_item, s};
+use super::attr::{Item, get_n, get_s, n, object_to_item, s};
 use super::cursor::{CursorSigner, Position};
 use super::entity::{Entity, IndexEntry, ListSpec, Lock, Meta, Record, Reference, SortRange, Unique};
 use super::keys::{self, DELETED_INDEX, ITEM_IDEMPOTENCY, ITEM_INDEX, ITEM_LOCK, ITEM_RECORD, ITEM_UNIQUE};
@@ -447,9 +447,7 @@ impl Store {
             .idempotency_item(tenant, key)
             .await?
             .as_ref()
-            .and_then(|item| item.get("expires_at"))
-            .and_then(|v| v.as_n().ok())
-            .and_then(|raw| raw.parse::<i64>().ok())
+            .and_then(|item| get_n::<i64>(item, "expires_at"))
             .is_some_and(|expires| expires >= now);
         if live { self.replay(tenant, key).await.map(Some) } else { Ok(None) }
     }
@@ -542,13 +540,7 @@ impl Store {
             .send()
             .await
             .map_err(storage_error)?;
-        let seen = out
-            .item
-            .as_ref()
-            .and_then(|item| item.get("n"))
-            .and_then(|v| v.as_n().ok())
-            .and_then(|raw| raw.parse::<u64>().ok())
-            .unwrap_or(0);
+        let seen = out.item.as_ref().and_then(|item| get_n::<u64>(item, "n")).unwrap_or(0);
         Ok(Lock { name: name.to_string(), seen })
     }
 
