@@ -147,6 +147,22 @@ async fn items_read_alike(app: &TestApp, org: Uuid) {
     assert!(records >= 4, "only {records} records read from {prefix}'s items");
 }
 
+/// The realtime fan-out reads only the fields of a stream record it needs
+/// (`hub_realtime::event::read_record`); over the whole life of generated full records (create,
+/// patches, delete, restore, erasure, every field set or not), it must make the same change as
+/// the audit's reader of whole images.
+async fn stream_changes_read_alike(app: &TestApp, org: Uuid) {
+    use hub_realtime::event::{read_record, to_change};
+    let mut changes = 0;
+    for raw in app.stream_records().await {
+        let whole = to_change(&hub_audit::stream::parse(&raw).unwrap()).unwrap();
+        let lean = read_record(&raw).unwrap().map(|r| to_change(&r).unwrap()).unwrap_or(None);
+        assert_eq!(lean, whole, "{raw}");
+        changes += usize::from(whole.is_some_and(|c| c.org.as_uuid() == org));
+    }
+    assert!(changes >= 4, "only {changes} changes of {org} in the stream");
+}
+
 /// Anything besides the fields themselves that a patch of `body` should contain.
 fn subset(body: &Value, keep: &[bool]) -> Value {
     let map = body.as_object().unwrap();
@@ -292,6 +308,7 @@ async fn one_case(app: &TestApp, case: Case) {
     let erased = call(app, "POST", &format!("{url}/anonymize"), &admin, None).await;
     assert_eq!(erased.status, 200, "{}", erased.body);
     assert_eq!(erased.body["contact"]["date_of_birth"], Value::Null);
+    stream_changes_read_alike(app, org).await;
     app.run_audit_stream().await;
     let business = organization_items(app, &app.table, org).await;
     assert_nothing_left("the business table", &business, &personal);
