@@ -52,6 +52,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/business/documents/{id}/restore"),
     ("GET", "/api/business/documents/{id}/versions"),
     ("POST", "/api/business/documents/{id}/versions"),
+    ("POST", "/api/business/exports"),
+    ("GET", "/api/business/exports/{id}"),
     ("GET", "/api/business/transactions"),
     ("POST", "/api/business/transactions"),
     ("DELETE", "/api/business/transactions/{id}"),

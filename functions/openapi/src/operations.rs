@@ -67,6 +67,7 @@ pub fn operations(schemas: &mut Schemas) -> Vec<Operation> {
     ops.extend(audit_and_privacy(schemas));
     ops.extend(analytics(schemas));
     ops.extend(realtime(schemas));
+    ops.extend(exports(schemas));
     ops
 }
 
@@ -458,5 +459,99 @@ fn realtime(schemas: &mut Schemas) -> Vec<Operation> {
             ))
             .response(201, json_response("The ticket.", ticket, None, &[]))
             .problems(&[400]),
+    ]
+}
+
+/// A practice's whole export (README, "Exports"): the view is `hub_exports::api::view`, whose
+/// pending export is the example.
+fn exports(schemas: &mut Schemas) -> Vec<Operation> {
+    let download = presigned(schemas);
+    let nullable_download = json!({ "anyOf": [download, { "type": "null" }] });
+    let nullable_time = json!({ "type": ["string", "null"], "format": "date-time" });
+    let count = json!({ "type": "integer", "minimum": 0 });
+    let file = all_required(json!({
+        "type": "object",
+        "description": "One NDJSON file: one record per line, as the API returns it (deleted and erased ones included).",
+        "properties": {
+            "entity": { "type": "string", "enum": hub_exports::ENTITIES.iter().map(|e| e.name).collect::<Vec<_>>() },
+            "records": count, "deleted": count, "anonymized": count, "bytes": count,
+            "sha256": { "type": "string", "pattern": "^[0-9a-f]{64}$" },
+            "download": nullable_download,
+        },
+    }));
+    let export = schemas.insert(
+        "Export",
+        all_required(json!({
+            "type": "object",
+            "description": "An export of the whole organization. `download` URLs are set only in the answer to a GET of a \
+                `done` export, signed afresh each time.",
+            "properties": {
+                "id": { "type": "string", "format": "uuid" },
+                "state": { "type": "string", "enum": ["pending", "running", "done", "failed", "expired"] },
+                "requested_by": { "type": "string", "format": "uuid" },
+                "created_at": { "type": "string", "format": "date-time" },
+                "started_at": nullable_time,
+                "finished_at": nullable_time,
+                "expires_at": { "type": ["string", "null"], "format": "date-time", "description": "When the files are deleted." },
+                "error": { "type": ["string", "null"] },
+                "progress": all_required(json!({
+                    "type": "object",
+                    "properties": {
+                        "entities_done": count, "entities_total": count, "records_written": count,
+                        "current_entity": { "type": ["string", "null"] },
+                    },
+                })),
+                "files": { "type": "array", "items": file },
+                "manifest": {
+                    "anyOf": [
+                        all_required(json!({
+                            "type": "object",
+                            "properties": {
+                                "bytes": count, "sha256": { "type": "string", "pattern": "^[0-9a-f]{64}$" },
+                                "download": nullable_download,
+                            },
+                        })),
+                        { "type": "null" },
+                    ],
+                },
+            },
+        })),
+    );
+    // Fixed id and times: the committed document must be the same on every build.
+    let at = hub_shared::domain::Timestamp::parse("2026-01-05T09:30:00.000Z")
+        .unwrap_or_else(hub_shared::domain::Timestamp::now);
+    let mut job = hub_exports::Job::new(hub_shared::auth::OrgId::new(uuid::Uuid::nil()), uuid::Uuid::nil());
+    (job.id, job.created_at, job.updated_at) = (uuid::Uuid::nil(), at, at);
+    let example = hub_exports::api::view(&job, at, None);
+    vec![
+        Operation::new("POST", "/api/business/exports", "exports-create", "Privacy")
+            .summary(
+                "Export the whole organization",
+                "Admins, owners and auditors. Starts an export of every record of the organization (live, deleted and \
+                 erased) as NDJSON files, one per entity, and a manifest; follow it at `Location`. Audited as an \
+                 export (high risk). 409 `EXPORT_IN_PROGRESS` while another export of the organization is unfinished.",
+            )
+            .body(json_body(
+                "Nothing, or `{}`.",
+                json!({ "type": "object", "additionalProperties": false, "maxProperties": 0 }),
+                None,
+                false,
+            ))
+            .response(202, json_response("The export, pending.", export.clone(), Some(example), &["Location"]))
+            .problems(&[400, 409]),
+        Operation::new("GET", "/api/business/exports/{id}", "exports-get", "Privacy")
+            .summary(
+                "Follow an export",
+                format!(
+                    "Admins, owners and auditors. Its state, progress and counts; once `done`, a download URL per file \
+                     and for the manifest, valid {} seconds and signed afresh on every GET (each such answer is \
+                     audited as an export). Files are deleted {} days after the export started (`expired`).",
+                    hub_documents::files::DOWNLOAD_URL_TTL.as_secs(),
+                    hub_exports::job::FILES_KEPT_DAYS
+                ),
+            )
+            .parameters([param("id")])
+            .response(200, json_response("The export.", export, None, &[]))
+            .problems(&[400, 404]),
     ]
 }
