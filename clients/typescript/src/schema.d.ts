@@ -552,6 +552,46 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/business/exports": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Export the whole organization
+         * @description Admins, owners and auditors. Starts an export of every record of the organization (live, deleted and erased) as NDJSON files, one per entity, and a manifest; follow it at `Location`. Audited as an export (high risk). 409 `EXPORT_IN_PROGRESS` while another export of the organization is unfinished.
+         */
+        post: operations["exports-create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/business/exports/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Follow an export
+         * @description Admins, owners and auditors. Its state, progress and counts; once `done`, a download URL per file and for the manifest, valid 120 seconds and signed afresh on every GET (each such answer is audited as an export). Files are deleted 7 days after the export started (`expired`).
+         */
+        get: operations["exports-get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/business/transactions": {
         parameters: {
             query?: never;
@@ -1611,6 +1651,48 @@ export interface components {
         };
         /** @enum {string} */
         DocumentType: "medical_record" | "lab_result" | "imaging" | "prescription" | "invoice" | "contract" | "report" | "consent_form" | "insurance" | "other";
+        /** @description An export of the whole organization. `download` URLs are set only in the answer to a GET of a `done` export, signed afresh each time. */
+        Export: {
+            /** Format: date-time */
+            created_at: string;
+            error: string | null;
+            /**
+             * Format: date-time
+             * @description When the files are deleted.
+             */
+            expires_at: string | null;
+            files: {
+                anonymized: number;
+                bytes: number;
+                deleted: number;
+                download: components["schemas"]["PresignedRequest"] | null;
+                /** @enum {string} */
+                entity: "contacts" | "appointments" | "documents" | "transactions" | "analytics_records";
+                records: number;
+                sha256: string;
+            }[];
+            /** Format: date-time */
+            finished_at: string | null;
+            /** Format: uuid */
+            id: string;
+            manifest: {
+                bytes: number;
+                download: components["schemas"]["PresignedRequest"] | null;
+                sha256: string;
+            } | null;
+            progress: {
+                current_entity: string | null;
+                entities_done: number;
+                entities_total: number;
+                records_written: number;
+            };
+            /** Format: uuid */
+            requested_by: string;
+            /** Format: date-time */
+            started_at: string | null;
+            /** @enum {string} */
+            state: "pending" | "running" | "done" | "failed" | "expired";
+        };
         /** @description One invalid field of a request, reported back to the client in the problem body's `errors`. */
         FieldError: {
             /** @description Stable machine code: `required`, `invalid_type`, `invalid_choice`, `too_long`, ... */
@@ -4561,6 +4643,87 @@ export interface operations {
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["Unprocessable"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    "exports-create": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Nothing, or `{}`. */
+        requestBody?: {
+            content: {
+                "application/json": Record<string, unknown>;
+            };
+        };
+        responses: {
+            /** @description The export, pending. */
+            202: {
+                headers: {
+                    Location: components["headers"]["Location"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "created_at": "2026-01-05T09:30:00.000Z",
+                     *       "error": null,
+                     *       "expires_at": null,
+                     *       "files": [],
+                     *       "finished_at": null,
+                     *       "id": "00000000-0000-0000-0000-000000000000",
+                     *       "manifest": null,
+                     *       "progress": {
+                     *         "current_entity": "contacts",
+                     *         "entities_done": 0,
+                     *         "entities_total": 5,
+                     *         "records_written": 0
+                     *       },
+                     *       "requested_by": "00000000-0000-0000-0000-000000000000",
+                     *       "started_at": null,
+                     *       "state": "pending"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Export"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            409: components["responses"]["Conflict"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    "exports-get": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The record's id. An id that is not a UUID names nothing: 404. */
+                id: components["parameters"]["id"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The export. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Export"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["Unavailable"];
         };
