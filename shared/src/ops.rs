@@ -13,12 +13,15 @@ use crate::audit::Access;
 use crate::auth::{Permission, Tenant};
 use crate::domain::Timestamp;
 use crate::error::{AppError, AppResult};
-use crate::http::{ApiRequest, Reply, Services};
-use crate::store::{BulkOutcome, Created, Entity, Meta, Record, Store};
+use crate::http::{ApiRequest, Expected, Reply, Services};
+use crate::store::{BulkOutcome, Created, Entity, IdempotencyKey, Meta, Record, Store};
 use serde_json::{Map, Value, json};
 use std::collections::HashMap;
 use std::sync::Arc;
 use uuid::Uuid;
+
+mod batch;
+pub use batch::{BATCH_ALL, BATCH_UPDATES, MAX_BATCH_OPERATIONS, batch};
 
 pub const DEFAULT_PAGE_SIZE: usize = 20;
 pub const MAX_PAGE_SIZE: usize = 100;
@@ -143,13 +146,127 @@ pub async fn create_record<E: Entity>(
     request: &ApiRequest,
 ) -> AppResult<Created<E>> {
     tenant.require(Permission::Write)?;
-    let body = request.json_object()?;
-    let data = E::from_json(&body)?;
-    // A new record has no version to expect, but a malformed `version` is still refused, as
-    // the body's schema says.
-    request.expected_version(Some(&body))?;
+    let op = Op::Create { body: request.json_object()? };
     let idempotency = request.idempotency_key()?;
-    services.store.create(tenant, data, idempotency.as_ref()).await
+    match decide::<E>(services, tenant, op).await? {
+        Decided::Create(data) => services.store.create(tenant, data, idempotency.as_ref()).await,
+        _ => Err(AppError::internal("a create decided something else")),
+    }
+}
+
+/// One write of the generic operations, as a request states it. The single-record endpoints
+/// and the batch endpoint both describe their writes this way and share [`decide`] and
+/// [`apply`]: one implementation of each rule.
+#[derive(Debug, Clone)]
+pub enum Op {
+    Create { body: Map<String, Value> },
+    Replace { id: Uuid, expected: Option<Expected>, body: Map<String, Value> },
+    Patch { id: Uuid, expected: Option<Expected>, body: Map<String, Value> },
+    Delete { id: Uuid, expected: Option<Expected> },
+    Restore { id: Uuid },
+}
+
+impl Op {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Create { .. } => "create",
+            Self::Replace { .. } => "replace",
+            Self::Patch { .. } => "patch",
+            Self::Delete { .. } => "delete",
+            Self::Restore { .. } => "restore",
+        }
+    }
+
+    pub fn id(&self) -> Option<Uuid> {
+        match self {
+            Self::Create { .. } => None,
+            Self::Replace { id, .. } | Self::Patch { id, .. } | Self::Delete { id, .. } | Self::Restore { id } => {
+                Some(*id)
+            }
+        }
+    }
+}
+
+/// What an operation will do, decided before anything is written: permission checked, the
+/// record read and checked against the expected version, the new fields validated.
+#[derive(Debug)]
+pub enum Decided<E> {
+    Create(E),
+    Update(Record<E>, E),
+    Delete(Record<E>),
+    Restore(Record<E>),
+}
+
+/// Decides an operation (see [`Decided`]); writes nothing.
+pub async fn decide<E: Entity>(services: &Services, tenant: &Tenant, op: Op) -> AppResult<Decided<E>> {
+    match op {
+        Op::Create { body } => {
+            tenant.require(Permission::Write)?;
+            let data = E::from_json(&body)?;
+            // A new record has no version to expect, but a malformed `version` is still
+            // refused, as the body's schema says.
+            crate::http::body_version(&body)?;
+            Ok(Decided::Create(data))
+        }
+        Op::Replace { id, expected, body } => {
+            tenant.require(Permission::Write)?;
+            let data = E::from_json(&body)?;
+            let current = current_checked::<E>(services, tenant, id, expected).await?;
+            Ok(Decided::Update(current, data))
+        }
+        Op::Patch { id, expected, body } => {
+            tenant.require(Permission::Write)?;
+            let current = current_checked::<E>(services, tenant, id, expected).await?;
+            let data = patched(&current, body)?;
+            Ok(Decided::Update(current, data))
+        }
+        Op::Delete { id, expected } => {
+            tenant.require(Permission::Write)?;
+            Ok(Decided::Delete(current_checked::<E>(services, tenant, id, expected).await?))
+        }
+        Op::Restore { id } => {
+            tenant.require(Permission::Administer)?;
+            let current = services
+                .store
+                .get::<E>(tenant.org, id)
+                .await?
+                .filter(|r| r.data.visible_to(tenant))
+                .ok_or(AppError::NotFound { resource: E::NAME })?;
+            Ok(Decided::Restore(current))
+        }
+    }
+}
+
+/// Writes a decided operation on its own: the record as it now is. Creates are written under
+/// `idempotency` when given, and report whether they were a replay.
+pub async fn apply<E: Entity>(
+    services: &Services,
+    tenant: &Tenant,
+    decided: Decided<E>,
+    idempotency: Option<&IdempotencyKey>,
+) -> AppResult<Created<E>> {
+    let written = |record| Created { record, replayed: false };
+    match decided {
+        Decided::Create(data) => services.store.create(tenant, data, idempotency).await,
+        Decided::Update(current, data) => services.store.update(tenant, &current, data).await.map(written),
+        Decided::Delete(current) => services.store.soft_delete(tenant, &current).await.map(written),
+        Decided::Restore(current) => services.store.restore(tenant, &current).await.map(written),
+    }
+}
+
+/// The fields of a JSON merge patch (RFC 7396) over a record's current fields; `null` resets a
+/// field to its default. The merged whole is validated exactly as a `PUT`.
+fn patched<E: Entity>(current: &Record<E>, body: Map<String, Value>) -> AppResult<E> {
+    let mut merged = match serde_json::to_value(&current.data) {
+        Ok(Value::Object(map)) => map,
+        _ => return Err(AppError::internal("an entity did not serialize to an object")),
+    };
+    for (name, value) in body {
+        if !Meta::FIELDS.contains(&name.as_str()) {
+            merged.insert(name, value);
+        }
+    }
+    E::from_json(&merged)
 }
 
 /// The live record a write applies to, checked against the version the client expects
@@ -162,6 +279,15 @@ pub async fn current_for_write<E: Entity>(
 ) -> AppResult<Record<E>> {
     let id = request.path_id(E::NAME)?;
     let expected = request.expected_version(body)?;
+    current_checked(services, tenant, id, expected).await
+}
+
+async fn current_checked<E: Entity>(
+    services: &Services,
+    tenant: &Tenant,
+    id: Uuid,
+    expected: Option<Expected>,
+) -> AppResult<Record<E>> {
     let current = live_visible::<E>(services, tenant, id).await?;
     match expected {
         Some(expected) if !expected.matches(current.meta.version) => Err(AppError::conflict(
@@ -176,13 +302,28 @@ pub async fn current_for_write<E: Entity>(
     }
 }
 
+/// A write of one record named by the request's path, with the versions it expects. The
+/// caller has checked the permission first, so a caller without it learns nothing more (403
+/// before any 400 or 404).
+async fn single<E: Entity>(
+    services: &Services,
+    tenant: &Tenant,
+    request: &ApiRequest,
+    op: impl FnOnce(Uuid, Option<Expected>) -> Op,
+    body: Option<&Map<String, Value>>,
+) -> AppResult<Record<E>> {
+    let id = request.path_id(E::NAME)?;
+    let expected = request.expected_version(body)?;
+    let decided = decide::<E>(services, tenant, op(id, expected)).await?;
+    apply(services, tenant, decided, None).await.map(|written| written.record)
+}
+
 /// `PUT /{id}`: replaces every writable field; omitted optional fields take their defaults.
 pub async fn replace<E: Entity>(services: Arc<Services>, tenant: Tenant, request: ApiRequest) -> AppResult<Reply> {
     tenant.require(Permission::Write)?;
     let body = request.json_object()?;
-    let data = E::from_json(&body)?;
-    let current = current_for_write::<E>(&services, &tenant, &request, Some(&body)).await?;
-    let updated = services.store.update(&tenant, &current, data).await?;
+    let op = |id, expected| Op::Replace { id, expected, body: body.clone() };
+    let updated = single::<E>(&services, &tenant, &request, op, Some(&body)).await?;
     Ok(record_reply(&updated))
 }
 
@@ -191,18 +332,8 @@ pub async fn replace<E: Entity>(services: Arc<Services>, tenant: Tenant, request
 pub async fn patch<E: Entity>(services: Arc<Services>, tenant: Tenant, request: ApiRequest) -> AppResult<Reply> {
     tenant.require(Permission::Write)?;
     let body = request.json_object()?;
-    let current = current_for_write::<E>(&services, &tenant, &request, Some(&body)).await?;
-    let mut merged = match serde_json::to_value(&current.data) {
-        Ok(Value::Object(map)) => map,
-        _ => return Err(AppError::internal("an entity did not serialize to an object")),
-    };
-    for (name, value) in body {
-        if !Meta::FIELDS.contains(&name.as_str()) {
-            merged.insert(name, value);
-        }
-    }
-    let data = E::from_json(&merged)?;
-    let updated = services.store.update(&tenant, &current, data).await?;
+    let op = |id, expected| Op::Patch { id, expected, body: body.clone() };
+    let updated = single::<E>(&services, &tenant, &request, op, Some(&body)).await?;
     Ok(record_reply(&updated))
 }
 
@@ -232,8 +363,8 @@ pub async fn action<E: Entity>(
 /// `DELETE /{id}`: soft delete. The record leaves every list and can be restored by an admin.
 pub async fn delete<E: Entity>(services: Arc<Services>, tenant: Tenant, request: ApiRequest) -> AppResult<Reply> {
     tenant.require(Permission::Write)?;
-    let current = current_for_write::<E>(&services, &tenant, &request, None).await?;
-    let deleted = services.store.soft_delete(&tenant, &current).await?;
+    let op = |id, expected| Op::Delete { id, expected };
+    let deleted = single::<E>(&services, &tenant, &request, op, None).await?;
     let message = format!("{} deleted successfully", capitalized(E::NAME));
     Ok(Reply::ok(json!({
         "success": true,
@@ -245,20 +376,12 @@ pub async fn delete<E: Entity>(services: Arc<Services>, tenant: Tenant, request:
 }
 
 /// `POST /{id}/restore` (admins): brings a soft-deleted record back, with its list entries and
-/// unique values (409 if one was taken meanwhile).
+/// unique values (409 if one was taken meanwhile, or if it is not deleted).
 pub async fn restore<E: Entity>(services: Arc<Services>, tenant: Tenant, request: ApiRequest) -> AppResult<Reply> {
     tenant.require(Permission::Administer)?;
     let id = request.path_id(E::NAME)?;
-    let current = services
-        .store
-        .get::<E>(tenant.org, id)
-        .await?
-        .filter(|r| r.data.visible_to(&tenant))
-        .ok_or(AppError::NotFound { resource: E::NAME })?;
-    if !current.meta.is_deleted {
-        return Err(AppError::conflict("NOT_DELETED", format!("the {} is not deleted", E::NAME)));
-    }
-    let restored = services.store.restore(&tenant, &current).await?;
+    let decided = decide::<E>(&services, &tenant, Op::Restore { id }).await?;
+    let restored = apply(&services, &tenant, decided, None).await?.record;
     Ok(record_reply(&restored))
 }
 

@@ -70,6 +70,10 @@ fn handlers() -> HashMap<&'static str, Handler> {
         ("transactions-delete", boxed(ops::delete::<hub_transactions::Transaction>)),
         ("transactions-restore", boxed(ops::restore::<hub_transactions::Transaction>)),
         ("transactions-refund", boxed(hub_transactions::refund)),
+        ("contacts-batch", boxed(|s, t, r| ops::batch::<Contact>(s, t, r, ops::BATCH_ALL))),
+        ("appointments-batch", boxed(|s, t, r| ops::batch::<hub_appointments::Appointment>(s, t, r, ops::BATCH_ALL))),
+        ("transactions-batch", boxed(|s, t, r| ops::batch::<hub_transactions::Transaction>(s, t, r, ops::BATCH_ALL))),
+        ("documents-batch", boxed(|s, t, r| ops::batch::<hub_documents::Document>(s, t, r, ops::BATCH_UPDATES))),
     ])
 }
 
@@ -290,7 +294,13 @@ impl TestApp {
         hub_infra::provision::provision(&client, &template, &names).await.unwrap_or_else(|e| panic!("provision: {e}"));
         let bucket = format!("hub-test-{}", Uuid::new_v4().simple());
         let bucket_ctx = hub_infra::localenv::Context {
-            names: [("DocumentsBucket".to_string(), bucket.clone())].into(),
+            // Every bucket of the template must have a local name; the imports' and exports'
+            // functions are tested through the local stack, which names its own.
+            names: [
+                ("DocumentsBucket".to_string(), bucket.clone()),
+                ("BulkBucket".to_string(), format!("hub-test-bulk-{}", Uuid::new_v4().simple())),
+            ]
+            .into(),
             ..Default::default()
         };
         hub_infra::provision::provision_buckets(&hub_infra::moto::s3_client(&moto().endpoint), &template, &bucket_ctx)

@@ -168,13 +168,9 @@ impl ApiRequest {
                 )
             })?),
         };
-        let from_body = match body.and_then(|b| b.get("version")) {
+        let from_body = match body {
+            Some(body) => body_version(body)?,
             None => None,
-            Some(Value::Number(n)) => match crate::domain::integral(n) {
-                Some(v) if v >= 1 => Some(v.unsigned_abs()),
-                _ => return Err(AppError::field("version", "invalid_value", "must be an integer of 1 or more")),
-            },
-            Some(_) => return Err(AppError::field("version", "invalid_type", "must be an integer of 1 or more")),
         };
         match (from_header, from_body) {
             (Some(Expected::Versions(listed)), Some(b)) if !listed.contains(&b) => {
@@ -206,6 +202,18 @@ impl ApiRequest {
         hash.update(&self.body);
         let request_hash = hash.finalize().iter().map(|b| format!("{b:02x}")).collect();
         Ok(Some(IdempotencyKey { key: key.into_owned(), request_hash }))
+    }
+}
+
+/// A body's `version`: a positive integer (`3.0` is one), or absent; 422 otherwise.
+pub fn body_version(body: &Map<String, Value>) -> AppResult<Option<u64>> {
+    match body.get("version") {
+        None => Ok(None),
+        Some(Value::Number(n)) => match crate::domain::integral(n) {
+            Some(v) if v >= 1 => Ok(Some(v.unsigned_abs())),
+            _ => Err(AppError::field("version", "invalid_value", "must be an integer of 1 or more")),
+        },
+        Some(_) => Err(AppError::field("version", "invalid_type", "must be an integer of 1 or more")),
     }
 }
 

@@ -14,4 +14,7 @@ pub(crate) mod keys;
 mod repo;
 
 pub use entity::{ANONYMIZED, Entity, IndexEntry, ListSpec, Lock, Meta, Record, Reference, SortRange, Unique};
-pub use repo::{BulkOutcome, Created, Due, IdempotencyKey, Page, Store};
+pub use repo::{
+    BatchFailure, BatchKey, BulkOutcome, Created, Due, IdempotencyKey, MAX_TRANSACTION_ITEMS, Page, Prepared, Staged,
+    Store,
+};

@@ -14,7 +14,9 @@ use serde_json::Value;
 use std::collections::HashMap;
 use uuid::Uuid;
 
+mod batch;
 mod maintenance;
+pub use batch::{BatchFailure, BatchKey, MAX_TRANSACTION_ITEMS, Prepared, Staged};
 pub use maintenance::Due;
 
 /// How long a POST's `Idempotency-Key` is remembered.
@@ -75,17 +77,21 @@ enum Purpose {
 }
 
 enum Failure {
-    Condition(Purpose),
+    /// A condition failed: why the item was there, and the operation of a batch it belongs to
+    /// (always 0 outside a batch).
+    Condition(Purpose, usize),
     Contention,
     Storage(AppError),
 }
 
-/// The items of one `TransactWriteItems`, each with its purpose.
+/// The items of one `TransactWriteItems`, each with its purpose and the batch operation it
+/// belongs to (`op`, set while that operation is staged), so a failure names its operation.
 struct Tx<'a> {
     table: &'a str,
     org: OrgId,
     items: Vec<TransactWriteItem>,
-    purposes: Vec<Purpose>,
+    purposes: Vec<(Purpose, usize)>,
+    op: usize,
 }
 
 /// The condition a record write carries.
@@ -98,12 +104,12 @@ enum Expect {
 
 impl<'a> Tx<'a> {
     fn new(table: &'a str, org: OrgId) -> Self {
-        Self { table, org, items: Vec::new(), purposes: Vec::new() }
+        Self { table, org, items: Vec::new(), purposes: Vec::new(), op: 0 }
     }
 
     fn push(&mut self, purpose: Purpose, item: Result<TransactWriteItem, AppError>) -> AppResult<()> {
         self.items.push(item?);
-        self.purposes.push(purpose);
+        self.purposes.push((purpose, self.op));
         Ok(())
     }
 
@@ -278,6 +284,50 @@ impl<'a> Tx<'a> {
         self.check_references::<E>(&new, next.meta.id, skip)
     }
 
+    /// A new record: its item (which must not exist yet), list entries, unique values claimed,
+    /// references checked (but those in `skip`, written in this same transaction).
+    fn stage_create<E: Entity>(&mut self, record: &Record<E>, skip: &[Uuid]) -> AppResult<()> {
+        self.put_record(record, Expect::New)?;
+        for entry in record.data.index_entries(&record.meta) {
+            self.put_entry(record, &entry)?;
+        }
+        for unique in record.data.unique_values() {
+            self.claim_unique::<E>(&unique, record.meta.id)?;
+        }
+        self.check_references::<E>(&record.data.references(), record.meta.id, skip)
+    }
+
+    /// A soft delete from `current` to `next` (see [`deleted_state`]): the record leaves its
+    /// lists for the trash and frees its unique values.
+    fn stage_soft_delete<E: Entity>(&mut self, current: &Record<E>, next: &Record<E>) -> AppResult<()> {
+        self.put_record(next, Expect::Version { version: current.meta.version, deleted: false })?;
+        for entry in current.data.index_entries(&current.meta) {
+            self.delete_entry::<E>(next.meta.id, &entry)?;
+        }
+        let deleted_at = next.meta.deleted_at.ok_or_else(|| AppError::internal("deleted record without deleted_at"))?;
+        self.put_entry(next, &trash_entry(deleted_at))?;
+        for unique in current.data.unique_values() {
+            self.release_unique::<E>(&unique, next.meta.id)?;
+        }
+        Ok(())
+    }
+
+    /// A restore from the trash: back in its lists, its unique values claimed again, and only if
+    /// what it names is still there (restore the contact first).
+    fn stage_restore<E: Entity>(&mut self, current: &Record<E>, next: &Record<E>, skip: &[Uuid]) -> AppResult<()> {
+        let deleted_at =
+            current.meta.deleted_at.ok_or_else(|| AppError::internal("deleted record without deleted_at"))?;
+        self.put_record(next, Expect::Version { version: current.meta.version, deleted: true })?;
+        self.delete_entry::<E>(next.meta.id, &trash_entry(deleted_at))?;
+        for entry in next.data.index_entries(&next.meta) {
+            self.put_entry(next, &entry)?;
+        }
+        for unique in next.data.unique_values() {
+            self.claim_unique::<E>(&unique, next.meta.id)?;
+        }
+        self.check_references::<E>(&next.data.references(), next.meta.id, skip)
+    }
+
     /// One condition per referenced record: a transaction may not touch an item twice.
     fn check_references<E: Entity>(&mut self, references: &[Reference], own: Uuid, skip: &[Uuid]) -> AppResult<()> {
         let mut seen: Vec<(&str, Uuid)> = Vec::new();
@@ -412,14 +462,7 @@ impl Store {
         }
         let written: Vec<Uuid> = others.iter().map(|(c, _)| c.meta.id).collect();
         let mut tx = Tx::new(&self.table, tenant.org);
-        tx.put_record(&record, Expect::New)?;
-        for entry in record.data.index_entries(&record.meta) {
-            tx.put_entry(&record, &entry)?;
-        }
-        for unique in record.data.unique_values() {
-            tx.claim_unique::<E>(&unique, record.meta.id)?;
-        }
-        tx.check_references::<E>(&record.data.references(), record.meta.id, &written)?;
+        tx.stage_create(&record, &written)?;
         for (current, next) in &others {
             tx.stage_update(current, next, &[])?;
         }
@@ -429,7 +472,7 @@ impl Store {
         }
         match self.commit(tx).await {
             Ok(()) => Ok(Created { record, replayed: false }),
-            Err(Failure::Condition(Purpose::Idempotency)) => match idempotency {
+            Err(Failure::Condition(Purpose::Idempotency, _)) => match idempotency {
                 Some(key) => self.replay(tenant, key).await,
                 None => Err(AppError::internal("idempotency condition without a key")),
             },
@@ -548,28 +591,9 @@ impl Store {
     /// frees its unique values.
     #[tracing::instrument(name = "store.soft_delete", skip_all, fields(kind = E::KIND))]
     pub async fn soft_delete<E: Entity>(&self, tenant: &Tenant, current: &Record<E>) -> AppResult<Record<E>> {
-        current.data.check_delete()?;
-        let now = Timestamp::now();
-        let user = tenant.user.user_id.as_uuid();
-        let meta = Meta {
-            updated_at: now,
-            updated_by: user,
-            is_deleted: true,
-            deleted_at: Some(now),
-            deleted_by: Some(user),
-            version: current.meta.version + 1,
-            ..current.meta.clone()
-        };
-        let next = Record { meta, data: current.data.clone() };
+        let next = deleted_state(tenant, current, Timestamp::now())?;
         let mut tx = Tx::new(&self.table, tenant.org);
-        tx.put_record(&next, Expect::Version { version: current.meta.version, deleted: false })?;
-        for entry in current.data.index_entries(&current.meta) {
-            tx.delete_entry::<E>(next.meta.id, &entry)?;
-        }
-        tx.put_entry(&next, &trash_entry(now))?;
-        for unique in current.data.unique_values() {
-            tx.release_unique::<E>(&unique, next.meta.id)?;
-        }
+        tx.stage_soft_delete(current, &next)?;
         self.commit(tx).await.map_err(Failure::into_error::<E>)?;
         Ok(next)
     }
@@ -578,9 +602,24 @@ impl Store {
     /// `RELATED_NOT_FOUND` if a record it references is gone.
     #[tracing::instrument(name = "store.restore", skip_all, fields(kind = E::KIND))]
     pub async fn restore<E: Entity>(&self, tenant: &Tenant, current: &Record<E>) -> AppResult<Record<E>> {
-        let deleted_at =
-            current.meta.deleted_at.ok_or_else(|| AppError::internal("deleted record without deleted_at"))?;
-        let now = Timestamp::now();
+        let (next, locks) = self.prepare_restore(tenant, current, Timestamp::now()).await?;
+        let mut tx = Tx::new(&self.table, tenant.org);
+        tx.stage_restore(current, &next, &[])?;
+        stage_locks(&mut tx, &locks)?;
+        self.commit(tx).await.map_err(Failure::into_error::<E>)?;
+        Ok(next)
+    }
+
+    /// The restored state of a deleted record and the locks its `before_restore` asks for.
+    async fn prepare_restore<E: Entity>(
+        &self,
+        tenant: &Tenant,
+        current: &Record<E>,
+        now: Timestamp,
+    ) -> AppResult<(Record<E>, Vec<Lock>)> {
+        if !current.meta.is_deleted {
+            return Err(AppError::conflict("NOT_DELETED", format!("the {} is not deleted", E::NAME)));
+        }
         let meta = Meta {
             updated_at: now,
             updated_by: tenant.user.user_id.as_uuid(),
@@ -592,20 +631,7 @@ impl Store {
         };
         let next = Record { meta, data: current.data.clone() };
         let locks = next.data.before_restore(self, tenant).await?;
-        let mut tx = Tx::new(&self.table, tenant.org);
-        tx.put_record(&next, Expect::Version { version: current.meta.version, deleted: true })?;
-        stage_locks(&mut tx, &locks)?;
-        tx.delete_entry::<E>(next.meta.id, &trash_entry(deleted_at))?;
-        for entry in next.data.index_entries(&next.meta) {
-            tx.put_entry(&next, &entry)?;
-        }
-        for unique in next.data.unique_values() {
-            tx.claim_unique::<E>(&unique, next.meta.id)?;
-        }
-        // A record comes back only if what it names is still there: restore the contact first.
-        tx.check_references::<E>(&next.data.references(), next.meta.id, &[])?;
-        self.commit(tx).await.map_err(Failure::into_error::<E>)?;
-        Ok(next)
+        Ok((next, locks))
     }
 
     /// Soft-deletes each id in its own transaction and reports per id, in the order given.
@@ -725,12 +751,14 @@ impl Store {
                     .iter()
                     .enumerate()
                     .filter(|(_, r)| r.code() == Some("ConditionalCheckFailed"))
-                    .map(|(index, _)| purposes.get(index).copied().unwrap_or(Purpose::Entry))
+                    .map(|(index, _)| purposes.get(index).copied().unwrap_or((Purpose::Entry, 0)))
             };
             // A retried create fails its uniqueness claims too (the first attempt made them);
             // the idempotency key's failure must win, so the retry is answered as a replay.
-            if let Some(purpose) = failed().find(|p| matches!(p, Purpose::Idempotency)).or_else(|| failed().next()) {
-                return Err(Failure::Condition(purpose));
+            if let Some((purpose, op)) =
+                failed().find(|(p, _)| matches!(p, Purpose::Idempotency)).or_else(|| failed().next())
+            {
+                return Err(Failure::Condition(purpose, op));
             }
             if reasons.iter().any(|r| r.code() == Some("TransactionConflict")) {
                 return Err(Failure::Contention);
@@ -760,6 +788,22 @@ fn refuse_reidentification<E: Entity>(current: &E, next: &E) -> AppResult<()> {
     }
 }
 
+/// A live record's soft-deleted state, by `tenant` at `now`, if its entity allows the delete.
+fn deleted_state<E: Entity>(tenant: &Tenant, current: &Record<E>, now: Timestamp) -> AppResult<Record<E>> {
+    current.data.check_delete()?;
+    let user = tenant.user.user_id.as_uuid();
+    let meta = Meta {
+        updated_at: now,
+        updated_by: user,
+        is_deleted: true,
+        deleted_at: Some(now),
+        deleted_by: Some(user),
+        version: current.meta.version + 1,
+        ..current.meta.clone()
+    };
+    Ok(Record { meta, data: current.data.clone() })
+}
+
 fn stage_locks(tx: &mut Tx<'_>, locks: &[Lock]) -> AppResult<()> {
     for lock in locks {
         tx.bump_lock(lock)?;
@@ -774,19 +818,19 @@ fn trash_entry(deleted_at: Timestamp) -> IndexEntry {
 impl Failure {
     fn into_error<E: Entity>(self) -> AppError {
         match self {
-            Failure::Condition(Purpose::Record) => AppError::conflict(
+            Failure::Condition(Purpose::Record, _) => AppError::conflict(
                 "VERSION_CONFLICT",
                 format!("the {} was changed by someone else; reload it and retry", E::NAME),
             ),
-            Failure::Condition(Purpose::Unique(field)) => AppError::Conflict {
+            Failure::Condition(Purpose::Unique(field), _) => AppError::Conflict {
                 code: "UNIQUE_CONFLICT",
                 detail: format!("another {} of this organization already has this {field}", E::NAME),
                 errors: vec![FieldError::new(field, "duplicate", format!("is already used by another {}", E::NAME))],
             },
-            Failure::Condition(Purpose::Reference(field)) => {
+            Failure::Condition(Purpose::Reference(field), _) => {
                 AppError::related_not_found(field, "no live record of this organization has this id")
             }
-            Failure::Condition(Purpose::Idempotency | Purpose::Entry | Purpose::Lock) | Failure::Contention => {
+            Failure::Condition(Purpose::Idempotency | Purpose::Entry | Purpose::Lock, _) | Failure::Contention => {
                 AppError::conflict(
                     "CONCURRENT_MODIFICATION",
                     format!("the {} is being changed by another request; retry", E::NAME),

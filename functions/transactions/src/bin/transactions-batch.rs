@@ -1,0 +1,12 @@
+//! Lambda `transactions-batch`: see `hub_shared::ops::batch`.
+
+use hub_transactions::Transaction;
+use hub_shared::{http, ops};
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), lambda_http::Error> {
+    http::run_business("transactions-batch", |services, tenant, request| {
+        ops::batch::<Transaction>(services, tenant, request, ops::BATCH_ALL)
+    })
+    .await
+}

@@ -1,0 +1,410 @@
+//! `POST /{entity}/batch`: up to 100 writes of one entity in one request, each answered on its
+//! own, in order. Every operation goes through [`decide`] and [`apply`] (or, atomically, the
+//! store's prepare functions, which are the single writes' own), so a batch obeys exactly the
+//! rules, permissions, audit and analytics of the single endpoints; the stream audits each
+//! record written like any other write.
+//!
+//! - Without `atomic`, operations run one after another (a later one sees what an earlier one
+//!   wrote, and two writes of one provider's schedule never race each other) and each may fail
+//!   alone: 200 with a result per operation.
+//! - With `"atomic": true`, all are written in one DynamoDB transaction or none is: 200 with
+//!   every result, or the failing operation's problem with its index (`operation`).
+//! - An `Idempotency-Key` makes a retry a replay of the first outcome (records re-read as they
+//!   are now). Without `atomic`, each create is also written under a key derived from the
+//!   batch's, so a retry after a crash mid-batch does not create twice.
+
+use super::{Decided, Op, apply, decide};
+use crate::auth::Tenant;
+use crate::domain::Timestamp;
+use crate::error::{AppError, AppResult, FieldError};
+use crate::http::{ApiRequest, Expected, Reply, Services, body_version, problem_response};
+use crate::store::{BatchFailure, BatchKey, Entity, IdempotencyKey, MAX_TRANSACTION_ITEMS, Prepared, Record};
+use serde_json::{Map, Value, json};
+use std::sync::Arc;
+use uuid::Uuid;
+
+pub const MAX_BATCH_OPERATIONS: usize = 100;
+
+/// The operations a batch of most entities accepts.
+pub const BATCH_ALL: &[&str] = &["create", "replace", "patch", "delete", "restore"];
+/// Documents are created one by one: each creation answers its own upload URL.
+pub const BATCH_UPDATES: &[&str] = &["replace", "patch", "delete", "restore"];
+
+/// The fields an operation object may hold.
+const OPERATION_FIELDS: &[&str] = &["op", "id", "version", "body"];
+
+/// `POST /{entity}/batch` with `{"operations": [...], "atomic": false}`; `allowed` names the
+/// operations this entity's batch accepts ([`BATCH_ALL`] or [`BATCH_UPDATES`]).
+pub async fn batch<E: Entity>(
+    services: Arc<Services>,
+    tenant: Tenant,
+    request: ApiRequest,
+    allowed: &'static [&'static str],
+) -> AppResult<Reply> {
+    let body = request.json_object()?;
+    let (atomic, raw) = envelope(&body)?;
+    let key = request.idempotency_key()?;
+    let ops: Vec<(Named, AppResult<Op>)> = raw.iter().map(|value| operation(value, allowed)).collect();
+    if let Some(key) = &key {
+        let state = if atomic {
+            services.store.batch_key(&tenant, key).await?
+        } else if services.store.claim_batch_key(&tenant, key).await? {
+            BatchKey::Free
+        } else {
+            match services.store.batch_key(&tenant, key).await? {
+                // Expired or stale between the claim and the read: another request took it.
+                BatchKey::Free => BatchKey::InProgress,
+                other => other,
+            }
+        };
+        match state {
+            BatchKey::Free => {}
+            BatchKey::Done(outcome) => return replay::<E>(&services, &tenant, &outcome).await,
+            BatchKey::Reused => {
+                return Err(AppError::conflict(
+                    "IDEMPOTENCY_KEY_REUSED",
+                    "this Idempotency-Key was already used for a different request",
+                ));
+            }
+            BatchKey::InProgress => {
+                return Err(AppError::conflict(
+                    "BATCH_IN_PROGRESS",
+                    "a batch with this Idempotency-Key is still running; retry in a few seconds",
+                ));
+            }
+        }
+    }
+    if atomic {
+        atomic_batch::<E>(&services, &tenant, &request, ops, key.as_ref()).await
+    } else {
+        sequential::<E>(&services, &tenant, &request, ops, key.as_ref()).await
+    }
+}
+
+/// `atomic` and the operations array, or 422 for the request as a whole.
+fn envelope(body: &Map<String, Value>) -> AppResult<(bool, &Vec<Value>)> {
+    if let Some(other) = body.keys().find(|k| !["operations", "atomic"].contains(&k.as_str())) {
+        return Err(AppError::field(other, "unknown_field", "is not a field of this request"));
+    }
+    let atomic = match body.get("atomic") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(flag)) => *flag,
+        Some(_) => return Err(AppError::field("atomic", "invalid_type", "must be true or false")),
+    };
+    match body.get("operations") {
+        Some(Value::Array(items)) if (1..=MAX_BATCH_OPERATIONS).contains(&items.len()) => Ok((atomic, items)),
+        Some(Value::Array(_)) => Err(AppError::field(
+            "operations",
+            "invalid_value",
+            format!("must hold 1 to {MAX_BATCH_OPERATIONS} operations"),
+        )),
+        Some(_) => Err(AppError::field("operations", "invalid_type", "must be an array of operations")),
+        None => Err(AppError::field("operations", "required", "is required")),
+    }
+}
+
+/// What a result repeats of its operation even when the operation is refused: its name (when
+/// it is one this batch accepts) and its `id` as given.
+type Named = (Option<&'static str>, Option<String>);
+
+/// One operation object read into an [`Op`].
+fn operation(value: &Value, allowed: &'static [&'static str]) -> (Named, AppResult<Op>) {
+    let Value::Object(map) = value else {
+        return ((None, None), Err(AppError::field("operation", "invalid_type", "must be an object")));
+    };
+    let raw_id = match map.get("id") {
+        Some(Value::String(id)) => Some(id.clone()),
+        _ => None,
+    };
+    let name = map.get("op").and_then(Value::as_str).and_then(|op| allowed.iter().copied().find(|a| *a == op));
+    ((name, raw_id), read_operation(map, allowed))
+}
+
+fn read_operation(map: &Map<String, Value>, allowed: &[&str]) -> AppResult<Op> {
+    if let Some(other) = map.keys().find(|k| !OPERATION_FIELDS.contains(&k.as_str())) {
+        return Err(AppError::field(other, "unknown_field", "is not a field of an operation"));
+    }
+    let kind = match map.get("op") {
+        Some(Value::String(kind)) if allowed.contains(&kind.as_str()) => kind.as_str(),
+        Some(_) => {
+            return Err(AppError::field("op", "invalid_choice", format!("must be one of: {}", allowed.join(", "))));
+        }
+        None => return Err(AppError::field("op", "required", "is required")),
+    };
+    let mut errors = Vec::new();
+    let id = match (kind, map.get("id")) {
+        ("create", None) => None,
+        ("create", Some(_)) => {
+            errors.push(FieldError::new("id", "not_allowed", "a new record's id is chosen by the server"));
+            None
+        }
+        (_, Some(Value::String(raw))) => match Uuid::parse_str(raw) {
+            Ok(id) => Some(id),
+            // No record can have it: the single endpoints answer 404 for such an id too.
+            Err(_) => return Err(AppError::NotFound { resource: "record" }),
+        },
+        (_, Some(_)) => {
+            errors.push(FieldError::new("id", "invalid_type", "must be a record id"));
+            None
+        }
+        (_, None) => {
+            errors.push(FieldError::new("id", "required", "is required"));
+            None
+        }
+    };
+    let body = match (kind, map.get("body")) {
+        ("create" | "replace" | "patch", Some(Value::Object(body))) => Some(body.clone()),
+        ("create" | "replace" | "patch", Some(_)) => {
+            errors.push(FieldError::new("body", "invalid_type", "must be an object"));
+            None
+        }
+        ("create" | "replace" | "patch", None) => {
+            errors.push(FieldError::new("body", "required", "is required"));
+            None
+        }
+        (_, Some(_)) => {
+            errors.push(FieldError::new("body", "not_allowed", format!("a {kind} takes no body")));
+            None
+        }
+        (_, None) => None,
+    };
+    let version = match (kind, map.get("version")) {
+        (_, None) => None,
+        ("replace" | "patch" | "delete", Some(_)) => body_version(map)?,
+        (_, Some(_)) => {
+            errors.push(FieldError::new("version", "not_allowed", format!("a {kind} takes no version")));
+            None
+        }
+    };
+    if !errors.is_empty() {
+        return Err(AppError::validation(errors));
+    }
+    let body_version = body.as_ref().map(body_version).transpose()?.flatten();
+    let expected = match (version, body_version) {
+        (Some(a), Some(b)) if a != b => {
+            return Err(AppError::bad_request("VERSION_MISMATCH", "the operation's version and its body's disagree"));
+        }
+        (a, b) => a.or(b).map(|v| Expected::Versions(vec![v])),
+    };
+    let missing = || AppError::internal("an operation passed its checks without its parts");
+    Ok(match kind {
+        "create" => Op::Create { body: body.ok_or_else(missing)? },
+        "replace" => Op::Replace { id: id.ok_or_else(missing)?, expected, body: body.ok_or_else(missing)? },
+        "patch" => Op::Patch { id: id.ok_or_else(missing)?, expected, body: body.ok_or_else(missing)? },
+        "delete" => Op::Delete { id: id.ok_or_else(missing)?, expected },
+        _ => Op::Restore { id: id.ok_or_else(missing)? },
+    })
+}
+
+/// One operation's result: its status and the record as it is after the write, or the reason
+/// it was refused.
+struct Outcome {
+    /// The operation's name, when it is one this batch accepts.
+    op: Option<&'static str>,
+    id: Option<String>,
+    result: Result<(u16, String), AppError>,
+}
+
+impl Outcome {
+    fn of<E: Entity>(op: Option<&'static str>, status: u16, record: &Record<E>) -> Self {
+        Self { op, id: Some(record.meta.id.to_string()), result: Ok((status, record.to_json_text())) }
+    }
+
+    fn failed(op: Option<&'static str>, id: Option<String>, error: AppError) -> Self {
+        Self { op, id, result: Err(error) }
+    }
+
+    /// The result object, built as text: records are already serialized (`to_json_text`) and are
+    /// not parsed again.
+    fn render(&self, index: usize, request_id: &str) -> String {
+        let head = json!({ "index": index, "op": self.op, "id": self.id });
+        let head = head.to_string();
+        let head = head.strip_suffix('}').unwrap_or(&head);
+        match &self.result {
+            Ok((status, record)) => format!(r#"{head},"status":{status},"record":{record}}}"#),
+            Err(error) => {
+                let (status, problem) = problem_response(error, request_id);
+                format!(r#"{head},"status":{},"problem":{problem}}}"#, status.as_u16())
+            }
+        }
+    }
+
+    /// What a replay needs: the status, the id and, for a refused operation, its problem.
+    fn stored(&self, request_id: &str) -> Value {
+        match &self.result {
+            Ok((status, _)) => json!({ "op": self.op, "id": self.id, "status": status }),
+            Err(error) => {
+                let (status, problem) = problem_response(error, request_id);
+                json!({ "op": self.op, "id": self.id, "status": status.as_u16(), "problem": problem })
+            }
+        }
+    }
+}
+
+fn status_of(op: &Op) -> u16 {
+    if matches!(op, Op::Create { .. }) { 201 } else { 200 }
+}
+
+/// Operations one by one, each failing alone.
+async fn sequential<E: Entity>(
+    services: &Services,
+    tenant: &Tenant,
+    request: &ApiRequest,
+    ops: Vec<(Named, AppResult<Op>)>,
+    key: Option<&IdempotencyKey>,
+) -> AppResult<Reply> {
+    let mut outcomes = Vec::with_capacity(ops.len());
+    for (index, ((name, raw_id), parsed)) in ops.into_iter().enumerate() {
+        let outcome = match parsed {
+            Err(error) => Outcome::failed(name, raw_id, error),
+            Ok(op) => {
+                let status = status_of(&op);
+                let derived = key.map(|key| IdempotencyKey {
+                    key: format!("{}#{index}", key.key),
+                    request_hash: format!("{}#{index}", key.request_hash),
+                });
+                let written = match decide::<E>(services, tenant, op).await {
+                    Ok(decided) => apply(services, tenant, decided, derived.as_ref()).await,
+                    Err(error) => Err(error),
+                };
+                match written {
+                    Ok(written) => Outcome::of(name, status, &written.record),
+                    Err(error) => Outcome::failed(name, raw_id, error),
+                }
+            }
+        };
+        outcomes.push(outcome);
+    }
+    if let Some(key) = key {
+        let stored = stored_outcome(false, &outcomes, &request.request_id);
+        // The answer stands even if its record cannot be kept: a retry then finds the claim
+        // stale after a minute and runs again, its creates replayed by their own keys.
+        if let Err(error) = services.store.finish_batch_key(tenant, key, &stored).await {
+            tracing::warn!(error = %error, "a batch's outcome could not be stored for its Idempotency-Key");
+        }
+    }
+    Ok(answer(false, &outcomes, &request.request_id))
+}
+
+/// All operations in one transaction, or none.
+async fn atomic_batch<E: Entity>(
+    services: &Services,
+    tenant: &Tenant,
+    request: &ApiRequest,
+    ops: Vec<(Named, AppResult<Op>)>,
+    key: Option<&IdempotencyKey>,
+) -> AppResult<Reply> {
+    let now = Timestamp::now();
+    let mut prepared: Vec<Prepared<E>> = Vec::with_capacity(ops.len());
+    let mut names = Vec::with_capacity(ops.len());
+    for (index, ((name, _), parsed)) in ops.into_iter().enumerate() {
+        names.push(name);
+        let step = async {
+            let decided = decide::<E>(services, tenant, parsed?).await?;
+            let store = &services.store;
+            match decided {
+                Decided::Create(data) => store.prepare_create(tenant, data, now).await,
+                Decided::Update(current, data) => store.prepare_change(tenant, current, data, now).await,
+                Decided::Delete(current) => store.prepare_delete(tenant, current, now),
+                Decided::Restore(current) => store.prepare_undelete(tenant, current, now).await,
+            }
+        };
+        match step.await {
+            Ok(op) => prepared.push(op),
+            Err(error) => return Ok(atomic_failure(index, name, &error, &request.request_id)),
+        }
+    }
+    let outcomes: Vec<Outcome> = prepared
+        .iter()
+        .zip(&names)
+        .map(|(op, name)| Outcome::of(*name, if *name == Some("create") { 201 } else { 200 }, op.next()))
+        .collect();
+    let stored = key.map(|key| (key, stored_outcome(true, &outcomes, &request.request_id)));
+    match services.store.commit_atomic(tenant, &prepared, stored.as_ref().map(|(k, o)| (*k, o.as_str()))).await {
+        Ok(()) => Ok(answer(true, &outcomes, &request.request_id)),
+        Err(BatchFailure::Operation { op, error }) => {
+            Ok(atomic_failure(op, names.get(op).copied().flatten(), &error, &request.request_id))
+        }
+        Err(BatchFailure::TooLarge { items, bytes, fit }) => Err(AppError::Unprocessable {
+            code: "BATCH_TOO_LARGE",
+            detail: format!(
+                "these operations need {items} transaction items ({bytes} bytes), more than the \
+                 {MAX_TRANSACTION_ITEMS} items and 4 MB one transaction holds (each record also writes its \
+                 list entries and unique values); the first {fit} operations fit: send the rest in another \
+                 request, or send them without `atomic`"
+            ),
+            errors: vec![FieldError::new("operations", "too_many_items", format!("at most {fit} of these fit"))],
+        }),
+        Err(BatchFailure::Replay) => match key {
+            Some(key) => match services.store.batch_key(tenant, key).await? {
+                BatchKey::Done(outcome) => replay::<E>(services, tenant, &outcome).await,
+                _ => Err(AppError::conflict("CONCURRENT_MODIFICATION", "retry the request")),
+            },
+            None => Err(AppError::internal("a batch replay without a key")),
+        },
+        Err(BatchFailure::Whole(error)) => Err(error),
+    }
+}
+
+/// The problem of an atomic batch that wrote nothing: the failing operation's own problem, its
+/// index in `operation`, and its status.
+fn atomic_failure(index: usize, name: Option<&str>, error: &AppError, request_id: &str) -> Reply {
+    let name = name.unwrap_or("invalid operation");
+    let (status, mut problem) = problem_response(error, request_id);
+    if let Value::Object(body) = &mut problem {
+        let detail = body.get("detail").and_then(Value::as_str).unwrap_or_default().to_string();
+        body.insert("detail".into(), json!(format!("operation {index} ({name}): {detail}; nothing was written")));
+        body.insert("operation".into(), json!(index));
+    }
+    Reply::text(problem.to_string(), "application/problem+json").with_status(status)
+}
+
+fn answer(atomic: bool, outcomes: &[Outcome], request_id: &str) -> Reply {
+    let succeeded = outcomes.iter().filter(|o| o.result.is_ok()).count();
+    let results: Vec<String> = outcomes.iter().enumerate().map(|(i, o)| o.render(i, request_id)).collect();
+    Reply::json_text(results_text(atomic, succeeded, &results))
+}
+
+/// The batch's answer around its rendered results.
+fn results_text(atomic: bool, succeeded: usize, results: &[String]) -> String {
+    format!(
+        r#"{{"atomic":{atomic},"succeeded":{succeeded},"failed":{},"results":[{}]}}"#,
+        results.len() - succeeded,
+        results.join(",")
+    )
+}
+
+fn stored_outcome(atomic: bool, outcomes: &[Outcome], request_id: &str) -> String {
+    let results: Vec<Value> = outcomes.iter().map(|o| o.stored(request_id)).collect();
+    json!({ "atomic": atomic, "results": results }).to_string()
+}
+
+/// The first batch's answer again, each written record read as it is now.
+async fn replay<E: Entity>(services: &Services, tenant: &Tenant, stored: &str) -> AppResult<Reply> {
+    let stored: Value = serde_json::from_str(stored).map_err(AppError::internal)?;
+    let atomic = stored.get("atomic").and_then(Value::as_bool).unwrap_or(false);
+    let empty = Vec::new();
+    let results = stored.get("results").and_then(Value::as_array).unwrap_or(&empty);
+    let mut rendered = Vec::with_capacity(results.len());
+    let mut succeeded = 0;
+    for (index, result) in results.iter().enumerate() {
+        let mut object = result.as_object().cloned().unwrap_or_default();
+        object.insert("index".into(), json!(index));
+        let ok = object.get("problem").is_none();
+        let id = object.get("id").and_then(Value::as_str).and_then(|raw| Uuid::parse_str(raw).ok());
+        let record = match (ok, id) {
+            (true, Some(id)) => services.store.get::<E>(tenant.org, id).await?.filter(|r| r.data.visible_to(tenant)),
+            _ => None,
+        };
+        succeeded += usize::from(ok);
+        let text = Value::Object(object).to_string();
+        rendered.push(match record {
+            Some(record) => {
+                format!(r#"{},"record":{}}}"#, text.strip_suffix('}').unwrap_or(&text), record.to_json_text())
+            }
+            None => text,
+        });
+    }
+    let body = results_text(atomic, succeeded, &rendered);
+    Ok(Reply::json_text(body).with_header(http::HeaderName::from_static("idempotent-replayed"), "true"))
+}

@@ -1,0 +1,424 @@
+//! `POST /api/business/{entity}/batch`: per-operation results, atomic all-or-nothing, idempotent
+//! retries, tenancy and permissions per operation, and one audit record per write, through the
+//! real handlers on the emulated table.
+
+// Test code: a failed unwrap is a failed test, with its message.
+#![allow(clippy::unwrap_used)]
+
+use hub_tests::{TestApp, Who, contact};
+use proptest::strategy::{Strategy, ValueTree};
+use proptest::test_runner::TestRunner;
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use uuid::Uuid;
+
+async fn create(app: &TestApp, token: &str, path: &str, body: Value) -> Value {
+    let answer = app.send("POST", path, Some(token), Some(body)).await;
+    assert_eq!(answer.status, 201, "{}", answer.body);
+    answer.body
+}
+
+async fn batch(app: &TestApp, entity: &str, token: &str, body: Value) -> hub_tests::Answer {
+    app.send("POST", &format!("/api/business/{entity}/batch"), Some(token), Some(body)).await
+}
+
+async fn batch_with_key(app: &TestApp, entity: &str, token: &str, key: &str, body: &Value) -> hub_tests::Answer {
+    let headers = HashMap::from([
+        ("authorization".to_string(), format!("Bearer {token}")),
+        ("content-type".to_string(), "application/json".to_string()),
+        ("idempotency-key".to_string(), key.to_string()),
+    ]);
+    app.send_raw("POST", &format!("/api/business/{entity}/batch"), headers, Some(body.to_string())).await
+}
+
+fn statuses(answer: &hub_tests::Answer) -> Vec<u64> {
+    answer.body["results"].as_array().unwrap().iter().map(|r| r["status"].as_u64().unwrap()).collect()
+}
+
+async fn count_contacts(app: &TestApp, token: &str) -> usize {
+    let answer = app.send("GET", "/api/business/contacts?page_size=100", Some(token), None).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    answer.body["items"].as_array().unwrap().len()
+}
+
+#[tokio::test]
+async fn each_operation_is_answered_on_its_own_in_order() {
+    let app = TestApp::spawn().await;
+    let org = Uuid::new_v4();
+    let admin = app.token(&Who::admin(org));
+    let member = app.token(&Who::member(org));
+    let other_org = app.token(&Who::admin(Uuid::new_v4()));
+    let kept = create(&app, &admin, "/api/business/contacts", contact("Zoé", "Lefèvre")).await;
+    let deleted = create(&app, &admin, "/api/business/contacts", contact("Anaïs", "Dubois")).await;
+    let deleted_id = deleted["id"].as_str().unwrap();
+    assert_eq!(
+        app.send("DELETE", &format!("/api/business/contacts/{deleted_id}"), Some(&admin), None).await.status,
+        200
+    );
+    let foreign = create(&app, &other_org, "/api/business/contacts", contact("Hélène", "Martin")).await;
+    let kept_id = kept["id"].as_str().unwrap();
+
+    let answer = batch(
+        &app,
+        "contacts",
+        &member,
+        json!({"operations": [
+            {"op": "create", "body": {"first_name": "Élodie", "last_name": "Béranger", "email": "elodie@exemple.fr"}},
+            {"op": "create", "body": {"first_name": "Jean", "last_name": "Dupont", "email": "not-an-email"}},
+            {"op": "patch", "id": kept_id, "version": 1, "body": {"job_title": "Infirmière"}},
+            {"op": "patch", "id": kept_id, "version": 1, "body": {"city": "Lyon"}},
+            {"op": "delete", "id": Uuid::new_v4().to_string()},
+            {"op": "restore", "id": deleted_id},
+            {"op": "replace", "id": foreign["id"], "body": contact("Pierre", "Volé")},
+            {"op": "erase", "id": kept_id},
+            {"op": "create", "id": kept_id, "body": contact("Id", "Imposé")},
+            {"op": "patch", "id": "not-a-uuid", "body": {}},
+        ]}),
+    )
+    .await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(statuses(&answer), [201, 422, 200, 409, 404, 403, 404, 422, 422, 404], "{}", answer.body);
+    assert_eq!(answer.body["succeeded"], 2);
+    assert_eq!(answer.body["failed"], 8);
+    assert_eq!(answer.body["atomic"], false);
+    let results = answer.body["results"].as_array().unwrap();
+    for (index, result) in results.iter().enumerate() {
+        assert_eq!(result["index"], index);
+    }
+    // Successes carry the record as the single endpoint answers it; failures an RFC 9457 problem.
+    let created = &results[0]["record"];
+    assert_eq!(created["first_name"], "Élodie");
+    assert_eq!(created["version"], 1);
+    assert_eq!(results[0]["id"], created["id"]);
+    let fetched = app
+        .send("GET", &format!("/api/business/contacts/{}", created["id"].as_str().unwrap()), Some(&admin), None)
+        .await;
+    assert_eq!(&fetched.body, created);
+    assert_eq!(results[1]["problem"]["code"], "VALIDATION_FAILED");
+    assert_eq!(results[1]["problem"]["errors"][0]["field"], "email");
+    assert_eq!(results[2]["record"]["job_title"], "Infirmière");
+    assert_eq!(results[2]["record"]["version"], 2);
+    // The second patch expected version 1, which the first one moved past.
+    assert_eq!(results[3]["problem"]["code"], "VERSION_CONFLICT");
+    assert_eq!(results[5]["problem"]["code"], "FORBIDDEN", "{}", results[5]);
+    assert_eq!(results[6]["problem"]["code"], "NOT_FOUND");
+    assert_eq!(results[7]["problem"]["errors"][0]["field"], "op");
+    assert_eq!(results[7]["op"], Value::Null, "an unknown operation is not echoed as one");
+    assert_eq!(results[8]["op"], "create");
+    assert_eq!(results[8]["problem"]["errors"][0]["field"], "id");
+    for result in results.iter().filter(|r| r["status"].as_u64().unwrap() >= 400) {
+        assert!(result.get("record").is_none(), "{result}");
+        assert!(result["problem"]["request_id"].as_str().is_some());
+    }
+    // The other organization's contact is untouched.
+    let theirs = app
+        .send("GET", &format!("/api/business/contacts/{}", foreign["id"].as_str().unwrap()), Some(&other_org), None)
+        .await;
+    assert_eq!(theirs.body["first_name"], "Hélène");
+    assert_eq!(theirs.body["version"], 1);
+    // The deleted one is still deleted (a member may not restore).
+    assert_eq!(app.send("GET", &format!("/api/business/contacts/{deleted_id}"), Some(&admin), None).await.status, 404);
+}
+
+#[tokio::test]
+async fn the_request_as_a_whole_is_checked_first() {
+    let app = TestApp::spawn().await;
+    let admin = app.token(&Who::admin(Uuid::new_v4()));
+    let too_many: Vec<Value> =
+        (0..101).map(|i| json!({"op": "create", "body": contact("A", &i.to_string())})).collect();
+    for (body, field) in [
+        (json!({"operations": too_many}), "operations"),
+        (json!({"operations": []}), "operations"),
+        (json!({"operations": {}}), "operations"),
+        (json!({}), "operations"),
+        (json!({"operations": [{"op": "create", "body": {}}], "atomic": "yes"}), "atomic"),
+        (json!({"operations": [{"op": "create", "body": {}}], "mode": 1}), "mode"),
+    ] {
+        let answer = batch(&app, "contacts", &admin, body).await;
+        assert_eq!(answer.status, 422, "{}", answer.body);
+        assert_eq!(answer.body["errors"][0]["field"], field, "{}", answer.body);
+    }
+    // A viewer may send a batch, and every write in it is refused on its own.
+    let viewer = app.token(&Who::viewer(Uuid::new_v4()));
+    let answer =
+        batch(&app, "contacts", &viewer, json!({"operations": [{"op": "create", "body": contact("A", "B")}]})).await;
+    assert_eq!(statuses(&answer), [403]);
+    // Documents are created one by one (each answers its upload URL).
+    let answer =
+        batch(&app, "documents", &admin, json!({"operations": [{"op": "create", "body": {"title": "x"}}]})).await;
+    assert_eq!(statuses(&answer), [422]);
+    assert_eq!(answer.body["results"][0]["problem"]["errors"][0]["field"], "op");
+}
+
+#[tokio::test]
+async fn an_atomic_batch_writes_everything_or_nothing() {
+    let app = TestApp::spawn().await;
+    let org = Uuid::new_v4();
+    let admin = app.token(&Who::admin(org));
+    let kept = create(&app, &admin, "/api/business/contacts", contact("Zoé", "Lefèvre")).await;
+    let kept_id = kept["id"].as_str().unwrap();
+    let operations = |version: u64| {
+        json!([
+            {"op": "create", "body": {"first_name": "Élodie", "last_name": "Béranger", "email": "elodie@exemple.fr"}},
+            {"op": "create", "body": {"first_name": "Marc", "last_name": "Noël", "medical_record_number": "MRN-77"}},
+            {"op": "patch", "id": kept_id, "version": version, "body": {"city": "Nantes"}},
+        ])
+    };
+    let failed = batch(&app, "contacts", &admin, json!({"atomic": true, "operations": operations(7)})).await;
+    assert_eq!(failed.status, 409, "{}", failed.body);
+    assert_eq!(failed.header("content-type"), Some("application/problem+json"));
+    assert_eq!(failed.body["code"], "VERSION_CONFLICT");
+    assert_eq!(failed.body["operation"], 2);
+    assert!(failed.body["detail"].as_str().unwrap().starts_with("operation 2 (patch)"), "{}", failed.body);
+    assert_eq!(count_contacts(&app, &admin).await, 1, "nothing of a failed atomic batch is written");
+
+    // A condition that fails only inside the transaction: the e-mail is taken after the batch
+    // was checked... here, before it, by a record the batch's check does not read.
+    let taken = create(
+        &app,
+        &admin,
+        "/api/business/contacts",
+        json!({"first_name": "A", "last_name": "B", "email": "elodie@exemple.fr"}),
+    )
+    .await;
+    let failed = batch(&app, "contacts", &admin, json!({"atomic": true, "operations": operations(1)})).await;
+    assert_eq!(failed.status, 409, "{}", failed.body);
+    assert_eq!(failed.body["code"], "UNIQUE_CONFLICT");
+    assert_eq!(failed.body["operation"], 0);
+    assert_eq!(count_contacts(&app, &admin).await, 2);
+    let kept_now = app.send("GET", &format!("/api/business/contacts/{kept_id}"), Some(&admin), None).await;
+    assert_eq!(kept_now.body["version"], 1, "the patch of the failed batch was not applied");
+
+    let taken_id = taken["id"].as_str().unwrap();
+    assert_eq!(app.send("DELETE", &format!("/api/business/contacts/{taken_id}"), Some(&admin), None).await.status, 200);
+    let done = batch(&app, "contacts", &admin, json!({"atomic": true, "operations": operations(1)})).await;
+    assert_eq!(done.status, 200, "{}", done.body);
+    assert_eq!(statuses(&done), [201, 201, 200]);
+    assert_eq!(done.body["atomic"], true);
+    assert_eq!(count_contacts(&app, &admin).await, 3);
+    for result in done.body["results"].as_array().unwrap() {
+        let id = result["record"]["id"].as_str().unwrap();
+        let now = app.send("GET", &format!("/api/business/contacts/{id}"), Some(&admin), None).await;
+        assert_eq!(now.body, result["record"]);
+    }
+}
+
+#[tokio::test]
+async fn an_atomic_batch_refuses_what_one_transaction_cannot_hold() {
+    let app = TestApp::spawn().await;
+    let org = Uuid::new_v4();
+    let admin = app.token(&Who::admin(org));
+    // Two operations claiming one e-mail: the second is named.
+    let same = batch(
+        &app,
+        "contacts",
+        &admin,
+        json!({"atomic": true, "operations": [
+            {"op": "create", "body": {"first_name": "A", "last_name": "B", "email": "same@exemple.fr"}},
+            {"op": "create", "body": {"first_name": "C", "last_name": "D", "email": "SAME@exemple.fr"}},
+        ]}),
+    )
+    .await;
+    assert_eq!(same.status, 409, "{}", same.body);
+    assert_eq!(same.body["code"], "UNIQUE_CONFLICT");
+    assert_eq!(same.body["operation"], 1);
+    // Two writes of one record.
+    let kept = create(&app, &admin, "/api/business/contacts", contact("Zoé", "Lefèvre")).await;
+    let twice = batch(
+        &app,
+        "contacts",
+        &admin,
+        json!({"atomic": true, "operations": [
+            {"op": "patch", "id": kept["id"], "body": {"city": "Lyon"}},
+            {"op": "delete", "id": kept["id"]},
+        ]}),
+    )
+    .await;
+    assert_eq!(twice.status, 422, "{}", twice.body);
+    assert_eq!(twice.body["code"], "NOT_ATOMIC");
+    assert_eq!(twice.body["operation"], 1);
+    // More items than a transaction holds: each contact with an e-mail, a record number and a
+    // name is its record, its list entries and two unique values.
+    let many: Vec<Value> = (0..40)
+        .map(|i| {
+            json!({"op": "create", "body": {
+                "first_name": format!("Prénom{i}"), "last_name": "Durand",
+                "email": format!("p{i}@exemple.fr"), "medical_record_number": format!("M{i}"),
+            }})
+        })
+        .collect();
+    let large = batch(&app, "contacts", &admin, json!({"atomic": true, "operations": many})).await;
+    assert_eq!(large.status, 422, "{}", large.body);
+    assert_eq!(large.body["code"], "BATCH_TOO_LARGE");
+    let detail = large.body["detail"].as_str().unwrap();
+    assert!(detail.contains("the first "), "{detail}");
+    assert_eq!(count_contacts(&app, &admin).await, 1);
+    // The number it names fits.
+    let fit: usize =
+        large.body["errors"][0]["message"].as_str().unwrap().split_whitespace().find_map(|w| w.parse().ok()).unwrap();
+    assert!((10..40).contains(&fit), "{fit}");
+    let some: Vec<Value> = large_ops(fit);
+    let ok = batch(&app, "contacts", &admin, json!({"atomic": true, "operations": some})).await;
+    assert_eq!(ok.status, 200, "{}", ok.body);
+    assert_eq!(count_contacts(&app, &admin).await, 1 + fit);
+}
+
+fn large_ops(n: usize) -> Vec<Value> {
+    (0..n)
+        .map(|i| {
+            json!({"op": "create", "body": {
+                "first_name": format!("Prénom{i}"), "last_name": "Durand",
+                "email": format!("p{i}@exemple.fr"), "medical_record_number": format!("M{i}"),
+            }})
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_retried_batch_is_a_replay() {
+    let app = TestApp::spawn().await;
+    let org = Uuid::new_v4();
+    let admin = app.token(&Who::admin(org));
+    let kept = create(&app, &admin, "/api/business/contacts", contact("Zoé", "Lefèvre")).await;
+    for atomic in [false, true] {
+        let body = json!({"atomic": atomic, "operations": [
+            {"op": "create", "body": contact("Élise", &format!("Roux{atomic}"))},
+            {"op": "patch", "id": kept["id"], "body": {"city": format!("Brest{atomic}")}},
+        ]});
+        let key = format!("batch-key-{atomic}");
+        let first = batch_with_key(&app, "contacts", &admin, &key, &body).await;
+        assert_eq!(first.status, 200, "{}", first.body);
+        assert_eq!(first.header("idempotent-replayed"), None);
+        let before = count_contacts(&app, &admin).await;
+        let again = batch_with_key(&app, "contacts", &admin, &key, &body).await;
+        assert_eq!(again.status, 200, "{}", again.body);
+        assert_eq!(again.header("idempotent-replayed"), Some("true"));
+        assert_eq!(again.body, first.body, "the replay answers the first outcome");
+        assert_eq!(count_contacts(&app, &admin).await, before, "nothing written twice");
+        let patched = app
+            .send("GET", &format!("/api/business/contacts/{}", kept["id"].as_str().unwrap()), Some(&admin), None)
+            .await;
+        assert_eq!(patched.body["version"], if atomic { 3 } else { 2 });
+        // The same key with another request is refused.
+        let other = json!({"atomic": atomic, "operations": [{"op": "create", "body": contact("Autre", "Chose")}]});
+        let reused = batch_with_key(&app, "contacts", &admin, &key, &other).await;
+        reused.problem(409, "IDEMPOTENCY_KEY_REUSED");
+    }
+}
+
+#[tokio::test]
+async fn a_failed_operation_of_a_keyed_batch_is_replayed_as_failed() {
+    let app = TestApp::spawn().await;
+    let admin = app.token(&Who::admin(Uuid::new_v4()));
+    let body = json!({"operations": [
+        {"op": "create", "body": {"first_name": "A", "last_name": "B", "email": "faux"}},
+        {"op": "create", "body": contact("Ok", "Fine")},
+    ]});
+    let first = batch_with_key(&app, "contacts", &admin, "k-1", &body).await;
+    assert_eq!(statuses(&first), [422, 201]);
+    let again = batch_with_key(&app, "contacts", &admin, "k-1", &body).await;
+    assert_eq!(statuses(&again), [422, 201]);
+    assert_eq!(again.body["results"][0]["problem"]["code"], "VALIDATION_FAILED");
+    assert_eq!(again.body["results"][1]["record"], first.body["results"][1]["record"]);
+    assert_eq!(count_contacts(&app, &admin).await, 1);
+}
+
+#[tokio::test]
+async fn appointments_of_one_schedule_are_checked_against_each_other() {
+    let app = TestApp::spawn().await;
+    let org = Uuid::new_v4();
+    let admin = app.token(&Who::admin(org));
+    let patient = create(&app, &admin, "/api/business/contacts", contact("Zoé", "Lefèvre")).await;
+    let provider = Uuid::new_v4().to_string();
+    let slot = |start: &str, end: &str| {
+        json!({"op": "create", "body": {
+            "title": "Consultation", "contact_id": patient["id"], "assigned_provider": provider,
+            "start_datetime": start, "end_datetime": end,
+        }})
+    };
+    // One after another, the second overlapping booking sees the first.
+    let answer = batch(
+        &app,
+        "appointments",
+        &admin,
+        json!({"operations": [
+            slot("2031-03-04T09:00:00Z", "2031-03-04T09:30:00Z"),
+            slot("2031-03-04T09:15:00Z", "2031-03-04T09:45:00Z"),
+            slot("2031-03-04T10:00:00Z", "2031-03-04T10:30:00Z"),
+        ]}),
+    )
+    .await;
+    assert_eq!(statuses(&answer), [201, 409, 201], "{}", answer.body);
+    // Atomically, two changes of one schedule cannot be checked against each other: refused.
+    let answer = batch(
+        &app,
+        "appointments",
+        &admin,
+        json!({"atomic": true, "operations": [
+            slot("2031-03-05T09:00:00Z", "2031-03-05T09:30:00Z"),
+            slot("2031-03-05T10:00:00Z", "2031-03-05T10:30:00Z"),
+        ]}),
+    )
+    .await;
+    assert_eq!(answer.status, 422, "{}", answer.body);
+    assert_eq!(answer.body["code"], "NOT_ATOMIC");
+    assert_eq!(answer.body["operation"], 1);
+    // A reference to a contact the batch deletes is refused; to a live one, accepted.
+    let other = create(&app, &admin, "/api/business/contacts", contact("Marc", "Noël")).await;
+    let answer =
+        batch(&app, "contacts", &admin, json!({"atomic": true, "operations": [{"op": "delete", "id": other["id"]}]}))
+            .await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    let mut booking = slot("2031-03-06T09:00:00Z", "2031-03-06T09:30:00Z");
+    booking["body"]["contact_id"] = other["id"].clone();
+    let answer = batch(&app, "appointments", &admin, json!({"atomic": true, "operations": [booking]})).await;
+    assert_eq!(answer.status, 422, "{}", answer.body);
+    assert_eq!(answer.body["code"], "RELATED_NOT_FOUND");
+}
+
+#[tokio::test]
+async fn every_write_of_a_batch_is_audited_once_and_nothing_else() {
+    let app = TestApp::spawn().await;
+    let org = Uuid::new_v4();
+    let admin = app.token(&Who::admin(org));
+    let mut runner = TestRunner::deterministic();
+    // Full generated contacts: every field set or unset, accents, edge lengths and dates.
+    let bodies: Vec<Value> =
+        (0..12).map(|i| hub_tests::records::contact(9000 + i).new_tree(&mut runner).unwrap().current()).collect();
+    let mut operations: Vec<Value> = bodies.iter().map(|b| json!({"op": "create", "body": b})).collect();
+    operations.push(json!({"op": "create", "body": {"first_name": "", "last_name": "Vide"}}));
+    let answer = batch(&app, "contacts", &admin, json!({"operations": operations})).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    let results = answer.body["results"].as_array().unwrap();
+    assert_eq!(statuses(&answer)[..12], [201; 12], "{}", answer.body);
+    assert_eq!(results[12]["status"], 422);
+    // Each created record is what the single create makes of the same body (in another
+    // organization: e-mails and record numbers are unique per organization).
+    let elsewhere = app.token(&Who::admin(Uuid::new_v4()));
+    for (body, result) in bodies.iter().zip(results) {
+        let single = create(&app, &elsewhere, "/api/business/contacts", body.clone()).await;
+        let mut from_batch = result["record"].as_object().unwrap().clone();
+        let mut alone = single.as_object().unwrap().clone();
+        // Stamped by the server: who, where and when (consent is dated when it is given).
+        for meta in ["id", "organization_id", "created_at", "updated_at", "created_by", "updated_by", "consent_date"] {
+            from_batch.remove(meta);
+            alone.remove(meta);
+        }
+        assert_eq!(from_batch, alone, "{body}");
+    }
+    let ids: Vec<String> = results[..12].iter().map(|r| r["id"].as_str().unwrap().to_string()).collect();
+    let patch: Vec<Value> =
+        ids[..6].iter().map(|id| json!({"op": "patch", "id": id, "body": {"job_title": "Relu"}})).collect();
+    let atomic = batch(&app, "contacts", &admin, json!({"atomic": true, "operations": patch})).await;
+    assert_eq!(atomic.status, 200, "{}", atomic.body);
+    let deletes: Vec<Value> = ids[6..].iter().map(|id| json!({"op": "delete", "id": id})).collect();
+    assert_eq!(statuses(&batch(&app, "contacts", &admin, json!({"operations": deletes})).await), [200; 6]);
+    app.run_audit_stream().await;
+    for (index, id) in ids.iter().enumerate() {
+        let trail = app.audit_reader().for_resource(org, "CONTACT", id, 100).await.unwrap();
+        let mut actions: Vec<&str> = trail.iter().map(|r| r["action"].as_str().unwrap()).collect();
+        actions.sort_unstable();
+        let expected = if index < 6 { ["create", "update"] } else { ["create", "delete"] };
+        assert_eq!(actions, expected, "{id}");
+    }
+}
