@@ -172,15 +172,21 @@ pub async fn complete(
 
 /// Why a stored object is not the declared file, if it is not.
 pub fn upload_problem(declared: &Document, stored: &Stored) -> Option<String> {
+    upload_problem_of(declared.file_size_bytes, &declared.checksum, stored)
+}
+
+/// Why a stored object is not the declared `size` bytes with this SHA-256 (hex), if it is not.
+/// Shared with imports' uploads.
+pub fn upload_problem_of(declared_size: u64, sha256_hex: &str, stored: &Stored) -> Option<String> {
     let size = stored.size.and_then(|s| u64::try_from(s).ok());
-    if size != Some(declared.file_size_bytes) {
+    if size != Some(declared_size) {
         return Some(format!(
             "the uploaded file has {} bytes, but {} were declared",
             size.map(|s| s.to_string()).unwrap_or_else(|| "an unknown number of".into()),
-            declared.file_size_bytes
+            declared_size
         ));
     }
-    let expected = hex_to_base64(&declared.checksum);
+    let expected = hex_to_base64(sha256_hex);
     match &stored.sha256_base64 {
         None => Some("the uploaded file was stored without a SHA-256 checksum".into()),
         Some(actual) if Some(actual) != expected.as_ref() => {

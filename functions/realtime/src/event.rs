@@ -25,7 +25,7 @@ fn verb(action: Action) -> Option<&'static str> {
         Action::Restore => "restored",
         Action::Anonymize => "anonymized",
         Action::Purge => "purged",
-        Action::View | Action::Export | Action::Download => return None,
+        Action::View | Action::Export | Action::Download | Action::Import => return None,
     })
 }
 

@@ -98,6 +98,7 @@ impl RequestFacts {
             Method::GET | Method::HEAD => Action::View,
             Method::POST if last == "restore" => Action::Restore,
             Method::POST if last == "anonymize" => Action::Anonymize,
+            Method::POST if self.path.starts_with("/api/business/imports") => Action::Import,
             Method::POST if self.id.is_none() => Action::Create,
             Method::DELETE => Action::Delete,
             _ => Action::Update,

@@ -26,6 +26,9 @@ pub enum Action {
     Export,
     /// A document's file was downloaded.
     Download,
+    /// An admin declared or started a bulk import (`hub-imports`): recorded by the handler, high
+    /// risk. The records it writes are audited one by one like any create or update.
+    Import,
 }
 
 impl Action {
@@ -39,6 +42,7 @@ impl Action {
         Action::View,
         Action::Export,
         Action::Download,
+        Action::Import,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -52,6 +56,7 @@ impl Action {
             Self::View => "view",
             Self::Export => "export",
             Self::Download => "download",
+            Self::Import => "import",
         }
     }
 

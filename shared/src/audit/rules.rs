@@ -21,7 +21,7 @@
 //!   `privacy_level` changing;
 //! - **low**: every other create and update.
 //!
-//! Accesses: a successful `view` is low, `download` medium, `export` high; any refused or failed
+//! Accesses: a successful `view` is low, `download` medium, `export` and `import` high; any refused or failed
 //! access (401, 403) is high, so probing stands out. A by-id 404 is recorded as medium by the
 //! adapter (`audit::access`), since it cannot tell another organization's id from a typo.
 
@@ -158,7 +158,7 @@ pub fn change_risk(kind: &str, action: Action, changes: &[Change], old: Option<&
 pub fn access_risk(action: Action, outcome: Outcome) -> Risk {
     match (outcome, action) {
         (Outcome::Failure, _) => Risk::High,
-        (Outcome::Success, Action::Export) => Risk::High,
+        (Outcome::Success, Action::Export | Action::Import) => Risk::High,
         (Outcome::Success, Action::Download) => Risk::Medium,
         _ => Risk::Low,
     }

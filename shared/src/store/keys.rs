@@ -58,3 +58,22 @@ pub fn retention_partition(id: Uuid) -> String {
     let shard = id.simple().to_string().chars().next().unwrap_or('0');
     format!("RETENTION#{shard}")
 }
+
+/// Bulk imports (`hub-imports`, repo/import.rs): the job item, each upserted row's once-only
+/// marker, and a dry run's scratch claim of a unique value. None is a `record`, so no stream
+/// consumer acts on them.
+pub const ITEM_IMPORT: &str = "import";
+pub const ITEM_IMPORT_ROW: &str = "import_row";
+pub const ITEM_IMPORT_SCRATCH: &str = "import_scratch";
+
+pub fn import_sort(id: Uuid) -> String {
+    format!("IMPORT#{id}")
+}
+
+pub fn import_row_sort(id: Uuid, row: u64) -> String {
+    format!("IMPORT#{id}#ROW#{row:09}")
+}
+
+pub fn import_scratch_sort(id: Uuid, kind: &str, field: &str, value: &str) -> String {
+    format!("IMPORT#{id}#SCRATCH#{kind}#{field}#{value}")
+}

@@ -16,5 +16,5 @@ mod repo;
 pub use entity::{ANONYMIZED, Entity, IndexEntry, ListSpec, Lock, Meta, Record, Reference, SortRange, Unique};
 pub use repo::{
     BatchFailure, BatchKey, BulkOutcome, Created, Due, IdempotencyKey, MAX_TRANSACTION_ITEMS, Page, Prepared, Staged,
-    Store,
+    Store, StoredImport,
 };

@@ -15,8 +15,10 @@ use std::collections::HashMap;
 use uuid::Uuid;
 
 mod batch;
+mod import;
 mod maintenance;
 pub use batch::{BatchFailure, BatchKey, MAX_TRANSACTION_ITEMS, Prepared, Staged};
+pub use import::StoredImport;
 pub use maintenance::Due;
 
 /// How long a POST's `Idempotency-Key` is remembered.

@@ -1,0 +1,118 @@
+//! The import endpoints, admins only: declare (with an upload URL), start (the upload checked
+//! against the declaration, then the first chunk queued), and read the state (with the report's
+//! download URL once done). Declaring and starting are recorded in the audit trail as `import`
+//! (high risk) by the HTTP adapter, through `Reply::with_access`.
+
+use crate::bulk::Bulk;
+use crate::job::{Job, State};
+use crate::queue::{ChunkMessage, Sender};
+use hub_documents::api::upload_problem_of;
+use hub_documents::files::Declared;
+use hub_shared::audit::{Access, Action};
+use hub_shared::auth::{Permission, Tenant};
+use hub_shared::domain::Timestamp;
+use hub_shared::error::{AppError, AppResult};
+use hub_shared::http::{ApiRequest, Reply, Services};
+use std::sync::Arc;
+use uuid::Uuid;
+
+/// The audit trail's resource type of imports.
+pub const KIND: &str = "IMPORT";
+pub const NAME: &str = "import";
+
+fn audited(reply: Reply, id: Uuid) -> Reply {
+    reply.with_access(Access::new(Action::Import, KIND, vec![id.to_string()]))
+}
+
+/// The job `{id}` of the caller's organization, with the revision it was read at, or 404.
+async fn current(services: &Services, tenant: &Tenant, request: &ApiRequest) -> AppResult<(Job, u64)> {
+    let id = request.path_id(NAME)?;
+    let stored = services.store.get_import(tenant.org, id).await?.ok_or(AppError::NotFound { resource: NAME })?;
+    Ok((Job::from_text(&stored.job)?, stored.revision))
+}
+
+async fn upload_url(bulk: &Bulk, job: &Job) -> AppResult<serde_json::Value> {
+    let url = bulk
+        .upload_url(&Declared {
+            key: &job.source_key(),
+            size: job.size,
+            content_type: job.format.content_type(),
+            sha256_hex: &job.sha256,
+        })
+        .await?;
+    Ok(url.to_json())
+}
+
+/// `POST /api/business/imports`: 201 with the job (`pending`) and `upload`, the presigned PUT
+/// the file is sent with (signed with its size and SHA-256).
+pub async fn create(services: Arc<Services>, tenant: Tenant, request: ApiRequest, bulk: Arc<Bulk>) -> AppResult<Reply> {
+    tenant.require(Permission::Administer)?;
+    let body = request.json_object()?;
+    let id = Uuid::new_v4();
+    let job = Job::declare(&body, &tenant, id, Timestamp::now())?;
+    services.store.put_import(tenant.org, id, &job.to_text()?).await?;
+    let mut answer = job.to_json();
+    answer["upload"] = upload_url(&bulk, &job).await?;
+    let reply = Reply::ok(answer)
+        .with_status(http::StatusCode::CREATED)
+        .with_header(http::header::LOCATION, &format!("/api/business/imports/{id}"));
+    Ok(audited(reply, id))
+}
+
+/// `POST /api/business/imports/{id}/start`: the stored file must be the declared one (422
+/// `UPLOAD_NOT_FOUND` or `UPLOAD_MISMATCH` otherwise; the job stays pending); the job becomes
+/// `validating` and its first chunk is queued. 409 `NOT_PENDING` once started.
+pub async fn start<S: Sender>(
+    services: Arc<Services>,
+    tenant: Tenant,
+    request: ApiRequest,
+    bulk: Arc<Bulk>,
+    queue: Arc<S>,
+) -> AppResult<Reply> {
+    tenant.require(Permission::Administer)?;
+    let (mut job, revision) = current(&services, &tenant, &request).await?;
+    if job.state != State::Pending {
+        return Err(not_pending(&job));
+    }
+    let stored = bulk.stored(&job.source_key()).await?.ok_or_else(|| AppError::Unprocessable {
+        code: "UPLOAD_NOT_FOUND",
+        detail: "no file has been uploaded for this import yet; PUT it to the upload URL".into(),
+        errors: vec![],
+    })?;
+    if let Some(reason) = upload_problem_of(job.size, &job.sha256, &stored) {
+        return Err(AppError::Unprocessable { code: "UPLOAD_MISMATCH", detail: reason, errors: vec![] });
+    }
+    job.state = State::Validating;
+    job.updated_at = Timestamp::now();
+    if !services.store.save_import(tenant.org, job.id, &job.to_text()?, revision).await? {
+        return Err(not_pending(&job));
+    }
+    let first = ChunkMessage { org: job.organization_id, import: job.id, chunk: 0, offset: 0, row: 0 };
+    queue.send(&first).await?;
+    services.store.mark_import_sent(tenant.org, job.id, 0).await?;
+    let reply = Reply::ok(job.to_json()).with_status(http::StatusCode::ACCEPTED);
+    Ok(audited(reply, job.id))
+}
+
+fn not_pending(job: &Job) -> AppError {
+    let state = serde_json::to_value(job.state).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
+    AppError::conflict("NOT_PENDING", format!("the import is already {state}; declare a new one to import again"))
+}
+
+/// `GET /api/business/imports/{id}`: state, counts and progress; `upload` while pending (a fresh
+/// URL), `report` (a presigned GET of the row report, 2 minutes) once done.
+pub async fn get(services: Arc<Services>, tenant: Tenant, request: ApiRequest, bulk: Arc<Bulk>) -> AppResult<Reply> {
+    tenant.require(Permission::Administer)?;
+    request.only_parameters(&[])?;
+    let (job, _) = current(&services, &tenant, &request).await?;
+    let mut answer = job.to_json();
+    match job.state {
+        State::Pending => answer["upload"] = upload_url(&bulk, &job).await?,
+        State::Done => {
+            let name = format!("import-{}-report.csv", job.id);
+            answer["report"] = bulk.download_url(&job.report_key(), &name).await?.to_json();
+        }
+        _ => {}
+    }
+    Ok(Reply::ok(answer))
+}

@@ -1,0 +1,556 @@
+//! `imports-worker`: one chunk of an import per message.
+//!
+//! A chunk reads a bounded window of the file from the job's byte offset (a ranged GetObject,
+//! grown up to [`Limits::max_window`] when one row does not fit), takes its complete rows (at
+//! most [`Limits::rows_per_chunk`], and fewer when [`Limits::budget`] runs out), writes them
+//! (up to [`Limits::concurrency`] at a time), writes its part of the report, then commits
+//! itself on the job item, conditioned on the revision read: a duplicated or redelivered
+//! message finds the job moved on and changes nothing. Only then is the next chunk's message
+//! sent, so chunks run one after another.
+//!
+//! A crash anywhere before the commit is retried by SQS from the same offset: rows already
+//! written are recognised (a created row's id is derived from the import and the row; an
+//! updated row left a marker in its own transaction), so no row is written twice and the
+//! retried chunk's report part is the same. A crash between the commit and the send is
+//! healed by the redelivered message, which sends the next one if the job says it was not.
+
+use crate::bulk::Bulk;
+use crate::ids::{row_id, row_of};
+use crate::job::{Counts, Format, Job, MAX_ROWS, State, Target};
+use crate::queue::{ChunkMessage, Sender};
+use crate::rows::{Row, csv_header, cut_csv, cut_ndjson, map_header, ndjson_lines};
+use hub_appointments::Appointment;
+use hub_contacts::Contact;
+use hub_shared::auth::{OrgId, Tenant};
+use hub_shared::domain::Timestamp;
+use hub_shared::domain::spec::FieldSpec;
+use hub_shared::error::{AppError, AppResult};
+use hub_shared::store::{Entity, Record, Store, Unique};
+use hub_transactions::Transaction;
+use serde_json::{Map, Value};
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+use uuid::Uuid;
+
+/// The first line of every report.
+pub const REPORT_HEADER: &str = "row,status,id,problem\n";
+
+/// How much one chunk takes on.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Bytes read per window.
+    pub window: u64,
+    /// A window grows (doubling) up to this when a single row does not fit; a longer row fails
+    /// the import.
+    pub max_window: u64,
+    pub rows_per_chunk: usize,
+    /// Time a chunk may spend writing before it commits what it wrote: far below the worker's
+    /// timeout (template.yaml), so an invocation never nears Lambda's 15 minutes.
+    pub budget: Duration,
+    /// Rows written at once.
+    pub concurrency: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            window: 1024 * 1024,
+            max_window: 16 * 1024 * 1024,
+            rows_per_chunk: 1000,
+            budget: Duration::from_secs(60),
+            concurrency: 12,
+        }
+    }
+}
+
+/// What a message did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// A chunk of rows was committed; the next message was sent.
+    Chunk { chunk: u64, rows: usize },
+    /// The report was assembled: the import is done.
+    Finished,
+    /// The import failed as a whole (an unknown column, a row beyond the caps).
+    Failed(String),
+    /// The message names no current chunk (done already, or another worker committed it).
+    Stale,
+}
+
+/// What happened to one row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Status {
+    Created(Uuid),
+    Updated(Uuid),
+    Skipped(String),
+    Failed(String),
+    /// Dry run: the row would create a record / update this one.
+    WouldCreate,
+    WouldUpdate(Uuid),
+}
+
+pub struct Worker<S> {
+    pub store: Store,
+    pub bulk: Bulk,
+    pub sender: S,
+    pub limits: Limits,
+}
+
+impl<S: Sender> Worker<S> {
+    /// One chunk message.
+    #[tracing::instrument(name = "imports.chunk", skip_all, fields(import = %message.import, chunk = message.chunk))]
+    pub async fn handle(&self, message: &ChunkMessage) -> AppResult<Outcome> {
+        let org = OrgId::new(message.org);
+        let Some(stored) = self.store.get_import(org, message.import).await? else {
+            tracing::warn!("a chunk message for an import that does not exist: dropped");
+            return Ok(Outcome::Stale);
+        };
+        let job = Job::from_text(&stored.job)?;
+        if !matches!(job.state, State::Validating | State::Running) || message.chunk > job.next_chunk {
+            return Ok(Outcome::Stale);
+        }
+        if message.chunk < job.next_chunk {
+            // This chunk committed; if its worker died before sending the next message, the
+            // redelivery sends it (a second copy would be stale: the commit is conditional).
+            if message.chunk + 1 == job.next_chunk && stored.sent_chunk != Some(job.next_chunk) {
+                self.send_next(&job).await?;
+            }
+            return Ok(Outcome::Stale);
+        }
+        if job.next_offset >= job.size && (job.header.is_some() || job.format == Format::Ndjson) {
+            return self.finish(job, stored.revision).await;
+        }
+        self.chunk(job, stored.revision).await
+    }
+
+    async fn send_next(&self, job: &Job) -> AppResult<()> {
+        let message = ChunkMessage {
+            org: job.organization_id,
+            import: job.id,
+            chunk: job.next_chunk,
+            offset: job.next_offset,
+            row: job.next_row,
+        };
+        self.sender.send(&message).await?;
+        self.store.mark_import_sent(job.org(), job.id, job.next_chunk).await
+    }
+
+    /// Ends the import as failed, with the reason, unless someone else moved it on.
+    async fn fail(&self, mut job: Job, revision: u64, reason: String) -> AppResult<Outcome> {
+        tracing::info!(import = %job.id, reason, "import failed");
+        job.state = State::Failed;
+        job.reason = Some(reason.clone());
+        job.finished_at = Some(Timestamp::now());
+        job.updated_at = Timestamp::now();
+        let saved = self.store.save_import(job.org(), job.id, &job.to_text()?, revision).await?;
+        Ok(if saved { Outcome::Failed(reason) } else { Outcome::Stale })
+    }
+
+    /// Every part, in order, into `report.csv`; then the job is done.
+    async fn finish(&self, mut job: Job, revision: u64) -> AppResult<Outcome> {
+        let parts: Vec<String> = (0..job.next_chunk).map(|chunk| job.part_key(chunk)).collect();
+        self.bulk.concatenate(&job.report_key(), &parts).await?;
+        job.state = State::Done;
+        job.finished_at = Some(Timestamp::now());
+        job.updated_at = Timestamp::now();
+        let saved = self.store.save_import(job.org(), job.id, &job.to_text()?, revision).await?;
+        Ok(if saved { Outcome::Finished } else { Outcome::Stale })
+    }
+
+    /// Bytes from `offset` and whether they reach the end of the file, from a window of `len`.
+    async fn window(&self, job: &Job, offset: u64, len: u64) -> AppResult<(Vec<u8>, bool)> {
+        if offset >= job.size {
+            return Ok((Vec::new(), true));
+        }
+        let bytes = self.bulk.range(&job.source_key(), offset, len).await?;
+        let at_eof = offset + bytes.len() as u64 >= job.size;
+        Ok((bytes, at_eof))
+    }
+
+    async fn chunk(&self, mut job: Job, revision: u64) -> AppResult<Outcome> {
+        let started = Instant::now();
+        let chunk = job.next_chunk;
+        let spec = match job.entity {
+            Target::Contacts => Contact::body_spec(),
+            Target::Appointments => Appointment::body_spec(),
+            Target::Transactions => Transaction::body_spec(),
+        };
+        // CSV: the header first (stored at the first chunk), mapped to fields.
+        let mut fields: Vec<FieldSpec> = Vec::new();
+        if job.format == Format::Csv {
+            if job.header.is_none() {
+                let mut len = self.limits.window;
+                let (header, end) = loop {
+                    let (bytes, at_eof) = self.window(&job, 0, len).await?;
+                    match csv_header(&bytes, at_eof) {
+                        Some(Ok(found)) => break found,
+                        Some(Err(reason)) => return self.fail(job, revision, reason).await,
+                        None if len < self.limits.max_window => len *= 2,
+                        None => {
+                            let reason = format!("the header row is longer than {} bytes", self.limits.max_window);
+                            return self.fail(job, revision, reason).await;
+                        }
+                    }
+                };
+                job.header = Some(header);
+                job.next_offset = end as u64;
+                // Rows are numbered as a spreadsheet shows them: the header is row 1.
+                job.next_row = 2;
+            }
+            let header = job.header.clone().unwrap_or_default();
+            fields = match map_header(&header, &job.columns, &spec) {
+                Ok(fields) => fields,
+                Err(reason) => return self.fail(job, revision, reason).await,
+            };
+        } else if job.next_row == 0 {
+            job.next_row = 1;
+        }
+        if job.state == State::Validating && !job.dry_run {
+            job.state = State::Running;
+        }
+
+        // The rows of this chunk: complete rows of a window, grown until one fits.
+        let offset = job.next_offset;
+        let mut len = self.limits.window;
+        let (bytes, cut) = loop {
+            let (bytes, at_eof) = self.window(&job, offset, len).await?;
+            let cut = match job.format {
+                Format::Csv => cut_csv(&bytes, at_eof, job.next_row, self.limits.rows_per_chunk, &fields),
+                Format::Ndjson => cut_ndjson(&bytes, at_eof, job.next_row, self.limits.rows_per_chunk, &job.columns),
+            };
+            if !cut.need_more {
+                break (bytes, cut);
+            }
+            if len >= self.limits.max_window {
+                let reason = format!("row {} is longer than {} bytes", job.next_row, self.limits.max_window);
+                return self.fail(job, revision, reason).await;
+            }
+            len *= 2;
+        };
+        if job.counts.read + cut.rows.len() as u64 > MAX_ROWS {
+            let reason =
+                format!("the file has more than {MAX_ROWS} rows; the rows before were processed (see the report)");
+            return self.fail(job, revision, reason).await;
+        }
+        let deadline = started + self.limits.budget;
+        let wanted = cut.rows.len();
+        let rows = cut.rows;
+        let columns = (job.format == Format::Csv).then_some(fields.as_slice());
+        let outcomes = match job.entity {
+            Target::Contacts => self.apply::<Contact>(&job, rows, columns, deadline).await?,
+            Target::Appointments => self.apply::<Appointment>(&job, rows, columns, deadline).await?,
+            Target::Transactions => self.apply::<Transaction>(&job, rows, columns, deadline).await?,
+        };
+        // Where the next chunk starts: after the last row processed (all of the cut, unless the
+        // time budget stopped the writes early).
+        let consumed =
+            if outcomes.len() == wanted { cut.end } else { outcomes.last().map(|(r, _)| r.end).unwrap_or(0) };
+        let next_row = match job.format {
+            Format::Csv => outcomes.last().map(|(r, _)| r.row + 1).unwrap_or(job.next_row),
+            Format::Ndjson => job.next_row + ndjson_lines(&bytes[..consumed]),
+        };
+
+        let mut counts = Counts::default();
+        let mut part = if chunk == 0 { REPORT_HEADER.as_bytes().to_vec() } else { Vec::new() };
+        {
+            let mut writer = csv::WriterBuilder::new().has_headers(false).from_writer(&mut part);
+            for (row, status) in &outcomes {
+                counts.read += 1;
+                let (label, id, problem) = match status {
+                    Status::Created(id) => {
+                        counts.created += 1;
+                        ("created", id.to_string(), String::new())
+                    }
+                    Status::Updated(id) => {
+                        counts.updated += 1;
+                        ("updated", id.to_string(), String::new())
+                    }
+                    Status::WouldCreate => {
+                        counts.created += 1;
+                        ("would_create", String::new(), String::new())
+                    }
+                    Status::WouldUpdate(id) => {
+                        counts.updated += 1;
+                        ("would_update", id.to_string(), String::new())
+                    }
+                    Status::Skipped(why) => {
+                        counts.skipped += 1;
+                        ("skipped", String::new(), why.clone())
+                    }
+                    Status::Failed(why) => {
+                        counts.failed += 1;
+                        ("failed", String::new(), why.clone())
+                    }
+                };
+                writer
+                    .write_record([row.row.to_string().as_str(), label, &id, &problem])
+                    .map_err(AppError::internal)?;
+            }
+            writer.flush().map_err(AppError::internal)?;
+        }
+        self.bulk.put(&job.part_key(chunk), part).await?;
+
+        job.counts.add(&counts);
+        job.next_chunk += 1;
+        job.next_offset = offset + consumed as u64;
+        job.next_row = next_row;
+        job.updated_at = Timestamp::now();
+        if job.started_at.is_none() {
+            job.started_at = Some(job.updated_at);
+        }
+        if !self.store.save_import(job.org(), job.id, &job.to_text()?, revision).await? {
+            return Ok(Outcome::Stale);
+        }
+        self.send_next(&job).await?;
+        tracing::info!(rows = outcomes.len(), ms = started.elapsed().as_millis() as u64, "chunk committed");
+        Ok(Outcome::Chunk { chunk, rows: outcomes.len() })
+    }
+
+    /// Validates the rows in file order (duplicates within the chunk resolved before any
+    /// write), then writes them, `concurrency` at a time, until the deadline.
+    async fn apply<E: Entity>(
+        &self,
+        job: &Job,
+        rows: Vec<Row>,
+        columns: Option<&[FieldSpec]>,
+        deadline: Instant,
+    ) -> AppResult<Vec<(Row, Status)>> {
+        let tenant = job.tenant()?;
+        let mut seen: HashMap<(&'static str, String), u64> = HashMap::new();
+        let mut steps: Vec<(Row, Result<Planned<E>, Status>)> = Vec::with_capacity(rows.len());
+        for row in rows {
+            let step = plan::<E>(job, &row, &mut seen);
+            steps.push((row, step));
+        }
+        let mut out = Vec::with_capacity(steps.len());
+        let mut steps = steps.into_iter().peekable();
+        while steps.peek().is_some() {
+            if !out.is_empty() && Instant::now() >= deadline {
+                break;
+            }
+            let group: Vec<_> = steps.by_ref().take(self.limits.concurrency.max(1)).collect();
+            let results = futures_util::future::join_all(group.iter().map(|(row, step)| async {
+                match step {
+                    Err(status) => Ok(status.clone()),
+                    Ok(planned) => Box::pin(self.write::<E>(job, &tenant, row, planned, columns)).await,
+                }
+            }))
+            .await;
+            for ((row, _), result) in group.into_iter().zip(results) {
+                out.push((row, result?));
+            }
+        }
+        Ok(out)
+    }
+
+    /// One row's write (or, in a dry run, its check).
+    async fn write<E: Entity>(
+        &self,
+        job: &Job,
+        tenant: &Tenant,
+        row: &Row,
+        planned: &Planned<E>,
+        columns: Option<&[FieldSpec]>,
+    ) -> AppResult<Status> {
+        let org = tenant.org;
+        let own_id = row_id(job.organization_id, job.id, row.row);
+        if let Some(key) = &planned.key {
+            match self.store.unique_owner::<E>(org, key).await? {
+                None => {}
+                Some(owner) if owner == own_id => {
+                    return Ok(if job.dry_run { Status::WouldCreate } else { Status::Created(own_id) });
+                }
+                Some(owner) => {
+                    if let Some(first) = row_of(job.organization_id, job.id, owner) {
+                        return Ok(duplicate_of(first, key.field));
+                    }
+                    if let Some(current) = self.store.get::<E>(org, owner).await?.filter(|r| !r.meta.is_deleted) {
+                        return self.update(job, tenant, row, planned, &current, columns).await;
+                    }
+                }
+            }
+        }
+        if job.dry_run {
+            return self.check_create(job, tenant, row, &planned.data).await;
+        }
+        match self.store.create_as(tenant, own_id, planned.data.clone(), None, Vec::new()).await {
+            Ok(_) => Ok(Status::Created(own_id)),
+            // This row's id is taken only by this row's earlier attempt.
+            Err(AppError::Conflict { code: "VERSION_CONFLICT", .. })
+                if self.store.get::<E>(org, own_id).await?.is_some() =>
+            {
+                Ok(Status::Created(own_id))
+            }
+            Err(err) => self.refusal::<E>(job, org, &planned.data, err).await,
+        }
+    }
+
+    /// An upsert's update: the record's fields with the file's columns replaced (a blank cell
+    /// resets its field, as a `PUT` without it would), validated whole, written once.
+    async fn update<E: Entity>(
+        &self,
+        job: &Job,
+        tenant: &Tenant,
+        row: &Row,
+        planned: &Planned<E>,
+        current: &Record<E>,
+        columns: Option<&[FieldSpec]>,
+    ) -> AppResult<Status> {
+        let mut merged = match serde_json::to_value(&current.data) {
+            Ok(Value::Object(map)) => map,
+            _ => return Err(AppError::internal("an entity did not serialize to an object")),
+        };
+        match columns {
+            Some(fields) => {
+                for field in fields {
+                    merged.remove(field.name);
+                }
+            }
+            None => {
+                for name in planned.object.keys() {
+                    merged.remove(name);
+                }
+            }
+        }
+        merged.extend(planned.object.clone());
+        let data = match E::from_json(&merged) {
+            Ok(data) => data,
+            Err(err) => return Ok(Status::Failed(problem(&err))),
+        };
+        let id = current.meta.id;
+        if job.dry_run {
+            return Ok(match self.claim_all::<E>(job, row, &data).await? {
+                Some(status) => status,
+                None => Status::WouldUpdate(id),
+            });
+        }
+        match self.store.update_once(tenant, current, data.clone(), job.id, row.row).await {
+            Ok(_) => Ok(Status::Updated(id)),
+            Err(err) => self.refusal::<E>(job, tenant.org, &data, err).await,
+        }
+    }
+
+    /// A dry run's create: every check a write would make, without the write.
+    async fn check_create<E: Entity>(&self, job: &Job, tenant: &Tenant, row: &Row, data: &E) -> AppResult<Status> {
+        let mut data = data.clone();
+        if let Err(err) = data.reconcile(None, Timestamp::now()) {
+            return Ok(Status::Failed(problem(&err)));
+        }
+        for unique in data.unique_values() {
+            if let Some(owner) = self.store.unique_owner::<E>(tenant.org, &unique).await? {
+                return Ok(Status::Skipped(format!("`{}` is already used by the {} {owner}", unique.field, E::NAME)));
+            }
+        }
+        for reference in data.references() {
+            if !self.store.record_live(tenant.org, reference.kind, reference.id).await? {
+                return Ok(Status::Failed(format!(
+                    "`{}`: no live record of this organization has this id",
+                    reference.field
+                )));
+            }
+        }
+        Ok(self.claim_all::<E>(job, row, &data).await?.unwrap_or(Status::WouldCreate))
+    }
+
+    /// A dry run's claims of the row's unique values: the first row of the file holding a
+    /// value keeps it, later ones are duplicates.
+    async fn claim_all<E: Entity>(&self, job: &Job, row: &Row, data: &E) -> AppResult<Option<Status>> {
+        for unique in data.unique_values() {
+            if let Some(first) = self.store.claim_scratch::<E>(job.org(), job.id, &unique, row.row).await? {
+                return Ok(Some(duplicate_of(first, unique.field)));
+            }
+        }
+        Ok(None)
+    }
+
+    /// What a refused write tells the report: a unique value held by an earlier row of the
+    /// file or by an existing record (skipped), or the problem (failed). Storage failures are
+    /// not a row's: they fail the chunk, which SQS retries.
+    async fn refusal<E: Entity>(&self, job: &Job, org: OrgId, data: &E, err: AppError) -> AppResult<Status> {
+        if err.status() >= 500 {
+            return Err(err);
+        }
+        if let AppError::Conflict { code: "UNIQUE_CONFLICT", errors, .. } = &err
+            && let Some(unique) =
+                errors.first().and_then(|e| data.unique_values().into_iter().find(|u| u.field == e.field))
+        {
+            let owner = self.store.unique_owner::<E>(org, &unique).await?;
+            return Ok(match owner.and_then(|o| row_of(job.organization_id, job.id, o).map(|r| (o, r))) {
+                Some((_, first)) => duplicate_of(first, unique.field),
+                None => match owner {
+                    Some(owner) => {
+                        Status::Skipped(format!("`{}` is already used by the {} {owner}", unique.field, E::NAME))
+                    }
+                    None => Status::Skipped(format!("`{}` is already used by another {}", unique.field, E::NAME)),
+                },
+            });
+        }
+        Ok(Status::Failed(problem(&err)))
+    }
+}
+
+/// A row ready to write: its entity, its object (for an upsert's merge) and its upsert key.
+struct Planned<E> {
+    data: E,
+    object: Map<String, Value>,
+    key: Option<Unique>,
+}
+
+/// Validation and in-chunk duplicates, in file order, before any write.
+fn plan<E: Entity>(
+    job: &Job,
+    row: &Row,
+    seen: &mut HashMap<(&'static str, String), u64>,
+) -> Result<Planned<E>, Status> {
+    let object = row.object.clone().map_err(Status::Failed)?;
+    let data = E::from_json(&object).map_err(|e| Status::Failed(problem(&e)))?;
+    let uniques = data.unique_values();
+    let key = match job.mode.key_field() {
+        None => None,
+        Some(field) => match uniques.iter().find(|u| u.field == field) {
+            Some(unique) => Some(unique.clone()),
+            None => return Err(Status::Failed(format!("`{field}` is required to match rows by it"))),
+        },
+    };
+    if let Some((unique, first)) =
+        uniques.iter().find_map(|u| seen.get(&(u.field, u.value.clone())).map(|first| (u, *first)))
+    {
+        return Err(duplicate_of(first, unique.field));
+    }
+    for unique in &uniques {
+        seen.insert((unique.field, unique.value.clone()), row.row);
+    }
+    Ok(Planned { data, object, key })
+}
+
+fn duplicate_of(first: u64, field: &str) -> Status {
+    Status::Skipped(format!("duplicate of row {first} (`{field}`)"))
+}
+
+/// A refusal as one line of the report: each field's problem, or the detail.
+pub fn problem(err: &AppError) -> String {
+    let errors = err.field_errors();
+    if errors.is_empty() {
+        return err.to_string();
+    }
+    errors.iter().map(|e| format!("`{}` {}", e.field, e.message)).collect::<Vec<_>>().join("; ")
+}
+
+/// The worker Lambda's answer for an SQS batch: the messages that failed are reported, so
+/// SQS retries only them (ReportBatchItemFailures).
+pub async fn handle_batch<S: Sender>(worker: &Worker<S>, event: &Value) -> Value {
+    let mut failures = Vec::new();
+    for record in event.get("Records").and_then(Value::as_array).into_iter().flatten() {
+        let id = record.get("messageId").and_then(Value::as_str).unwrap_or_default().to_string();
+        let message =
+            record.get("body").and_then(Value::as_str).and_then(|body| serde_json::from_str::<ChunkMessage>(body).ok());
+        let result = match message {
+            Some(message) => Box::pin(worker.handle(&message)).await,
+            None => Err(AppError::internal("a chunk message that does not parse")),
+        };
+        if let Err(err) = result {
+            tracing::error!(error = %err, message = id, "chunk not processed: SQS will retry it");
+            failures.push(serde_json::json!({ "itemIdentifier": id }));
+        }
+    }
+    serde_json::json!({ "batchItemFailures": failures })
+}
