@@ -1,13 +1,15 @@
 //! The local stack, as a library: what `infra/hub up` runs and what the integration tests reuse.
 //!
 //! - [`template`] reads `template.yaml`, the single description of tables, routes and environment;
-//! - [`provision`] creates those tables in the emulator with the real AWS SDK;
+//! - [`provision`] creates those tables, buckets and queues in the emulator with the real AWS SDK;
 //! - [`moto`] runs moto's server for one process (tests) or one stack, and never leaves it behind;
 //! - [`localenv`] turns the template's environment into local values;
 //! - [`router`] reads the `cargo lambda watch` router and compares it with the template's routes;
 //! - [`token`] mints dev tokens; [`devstate`] keeps the generated dev secrets in `.local/`;
 //! - [`relay`] reads the emulated table's stream and invokes the audit function, as Lambda's
 //!   event source mapping does (the `stream-relay` binary);
+//! - [`sqsrelay`] polls a queue of the template and invokes its consumer, as Lambda's SQS event
+//!   source mapping does: batches, deletion, partial batch failures (the `sqs-relay` binary);
 //! - [`apigw`] is what API Gateway's HTTP API does to a request: routing, the payload 2.0 event,
 //!   the answer; [`gateway`] serves the API port with it (and CORS), in front of
 //!   `cargo lambda watch`;
@@ -34,6 +36,7 @@ pub mod relay;
 pub mod router;
 pub mod seed;
 pub mod spawn;
+pub mod sqsrelay;
 pub mod template;
 pub mod tls;
 pub mod token;

@@ -5,8 +5,10 @@
 //! local parameter values means a variable added to the template reaches local functions too,
 //! with no second list to keep in step.
 //!
-//! Supported: plain scalars, `Ref` (parameters, pseudo parameters, tables, buckets, APIs and their
-//! stages), `GetAtt` (`Arn`, `StreamArn` of tables), `Join`, `Sub` (both forms), `Select`.
+//! Supported: plain scalars, `Ref` (parameters, pseudo parameters, tables, buckets, queues (their
+//! URL, as CloudFormation gives), APIs and their stages), `GetAtt` (`Arn`, `StreamArn` of tables;
+//! `Arn` of buckets; `Arn`, `QueueName`, `QueueUrl` of queues), `Join`, `Sub` (both forms),
+//! `Select`.
 //! Anything else is an error that names the variable, never a silently wrong value.
 //!
 //! An API's deployed URL (`https://${Api}.execute-api.${AWS::Region}.${AWS::URLSuffix}/...`, or
@@ -43,6 +45,9 @@ pub struct Context {
     pub names: BTreeMap<String, String>,
     /// Stream ARNs of tables, by logical id (known once the tables exist).
     pub stream_arns: BTreeMap<String, String>,
+    /// URLs of queues, by logical id (known once the queues exist: the emulator's endpoint is in
+    /// them).
+    pub queue_urls: BTreeMap<String, String>,
     pub stack_name: String,
     /// Where each API of the template is served locally, by logical id (see [`local_apis`]).
     pub apis: BTreeMap<String, LocalApi>,
@@ -235,6 +240,9 @@ fn reference(template: &Template, ctx: &Context, target: &str) -> Result<Resolve
             Resolved::Str(value)
         });
     }
+    if template.queues.contains_key(target) {
+        return queue_url(ctx, target).map(Resolved::Str);
+    }
     if let Some(name) = ctx.names.get(target) {
         return Ok(Resolved::Str(name.clone()));
     }
@@ -267,7 +275,24 @@ fn get_att(template: &Template, ctx: &Context, id: &str, attr: &str) -> Result<S
             _ => err(format!("GetAtt {id}.{attr} is not supported locally")),
         };
     }
+    if template.queues.contains_key(id) {
+        return match attr {
+            "Arn" => Ok(queue_arn(name)),
+            "QueueName" => Ok(name.clone()),
+            "QueueUrl" => queue_url(ctx, id),
+            _ => err(format!("GetAtt {id}.{attr} is not supported locally")),
+        };
+    }
     err(format!("GetAtt {id}.{attr}: unknown resource"))
+}
+
+/// The ARN of the local queue named `name`, as SQS (and the emulator) forms it.
+pub fn queue_arn(name: &str) -> String {
+    format!("arn:aws:sqs:{}:{}:{name}", crate::LOCAL_REGION, crate::LOCAL_ACCOUNT_ID)
+}
+
+fn queue_url(ctx: &Context, id: &str) -> Result<String, ResolveError> {
+    ctx.queue_urls.get(id).cloned().ok_or_else(|| ResolveError(format!("queue {id} has no URL yet (not provisioned)")))
 }
 
 fn substitute(
@@ -354,9 +379,41 @@ Resources:
             parameters: [("Secret".to_string(), "s3cr3t".to_string())].into(),
             names: [("Things".to_string(), "local-things".to_string())].into(),
             stream_arns: BTreeMap::new(),
+            queue_urls: BTreeMap::new(),
             stack_name: "hub-local".into(),
             apis: BTreeMap::new(),
         }
+    }
+
+    #[test]
+    fn a_queue_resolves_to_its_local_url_arn_and_name() {
+        let text = r#"
+Resources:
+  Jobs: {Type: AWS::SQS::Queue}
+  F:
+    Type: AWS::Serverless::Function
+    Metadata: {BuildProperties: {Binary: f}}
+    Properties:
+      CodeUri: x
+      Environment:
+        Variables:
+          REF: !Ref Jobs
+          ARN: !GetAtt Jobs.Arn
+          NAME: !GetAtt Jobs.QueueName
+          URL: !GetAtt Jobs.QueueUrl
+          SUBBED: !Sub "${Jobs.Arn} ${Jobs}"
+"#;
+        let t = Template::parse(text).unwrap();
+        let url = "http://127.0.0.1:9100/123456789012/local-jobs";
+        let mut c = Context { names: [("Jobs".to_string(), "local-jobs".to_string())].into(), ..Context::default() };
+        let e = functions_environment(&t, &c).unwrap_err().to_string();
+        assert!(e.contains("Jobs has no URL yet"), "{e}");
+        c.queue_urls.insert("Jobs".into(), url.into());
+        let env = functions_environment(&t, &c).unwrap();
+        let arn = "arn:aws:sqs:us-east-1:123456789012:local-jobs";
+        assert_eq!(env["REF"], url, "!Ref of a queue is its URL, as CloudFormation gives");
+        assert_eq!((env["ARN"].as_str(), env["NAME"].as_str(), env["URL"].as_str()), (arn, "local-jobs", url));
+        assert_eq!(env["SUBBED"], format!("{arn} {url}"));
     }
 
     #[test]
@@ -404,9 +461,13 @@ Resources:
         let t = Template::load_workspace().unwrap();
         let parameters =
             t.parameters.values().filter(|p| p.default.is_none()).map(|p| (p.name.clone(), "x".repeat(32))).collect();
+        let names = crate::provision::names_with_prefix(&t, "t-");
+        // Known once the queues exist; any URL will do here.
+        let queue_urls = t.queues.keys().map(|id| (id.clone(), format!("http://127.0.0.1:1/{}", names[id]))).collect();
         let ctx = Context {
             parameters,
-            names: crate::provision::names_with_prefix(&t, "t-"),
+            names,
+            queue_urls,
             apis: local_apis(&t, "127.0.0.1:9000", "127.0.0.1:9001"),
             ..Context::default()
         };

@@ -1,4 +1,4 @@
-//! moto's server: DynamoDB, DynamoDB Streams and S3 on loopback, in memory.
+//! moto's server: DynamoDB, DynamoDB Streams, S3 and SQS on loopback, in memory.
 //!
 //! Integration tests start one per test binary (each test then creates its own randomly named
 //! table), the local stack one per stack. The server runs under [`crate::process`]'s supervisor,
@@ -204,4 +204,17 @@ pub fn s3_client(endpoint: &str) -> aws_sdk_s3::Client {
         .force_path_style(true)
         .build();
     aws_sdk_s3::Client::from_conf(config)
+}
+
+/// An SQS client for an emulator endpoint, built exactly as the functions build theirs
+/// (`hub_shared::aws::sqs` on the SDK configuration read from the environment the local stack
+/// gives them), with the same fixed dummy credentials and region as the other clients here.
+pub fn sqs_client(endpoint: &str) -> Result<aws_sdk_sqs::Client, hub_shared::config::ConfigError> {
+    let env = hub_shared::config::Env::from_pairs([
+        ("AWS_REGION", crate::LOCAL_REGION),
+        ("AWS_ACCESS_KEY_ID", "test"),
+        ("AWS_SECRET_ACCESS_KEY", "test"),
+        ("AWS_ENDPOINT_URL", endpoint),
+    ]);
+    Ok(hub_shared::aws::sqs(&hub_shared::aws::sdk_config_from(&env)?))
 }

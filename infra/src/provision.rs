@@ -1,13 +1,13 @@
-//! Creates the template's tables and buckets in the emulator with the real AWS SDK, from the
-//! parsed definitions ([`crate::template::Table`], [`crate::template::Bucket`]), so local and
-//! deployed schemas cannot drift.
+//! Creates the template's tables, buckets and queues in the emulator with the real AWS SDK, from
+//! the parsed definitions ([`crate::template::Table`], [`crate::template::Bucket`],
+//! [`crate::template::Queue`]), so local and deployed schemas cannot drift.
 //!
 //! Idempotent: an existing table with the same keys is kept (its stream and TTL are switched on if
 //! needed); one with other keys is an error, since silently reusing it would test a schema that
 //! is not deployed. Point-in-time recovery, encryption and deletion protection do not change what
 //! the code sees, so they are left to the deployed stack.
 
-use crate::template::{Billing, KeyElement, SecondaryIndex, Table, Template};
+use crate::template::{Billing, KeyElement, Queue, SecondaryIndex, Table, Template};
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
 use aws_sdk_dynamodb::types::{
@@ -49,11 +49,16 @@ pub struct ProvisionedTable {
 }
 
 /// The physical names the local stack gives the template's resources: `<prefix><LogicalId>`,
-/// lower-cased for buckets (S3 bucket names cannot hold capitals).
+/// lower-cased for buckets (S3 bucket names cannot hold capitals), with `.fifo` for FIFO queues
+/// (SQS requires it).
 pub fn names_with_prefix(template: &Template, prefix: &str) -> BTreeMap<String, String> {
     let tables = template.tables.keys().map(|id| (id.clone(), format!("{prefix}{id}")));
     let buckets = template.buckets.keys().map(|id| (id.clone(), format!("{prefix}{id}").to_ascii_lowercase()));
-    tables.chain(buckets).collect()
+    let queues = template.queues.values().map(|q| {
+        let suffix = if q.fifo { ".fifo" } else { "" };
+        (q.logical_id.clone(), format!("{prefix}{}{suffix}", q.logical_id))
+    });
+    tables.chain(buckets).chain(queues).collect()
 }
 
 /// Physical names by logical id: a `HashMap` or a `BTreeMap` of `String`s.
@@ -377,4 +382,134 @@ async fn create_bucket(
         .await
         .map_err(|e| s3_error("cannot set the CORS rules of", &aws_sdk_s3::error::DisplayErrorContext(e)))?;
     Ok(())
+}
+
+/// What was created (or found) for one queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProvisionedQueue {
+    pub logical_id: String,
+    pub name: String,
+    /// What `!Ref` of the queue gives, and what SDK calls name it by.
+    pub url: String,
+    pub arn: String,
+}
+
+/// Creates every queue of the template under the name `names` gives its logical id, with its
+/// attributes, dead-letter queues before the queues that redrive to them (SQS refuses a
+/// `RedrivePolicy` naming a queue that does not exist). An existing queue is kept and brought to
+/// the template's attributes, so a restart against a running emulator changes nothing but drift.
+pub async fn provision_queues(
+    client: &aws_sdk_sqs::Client,
+    template: &Template,
+    names: &impl ResourceNames,
+) -> Result<BTreeMap<String, ProvisionedQueue>, ProvisionError> {
+    let mut out: BTreeMap<String, ProvisionedQueue> = BTreeMap::new();
+    // Redrive chains are short (a queue, its DLQ); each pass creates the queues whose DLQ exists.
+    while out.len() < template.queues.len() {
+        let ready: Vec<&Queue> = template
+            .queues
+            .values()
+            .filter(|q| !out.contains_key(&q.logical_id))
+            .filter(|q| q.redrive.as_ref().is_none_or(|r| out.contains_key(&r.dead_letter_queue)))
+            .collect();
+        if ready.is_empty() {
+            return Err(ProvisionError("the queues' redrive policies form a cycle".into()));
+        }
+        for queue in ready {
+            let name = names
+                .physical_name(&queue.logical_id)
+                .ok_or_else(|| ProvisionError(format!("no local name given for queue {}", queue.logical_id)))?;
+            let dead_letter_arn =
+                queue.redrive.as_ref().and_then(|r| out.get(&r.dead_letter_queue)).map(|q| q.arn.as_str());
+            let created = create_queue(client, queue, name, dead_letter_arn).await?;
+            out.insert(queue.logical_id.clone(), created);
+        }
+    }
+    Ok(out)
+}
+
+/// Creates one queue as the template defines it, named `name`, redriving to `dead_letter_arn`
+/// when it has a `RedrivePolicy`; see [`provision_queues`].
+pub async fn create_queue(
+    client: &aws_sdk_sqs::Client,
+    queue: &Queue,
+    name: &str,
+    dead_letter_arn: Option<&str>,
+) -> Result<ProvisionedQueue, ProvisionError> {
+    use aws_sdk_sqs::error::DisplayErrorContext;
+    use aws_sdk_sqs::types::QueueAttributeName as Attr;
+    let sqs_error = |what: &str, e: &dyn fmt::Display| ProvisionError(format!("{what} {name}: {e}"));
+    // Only what cannot change after creation is given here; SQS (and moto) refuse a CreateQueue
+    // whose attributes differ from the existing queue's, so the rest is set below either way.
+    let mut create = client.create_queue().queue_name(name);
+    if queue.fifo {
+        create = create.attributes(Attr::FifoQueue, "true");
+    }
+    let url = match create.send().await {
+        Ok(out) => out.queue_url,
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_queue_name_exists()) => {
+            client
+                .get_queue_url()
+                .queue_name(name)
+                .send()
+                .await
+                .map_err(|e| sqs_error("cannot find queue", &DisplayErrorContext(e)))?
+                .queue_url
+        }
+        Err(e) => return Err(sqs_error("cannot create queue", &DisplayErrorContext(e))),
+    }
+    .ok_or_else(|| ProvisionError(format!("queue {name}: no URL")))?;
+
+    let mut attributes = HashMap::new();
+    let numbers = [
+        (Attr::VisibilityTimeout, queue.visibility_timeout),
+        (Attr::MessageRetentionPeriod, queue.message_retention_period),
+        (Attr::DelaySeconds, queue.delay_seconds),
+        (Attr::MaximumMessageSize, queue.maximum_message_size),
+    ];
+    for (attribute, value) in numbers {
+        if let Some(value) = value {
+            attributes.insert(attribute, value.to_string());
+        }
+    }
+    if queue.fifo {
+        attributes.insert(Attr::ContentBasedDeduplication, queue.content_based_deduplication.to_string());
+    }
+    match (&queue.redrive, dead_letter_arn) {
+        (Some(redrive), Some(arn)) => {
+            let policy = serde_json::json!({
+                "deadLetterTargetArn": arn,
+                "maxReceiveCount": redrive.max_receive_count.to_string(),
+            });
+            attributes.insert(Attr::RedrivePolicy, policy.to_string());
+        }
+        (Some(redrive), None) => {
+            return Err(ProvisionError(format!(
+                "queue {name}: its dead-letter queue {} has no ARN yet",
+                redrive.dead_letter_queue
+            )));
+        }
+        // An empty policy removes one a previous template had set.
+        (None, _) => {
+            attributes.insert(Attr::RedrivePolicy, String::new());
+        }
+    }
+    client
+        .set_queue_attributes()
+        .queue_url(&url)
+        .set_attributes(Some(attributes))
+        .send()
+        .await
+        .map_err(|e| sqs_error("cannot set the attributes of queue", &DisplayErrorContext(e)))?;
+    let arn = client
+        .get_queue_attributes()
+        .queue_url(&url)
+        .attribute_names(Attr::QueueArn)
+        .send()
+        .await
+        .map_err(|e| sqs_error("cannot read the ARN of queue", &DisplayErrorContext(e)))?
+        .attributes
+        .and_then(|mut a| a.remove(&Attr::QueueArn))
+        .ok_or_else(|| ProvisionError(format!("queue {name}: no QueueArn")))?;
+    Ok(ProvisionedQueue { logical_id: queue.logical_id.clone(), name: name.to_string(), url, arn })
 }

@@ -268,23 +268,30 @@ pub enum Delivery {
     RetryFrom(String),
 }
 
+/// Invokes the function at `url` (`cargo lambda watch`'s invoke endpoint) with `event` and
+/// returns its answer. What Lambda counts as an invocation error (no answer, a non-2xx status,
+/// an error body: the function returned an error, panicked or timed out) is `Err`, described.
+pub async fn invoke(http: &reqwest::Client, url: &str, event: &Value) -> Result<Value, String> {
+    let response = http.post(url).json(event).send().await.map_err(|e| format!("invoking the function failed: {e}"))?;
+    let status = response.status();
+    let body: Value = response.json().await.unwrap_or(Value::Null);
+    if !status.is_success() || body.get("errorType").is_some() || body.get("errorMessage").is_some() {
+        return Err(format!("the function failed ({status}): {body}"));
+    }
+    Ok(body)
+}
+
 /// Posts one batch and reads the function's answer. A failed invocation (transport error, a
 /// non-2xx status, a Lambda error body) is a retry of the whole batch, as Lambda does.
 pub async fn deliver(http: &reqwest::Client, url: &str, records: &[Value]) -> Delivery {
     let first = records.first().and_then(sequence_number).unwrap_or_default().to_string();
-    let response = match http.post(url).json(&json!({ "Records": records })).send().await {
-        Ok(response) => response,
+    let body = match invoke(http, url, &json!({ "Records": records })).await {
+        Ok(body) => body,
         Err(e) => {
-            eprintln!("stream-relay: invoking the function failed: {e}");
+            eprintln!("stream-relay: {e}");
             return Delivery::RetryFrom(first);
         }
     };
-    let status = response.status();
-    let body: Value = response.json().await.unwrap_or(Value::Null);
-    if !status.is_success() || body.get("errorType").is_some() || body.get("errorMessage").is_some() {
-        eprintln!("stream-relay: the function failed ({status}): {body}");
-        return Delivery::RetryFrom(first);
-    }
     let failed = body
         .get("batchItemFailures")
         .and_then(Value::as_array)

@@ -57,8 +57,9 @@ pub struct Template {
     pub parameters: BTreeMap<String, Parameter>,
     pub tables: BTreeMap<String, Table>,
     pub buckets: BTreeMap<String, Bucket>,
-    /// Logical ids of the `AWS::SQS::Queue`s (dead-letter queues; not emulated locally).
-    pub queues: Vec<String>,
+    /// Every `AWS::SQS::Queue`, by logical id: created in the emulator, and those a function
+    /// consumes ([`Function::queue_sources`]) relayed to it.
+    pub queues: BTreeMap<String, Queue>,
     pub functions: BTreeMap<String, Function>,
     /// `Globals.Function.Environment.Variables`, unresolved.
     pub global_environment: BTreeMap<String, Value>,
@@ -242,7 +243,70 @@ pub struct Function {
     /// The dead-letter queue (logical id, from `DeadLetterConfig.Arn: !GetAtt Q.Arn`) of each
     /// schedule, in the same order; `None` for a schedule without one.
     pub schedule_dead_letters: Vec<Option<String>>,
+    /// `SQS` events: the queues whose messages the function is invoked with.
+    pub queue_sources: Vec<QueueSource>,
+    /// `Timeout` in seconds: the function's own, else `Globals.Function.Timeout`, else SAM's 3.
+    pub timeout_seconds: u32,
 }
+
+/// An `AWS::SQS::Queue`: what changes what a producer or a consumer sees. Encryption and tags
+/// change nothing locally and are left to the deployed stack.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Queue {
+    pub logical_id: String,
+    /// `QueueName`, when the template fixes one (the local stack names queues itself).
+    pub queue_name: Option<String>,
+    /// `FifoQueue`: its name ends in `.fifo`, and messages of a group are delivered in order.
+    pub fifo: bool,
+    pub content_based_deduplication: bool,
+    /// `VisibilityTimeout` in seconds; SQS's default is 30 ([`Queue::visibility_timeout`]).
+    pub visibility_timeout: Option<u32>,
+    pub message_retention_period: Option<u32>,
+    pub delay_seconds: Option<u32>,
+    pub maximum_message_size: Option<u32>,
+    /// `RedrivePolicy`: where a message goes once received `max_receive_count` times undeleted.
+    pub redrive: Option<Redrive>,
+}
+
+/// SQS's visibility timeout when a queue does not set one.
+pub const DEFAULT_VISIBILITY_TIMEOUT: u32 = 30;
+
+impl Queue {
+    /// The visibility timeout the queue has, its own or SQS's default.
+    pub fn visibility_timeout(&self) -> u32 {
+        self.visibility_timeout.unwrap_or(DEFAULT_VISIBILITY_TIMEOUT)
+    }
+}
+
+/// A queue's `RedrivePolicy`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Redrive {
+    /// Logical id of the dead-letter queue (`deadLetterTargetArn: !GetAtt Dlq.Arn`).
+    pub dead_letter_queue: String,
+    pub max_receive_count: u32,
+}
+
+/// An `SQS` event of a function: Lambda's event source mapping polls `queue` and invokes the
+/// function with batches of its messages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueSource {
+    pub event: String,
+    /// Logical id of the queue (`Queue: !GetAtt Q.Arn`).
+    pub queue: String,
+    /// `BatchSize`: 10 by default, as Lambda's.
+    pub batch_size: u32,
+    /// `MaximumBatchingWindowInSeconds`: how long a batch may gather; 0 by default.
+    pub maximum_batching_window_seconds: u32,
+    /// `FunctionResponseTypes` holds `ReportBatchItemFailures`.
+    pub reports_batch_item_failures: bool,
+    /// `ScalingConfig.MaximumConcurrency`: invocations in flight at most.
+    pub maximum_concurrency: Option<u32>,
+    /// `Enabled` (true unless the template says false).
+    pub enabled: bool,
+}
+
+/// SAM's function timeout when neither the function nor `Globals` sets one.
+pub const DEFAULT_FUNCTION_TIMEOUT: u32 = 3;
 
 #[derive(Debug, Clone)]
 pub struct PolicyStatement {
@@ -318,6 +382,12 @@ impl Template {
                 mapping(vars, "Globals.Function.Environment.Variables")?.into_iter().collect();
         }
 
+        let default_timeout = match doc.get("Globals").and_then(|g| g.get("Function")) {
+            Some(globals) => opt_u32(globals, "Timeout", "Globals.Function")?,
+            None => None,
+        }
+        .unwrap_or(DEFAULT_FUNCTION_TIMEOUT);
+
         let resources = doc.get("Resources").ok_or_else(|| invalid("no Resources section"))?;
         // API Gateway v2 resources name each other (route -> integration -> function), in any
         // order: they are joined once every resource has been read.
@@ -336,9 +406,12 @@ impl Template {
                     let bucket = parse_bucket(&logical_id, props)?;
                     template.buckets.insert(logical_id, bucket);
                 }
-                "AWS::SQS::Queue" => template.queues.push(logical_id),
+                "AWS::SQS::Queue" => {
+                    let queue = parse_queue(&logical_id, props)?;
+                    template.queues.insert(logical_id, queue);
+                }
                 "AWS::Serverless::Function" => {
-                    let (function, routes) = parse_function(&logical_id, &resource, props)?;
+                    let (function, routes) = parse_function(&logical_id, &resource, props, default_timeout)?;
                     for route in routes {
                         if route.path != DEFAULT_ROUTE {
                             template.routes.push(route);
@@ -381,7 +454,41 @@ impl Template {
         }
         template.routes.sort();
         v2.join(&mut template)?;
+        template.check_queue_references()?;
         Ok(template)
+    }
+
+    /// Every queue a redrive policy or an SQS event names is a queue of the template: the
+    /// emulator could not create the one, nor the relay poll the other.
+    fn check_queue_references(&self) -> Result<(), TemplateError> {
+        for queue in self.queues.values() {
+            if let Some(redrive) = &queue.redrive
+                && !self.queues.contains_key(&redrive.dead_letter_queue)
+            {
+                return Err(invalid(format!(
+                    "queue {}: RedrivePolicy names {}, which is not an AWS::SQS::Queue of the template",
+                    queue.logical_id, redrive.dead_letter_queue
+                )));
+            }
+        }
+        for function in self.functions.values() {
+            for source in &function.queue_sources {
+                let Some(queue) = self.queues.get(&source.queue) else {
+                    return Err(invalid(format!(
+                        "function {}: event {} names {}, which is not an AWS::SQS::Queue of the template",
+                        function.logical_id, source.event, source.queue
+                    )));
+                };
+                // Lambda refuses these at deploy time; refused here, they fail before a deploy.
+                if queue.fifo && source.batch_size > 10 {
+                    return Err(invalid(format!(
+                        "function {}: event {}: BatchSize {} on FIFO queue {} (at most 10)",
+                        function.logical_id, source.event, source.batch_size, queue.logical_id
+                    )));
+                }
+            }
+        }
+        Ok(())
     }
 
     pub fn table(&self, logical_id: &str) -> Result<&Table, TemplateError> {
@@ -667,6 +774,80 @@ fn parse_bucket(logical_id: &str, props: &Value) -> Result<Bucket, TemplateError
     })
 }
 
+fn parse_queue(logical_id: &str, props: &Value) -> Result<Queue, TemplateError> {
+    let ctx = format!("queue {logical_id}");
+    let redrive = match props.get("RedrivePolicy") {
+        None => None,
+        Some(policy) => {
+            let rctx = format!("{ctx}: RedrivePolicy");
+            let target = policy
+                .get("deadLetterTargetArn")
+                .and_then(get_att)
+                .filter(|(_, attr)| attr == "Arn")
+                .map(|(id, _)| id)
+                .ok_or_else(|| invalid(format!("{rctx}: deadLetterTargetArn must be !GetAtt <Queue>.Arn")))?;
+            let max_receive_count = opt_u32(policy, "maxReceiveCount", &rctx)?
+                .filter(|n| (1..=1000).contains(n))
+                .ok_or_else(|| invalid(format!("{rctx}: maxReceiveCount must be 1 to 1000")))?;
+            Some(Redrive { dead_letter_queue: target, max_receive_count })
+        }
+    };
+    Ok(Queue {
+        logical_id: logical_id.to_string(),
+        queue_name: opt_str(props, "QueueName")?,
+        fifo: props.get("FifoQueue").is_some_and(truthy),
+        content_based_deduplication: props.get("ContentBasedDeduplication").is_some_and(truthy),
+        visibility_timeout: opt_u32(props, "VisibilityTimeout", &ctx)?,
+        message_retention_period: opt_u32(props, "MessageRetentionPeriod", &ctx)?,
+        delay_seconds: opt_u32(props, "DelaySeconds", &ctx)?,
+        maximum_message_size: opt_u32(props, "MaximumMessageSize", &ctx)?,
+        redrive,
+    })
+}
+
+/// An `SQS` event's properties, with Lambda's defaults and limits.
+fn parse_queue_source(event: &str, props: &Value, ctx: &str) -> Result<QueueSource, TemplateError> {
+    let queue = props
+        .get("Queue")
+        .and_then(get_att)
+        .filter(|(_, attr)| attr == "Arn")
+        .map(|(id, _)| id)
+        .ok_or_else(|| invalid(format!("{ctx}: Queue must be !GetAtt <Queue>.Arn")))?;
+    let batch_size = opt_u32(props, "BatchSize", ctx)?.unwrap_or(10);
+    let window = opt_u32(props, "MaximumBatchingWindowInSeconds", ctx)?.unwrap_or(0);
+    if !(1..=10_000).contains(&batch_size) || window > 300 {
+        return Err(invalid(format!("{ctx}: BatchSize must be 1 to 10000 and the batching window at most 300 s")));
+    }
+    if batch_size > 10 && window == 0 {
+        return Err(invalid(format!(
+            "{ctx}: a BatchSize over 10 needs MaximumBatchingWindowInSeconds (Lambda's rule)"
+        )));
+    }
+    let maximum_concurrency = match props.get("ScalingConfig") {
+        Some(scaling) => opt_u32(scaling, "MaximumConcurrency", ctx)?,
+        None => None,
+    };
+    if maximum_concurrency.is_some_and(|n| !(2..=1000).contains(&n)) {
+        return Err(invalid(format!("{ctx}: ScalingConfig.MaximumConcurrency must be 2 to 1000")));
+    }
+    Ok(QueueSource {
+        event: event.to_string(),
+        queue,
+        batch_size,
+        maximum_batching_window_seconds: window,
+        reports_batch_item_failures: reports_batch_item_failures(props, ctx)?,
+        maximum_concurrency,
+        enabled: props.get("Enabled").is_none_or(truthy),
+    })
+}
+
+/// `FunctionResponseTypes` holds `ReportBatchItemFailures` (stream and queue events alike).
+fn reports_batch_item_failures(props: &Value, ctx: &str) -> Result<bool, TemplateError> {
+    Ok(string_or_list(props.get("FunctionResponseTypes"), &format!("{ctx}: FunctionResponseTypes"))?
+        .iter()
+        .any(|t| t == "ReportBatchItemFailures"))
+}
+
 fn parse_key_schema(value: Option<&Value>, ctx: &str) -> Result<Vec<KeyElement>, TemplateError> {
     let mut out = Vec::new();
     for key in sequence(value, ctx)? {
@@ -683,7 +864,12 @@ fn parse_key_schema(value: Option<&Value>, ctx: &str) -> Result<Vec<KeyElement>,
     Ok(out)
 }
 
-fn parse_function(logical_id: &str, resource: &Value, props: &Value) -> Result<(Function, Vec<Route>), TemplateError> {
+fn parse_function(
+    logical_id: &str,
+    resource: &Value,
+    props: &Value,
+    default_timeout: u32,
+) -> Result<(Function, Vec<Route>), TemplateError> {
     let ctx = |what: &str| format!("function {logical_id}: {what}");
     let binary = resource
         .get("Metadata")
@@ -739,6 +925,7 @@ fn parse_function(logical_id: &str, resource: &Value, props: &Value) -> Result<(
     let mut stream_sources = Vec::new();
     let mut schedules = Vec::new();
     let mut schedule_dead_letters = Vec::new();
+    let mut queue_sources = Vec::new();
     if let Some(events) = props.get("Events") {
         for (event_name, event) in mapping(events, &ctx("Events"))? {
             let event_ctx = ctx(&format!("event {event_name}"));
@@ -767,12 +954,7 @@ fn parse_function(logical_id: &str, resource: &Value, props: &Value) -> Result<(
                         table,
                         starting_position: opt_str(event_props, "StartingPosition")?,
                         batch_size: event_props.get("BatchSize").and_then(Value::as_u64),
-                        reports_batch_item_failures: string_or_list(
-                            event_props.get("FunctionResponseTypes"),
-                            &format!("{event_ctx}: FunctionResponseTypes"),
-                        )?
-                        .iter()
-                        .any(|t| t == "ReportBatchItemFailures"),
+                        reports_batch_item_failures: reports_batch_item_failures(event_props, &event_ctx)?,
                         bisect_on_error: event_props.get("BisectBatchOnFunctionError").map(truthy).unwrap_or(false),
                         maximum_retry_attempts: event_props.get("MaximumRetryAttempts").and_then(Value::as_i64),
                         maximum_record_age_seconds: event_props
@@ -785,6 +967,7 @@ fn parse_function(logical_id: &str, resource: &Value, props: &Value) -> Result<(
                             .and_then(get_att_target),
                     });
                 }
+                "SQS" => queue_sources.push(parse_queue_source(&event_name, event_props, &event_ctx)?),
                 "Schedule" | "ScheduleV2" => {
                     let key = if kind == "Schedule" { "Schedule" } else { "ScheduleExpression" };
                     schedules.push(req_str(event_props, key, &event_ctx)?);
@@ -807,6 +990,8 @@ fn parse_function(logical_id: &str, resource: &Value, props: &Value) -> Result<(
             stream_sources,
             schedules,
             schedule_dead_letters,
+            queue_sources,
+            timeout_seconds: opt_u32(props, "Timeout", &format!("function {logical_id}"))?.unwrap_or(default_timeout),
         },
         routes,
     ))
@@ -906,6 +1091,17 @@ fn req_int(value: &Value, key: &str, ctx: &str) -> Result<i64, TemplateError> {
         .get(key)
         .and_then(|v| v.as_i64().or_else(|| v.as_str().and_then(|s| s.parse().ok())))
         .ok_or_else(|| invalid(format!("{ctx}: {key} is missing or not an integer")))
+}
+
+/// An optional non-negative integer that fits SQS's and Lambda's settings.
+fn opt_u32(value: &Value, key: &str, ctx: &str) -> Result<Option<u32>, TemplateError> {
+    match value.get(key) {
+        None => Ok(None),
+        Some(_) => {
+            let n = req_int(value, key, ctx)?;
+            u32::try_from(n).map(Some).map_err(|_| invalid(format!("{ctx}: {key} {n} is out of range")))
+        }
+    }
 }
 
 fn string_or_list(value: Option<&Value>, ctx: &str) -> Result<Vec<String>, TemplateError> {
@@ -1171,6 +1367,105 @@ Resources:
         let text = WEBSOCKET.replace("IntegrationType: AWS_PROXY", "IntegrationType: MOCK");
         let err = Template::parse(&text).unwrap_err().to_string();
         assert!(err.contains("MOCK"), "{err}");
+    }
+
+    const QUEUES: &str = r#"
+Globals:
+  Function: {Timeout: 20}
+Resources:
+  Jobs:
+    Type: AWS::SQS::Queue
+    Properties:
+      VisibilityTimeout: 180
+      MessageRetentionPeriod: 86400
+      RedrivePolicy: {deadLetterTargetArn: !GetAtt JobsDlq.Arn, maxReceiveCount: 3}
+  JobsDlq:
+    Type: AWS::SQS::Queue
+    Properties: {MessageRetentionPeriod: 1209600}
+  Ordered:
+    Type: AWS::SQS::Queue
+    Properties: {FifoQueue: true, ContentBasedDeduplication: true}
+  Worker:
+    Type: AWS::Serverless::Function
+    Metadata: {BuildProperties: {Binary: worker}}
+    Properties:
+      CodeUri: x
+      Timeout: 30
+      Events:
+        Jobs:
+          Type: SQS
+          Properties:
+            Queue: !GetAtt Jobs.Arn
+            BatchSize: 5
+            MaximumBatchingWindowInSeconds: 2
+            FunctionResponseTypes: [ReportBatchItemFailures]
+            ScalingConfig: {MaximumConcurrency: 3}
+  Plain:
+    Type: AWS::Serverless::Function
+    Metadata: {BuildProperties: {Binary: plain}}
+    Properties:
+      CodeUri: x
+      Events:
+        Ordered: {Type: SQS, Properties: {Queue: !GetAtt Ordered.Arn, Enabled: false}}
+"#;
+
+    #[test]
+    fn queues_carry_their_attributes_and_redrive_policy() {
+        let t = Template::parse(QUEUES).unwrap();
+        let jobs = &t.queues["Jobs"];
+        assert_eq!((jobs.visibility_timeout, jobs.message_retention_period), (Some(180), Some(86400)));
+        assert_eq!(jobs.redrive, Some(Redrive { dead_letter_queue: "JobsDlq".into(), max_receive_count: 3 }));
+        assert!(!jobs.fifo);
+        let dlq = &t.queues["JobsDlq"];
+        assert_eq!((dlq.redrive.as_ref(), dlq.visibility_timeout()), (None, DEFAULT_VISIBILITY_TIMEOUT));
+        let ordered = &t.queues["Ordered"];
+        assert!(ordered.fifo && ordered.content_based_deduplication);
+    }
+
+    #[test]
+    fn sqs_events_carry_batching_failures_and_concurrency_with_lambdas_defaults() {
+        let t = Template::parse(QUEUES).unwrap();
+        let worker = &t.functions["Worker"];
+        assert_eq!(worker.timeout_seconds, 30);
+        assert_eq!(
+            worker.queue_sources,
+            [QueueSource {
+                event: "Jobs".into(),
+                queue: "Jobs".into(),
+                batch_size: 5,
+                maximum_batching_window_seconds: 2,
+                reports_batch_item_failures: true,
+                maximum_concurrency: Some(3),
+                enabled: true,
+            }]
+        );
+        let plain = &t.functions["Plain"];
+        assert_eq!(plain.timeout_seconds, 20, "the global Timeout");
+        let source = &plain.queue_sources[0];
+        assert_eq!((source.batch_size, source.maximum_batching_window_seconds), (10, 0));
+        assert!(!source.reports_batch_item_failures && !source.enabled);
+        assert_eq!(source.maximum_concurrency, None);
+    }
+
+    #[test]
+    fn queue_settings_aws_would_refuse_are_refused_by_name() {
+        for (changes, expected) in [
+            (&[("!GetAtt JobsDlq.Arn", "!GetAtt Nowhere.Arn")][..], "Nowhere"),
+            (&[("!GetAtt Jobs.Arn", "!GetAtt Missing.Arn")], "Missing"),
+            (&[("!GetAtt Jobs.Arn", "!Ref Jobs")], "Queue must be !GetAtt"),
+            (&[("maxReceiveCount: 3", "maxReceiveCount: 0")], "maxReceiveCount"),
+            (&[("BatchSize: 5", "BatchSize: 0")], "BatchSize"),
+            (&[("MaximumConcurrency: 3", "MaximumConcurrency: 1")], "MaximumConcurrency"),
+            (&[("Enabled: false", "BatchSize: 20, MaximumBatchingWindowInSeconds: 1")], "FIFO"),
+            (
+                &[("BatchSize: 5", "BatchSize: 11"), ("BatchingWindowInSeconds: 2", "BatchingWindowInSeconds: 0")],
+                "needs MaximumBatchingWindowInSeconds",
+            ),
+        ] {
+            let text = changes.iter().fold(QUEUES.to_string(), |text, (from, to)| text.replacen(from, to, 1));
+            let err = Template::parse(&text).map(|_| ()).unwrap_err().to_string();
+            assert!(err.contains(expected), "{changes:?}: {err}");
+        }
     }
 
     #[test]

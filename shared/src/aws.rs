@@ -136,6 +136,12 @@ pub fn dynamodb(sdk: &SdkConfig) -> aws_sdk_dynamodb::Client {
     aws_sdk_dynamodb::Client::from_conf(aws_sdk_dynamodb::config::Builder::from(sdk).interceptor(Quiet).build())
 }
 
+/// An SQS client on `sdk`, as every function that sends or receives messages builds it (see
+/// [`Quiet`]). Locally, `AWS_ENDPOINT_URL` in `sdk` points it at the emulator, as every client.
+pub fn sqs(sdk: &SdkConfig) -> aws_sdk_sqs::Client {
+    aws_sdk_sqs::Client::from_conf(aws_sdk_sqs::config::Builder::from(sdk).interceptor(Quiet).build())
+}
+
 /// Turns off, per request, four interceptors that only add informational headers, and costs
 /// instructions on every call of a function whose budget is counted in them (BENCHMARKS.md):
 /// - `User-Agent` / `x-amz-user-agent` (SDK, OS and feature metrics for AWS; no service needs them);

@@ -175,7 +175,7 @@ fn every_statement_is_scoped_to_a_resource_of_the_template() {
                 assert!(
                     template.tables.contains_key(&target)
                         || template.buckets.contains_key(&target)
-                        || template.queues.contains(&target),
+                        || template.queues.contains_key(&target),
                     "{}: {target} is not a table, bucket or queue of the template",
                     function.logical_id
                 );
@@ -218,7 +218,12 @@ fn functions_without_routes_consume_a_stream_with_bounded_retries_and_a_dead_let
         // A scheduled job (retention) has neither: checked by
         // `scheduled_functions_run_daily_and_only_they_read_the_retention_index`; nor has an
         // on-demand repair job: `on_demand_functions_read_the_business_table_and_write_only_derived_data`.
-        if !function.schedules.is_empty() || ON_DEMAND.contains(&function.binary.as_str()) {
+        // Nor has a queue consumer: checked by
+        // `every_consumed_queue_has_a_dead_letter_queue_and_outlasts_its_consumer_sixfold`.
+        if !function.schedules.is_empty()
+            || !function.queue_sources.is_empty()
+            || ON_DEMAND.contains(&function.binary.as_str())
+        {
             continue;
         }
         assert!(!function.stream_sources.is_empty(), "{} has neither a route nor a stream", function.logical_id);
@@ -240,10 +245,46 @@ fn functions_without_routes_consume_a_stream_with_bounded_retries_and_a_dead_let
             );
             assert!(source.maximum_record_age_seconds.is_some(), "{id}: unbounded record age");
             let dlq = source.on_failure.as_ref().unwrap_or_else(|| panic!("{id}: no on-failure destination"));
-            assert!(template.queues.contains(dlq), "{id}: on-failure destination {dlq} is not a queue of the template");
+            assert!(
+                template.queues.contains_key(dlq),
+                "{id}: on-failure destination {dlq} is not a queue of the template"
+            );
         }
     }
     assert!(consumers > 0, "no stream consumer found: is the audit function still in the template?");
+}
+
+/// A queue a function consumes loses nothing and delivers nothing twice for lack of time, as
+/// AWS recommends: a dead-letter queue of the template keeps what fails `maxReceiveCount` times;
+/// the visibility timeout is at least six times the consumer's timeout (a message being
+/// processed, and its retries, are never handed to another invocation meanwhile); and the
+/// consumer reports partial batch failures (without, one failed message retries the whole batch).
+#[test]
+fn every_consumed_queue_has_a_dead_letter_queue_and_outlasts_its_consumer_sixfold() {
+    let template = template();
+    for function in template.functions.values() {
+        let id = &function.logical_id;
+        for source in &function.queue_sources {
+            let queue = &template.queues[&source.queue];
+            let redrive =
+                queue.redrive.as_ref().unwrap_or_else(|| panic!("{id}: {} has no RedrivePolicy", queue.logical_id));
+            let dlq = &template.queues[&redrive.dead_letter_queue];
+            assert!(dlq.redrive.is_none(), "{id}: the dead-letter queue {} redrives further", dlq.logical_id);
+            // A DLQ must keep messages at least as long as its source, or they expire there first.
+            let retention = |q: &hub_infra::template::Queue| q.message_retention_period.unwrap_or(345_600);
+            assert!(retention(dlq) >= retention(queue), "{id}: {} keeps messages less long", dlq.logical_id);
+            assert!(
+                queue.visibility_timeout() >= 6 * function.timeout_seconds,
+                "{id}: {}'s VisibilityTimeout {} is under 6 x the function's Timeout {}",
+                queue.logical_id,
+                queue.visibility_timeout(),
+                function.timeout_seconds
+            );
+            assert!(source.reports_batch_item_failures, "{id}: without ReportBatchItemFailures a failure retries all");
+            // The function may receive nothing itself: its event source mapping does.
+            assert!(source.enabled, "{id}: a disabled event source mapping");
+        }
+    }
 }
 
 /// Stream consumers that tell clients of changes rather than derive data from them.
@@ -259,7 +300,7 @@ fn websocket_reached(template: &Template, function: &str) -> bool {
 }
 
 /// Every function is invoked by something of the template (an HTTP route, a WebSocket route,
-/// a WebSocket authorizer, a stream, a schedule) or is an on-demand repair job: a function that
+/// a WebSocket authorizer, a stream, a queue, a schedule) or is an on-demand repair job: a function that
 /// nothing invokes is dead code that still gets deployed and granted access.
 #[test]
 fn every_function_is_reached_by_a_route_an_authorizer_a_stream_or_a_schedule() {
@@ -271,6 +312,7 @@ fn every_function_is_reached_by_a_route_an_authorizer_a_stream_or_a_schedule() {
             || websocket_reached(&template, id)
             || !function.stream_sources.is_empty()
             || !function.schedules.is_empty()
+            || function.queue_sources.iter().any(|q| q.enabled)
             || ON_DEMAND.contains(&function.binary.as_str());
         assert!(reached, "{id}: nothing of the template invokes it");
     }
@@ -345,7 +387,11 @@ fn scheduled_functions_run_daily_and_only_they_read_the_retention_index() {
             // A run that keeps failing is kept, never dropped.
             let queue =
                 dead_letter.as_ref().unwrap_or_else(|| panic!("{}: a schedule without DLQ", function.logical_id));
-            assert!(template.queues.contains(queue), "{}: {queue} is not a queue of the template", function.logical_id);
+            assert!(
+                template.queues.contains_key(queue),
+                "{}: {queue} is not a queue of the template",
+                function.logical_id
+            );
         }
     }
     assert!(scheduled > 0, "no scheduled function: is retention still in the template?");
@@ -393,7 +439,10 @@ fn the_template_environment_resolves_for_the_local_stack() {
         .map(|p| (p.name.clone(), "x".repeat(32)))
         .collect();
     let apis = localenv::local_apis(&template, "127.0.0.1:9000", "127.0.0.1:9001");
-    let ctx = Context { parameters, names, stream_arns: BTreeMap::new(), stack_name: "test".into(), apis };
+    // Queue URLs are the emulator's, known once the queues exist; any will do here.
+    let queue_urls =
+        template.queues.keys().map(|id| (id.clone(), format!("http://127.0.0.1:1/q/{}", names[id]))).collect();
+    let ctx = Context { parameters, names, stream_arns: BTreeMap::new(), queue_urls, stack_name: "test".into(), apis };
     let env = localenv::functions_environment(&template, &ctx).expect("environment resolves");
     assert_eq!(env.get("HUB_TABLE").map(String::as_str), Some("t-BusinessTable"));
     assert_eq!(env.get("HUB_AUDIT_TABLE").map(String::as_str), Some("t-AuditTable"));

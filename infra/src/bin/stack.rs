@@ -1,14 +1,15 @@
 //! `infra/hub up`: the local stack.
 //!
-//! moto (DynamoDB, Streams, S3) on loopback, the template's tables and buckets created in it, and
-//! `cargo lambda watch` running every function with the template's environment behind the
-//! template's HTTP API (the API port) and WebSocket API (the WebSocket port), until Ctrl-C or
-//! SIGTERM, which stop everything this started. See `--help`.
+//! moto (DynamoDB, Streams, S3, SQS) on loopback, the template's tables, buckets and queues
+//! created in it, and `cargo lambda watch` running every function with the template's environment
+//! behind the template's HTTP API (the API port) and WebSocket API (the WebSocket port), with a
+//! relay per stream and per queue a function consumes, until Ctrl-C or SIGTERM, which stop
+//! everything this started. See `--help`.
 
 use hub_infra::devstate::{self, DevSecrets, LOCAL_AUDIENCE, LOCAL_ISSUER};
-use hub_infra::moto::{MotoOptions, MotoServer, dynamodb_client, s3_client};
+use hub_infra::moto::{MotoOptions, MotoServer, dynamodb_client, s3_client, sqs_client};
 use hub_infra::process::{Output, Spec, Supervised};
-use hub_infra::template::{Template, WebSocketApi};
+use hub_infra::template::{Function, QueueSource, Template, WebSocketApi};
 use hub_infra::wsgateway::Limits;
 use hub_infra::{envfile, localenv, provision, router};
 use std::collections::BTreeMap;
@@ -31,9 +32,10 @@ const NAME_PREFIX: &str = "hub-local-";
 const USAGE: &str = "\
 Usage: infra/hub up [options]
 
-Starts the local stack: moto on 127.0.0.1, the tables of template.yaml, and `cargo lambda watch`
-serving every route of template.yaml, HTTP and WebSocket. Ctrl-C (or SIGTERM) stops everything
-it started.
+Starts the local stack: moto on 127.0.0.1, the tables, buckets and queues of template.yaml,
+`cargo lambda watch` serving every route of template.yaml, HTTP and WebSocket, and a relay for
+every stream and queue a function consumes (logs in STATE/logs/relay-*.log). Ctrl-C (or SIGTERM)
+stops everything it started.
 
 Options (environment variable in brackets):
   --api-port N        port of the local API [HUB_API_PORT, default 9000]
@@ -231,6 +233,10 @@ async fn run(options: Options) -> Result<ExitCode, BoxError> {
     for table in tables.values() {
         eprintln!("stack: table {} = {}", table.logical_id, table.name);
     }
+    let queues = provision::provision_queues(&sqs_client(moto.endpoint())?, &template, &names).await?;
+    for queue in queues.values() {
+        eprintln!("stack: queue {} = {}", queue.logical_id, queue.url);
+    }
 
     let mut parameters = BTreeMap::from([
         ("JwtHs256Secret".to_string(), secrets.jwt_hs256_secret.clone()),
@@ -243,6 +249,7 @@ async fn run(options: Options) -> Result<ExitCode, BoxError> {
         parameters,
         names,
         stream_arns: tables.values().filter_map(|t| Some((t.logical_id.clone(), t.stream_arn.clone()?))).collect(),
+        queue_urls: queues.values().map(|q| (q.logical_id.clone(), q.url.clone())).collect(),
         stack_name: "hub-local".into(),
         // The functions calling an API of the stack (the WebSocket management API, say) call
         // the local gateways.
@@ -375,29 +382,47 @@ async fn run(options: Options) -> Result<ExitCode, BoxError> {
         }
     };
 
-    // Stream relays (the local event source mappings), started once the functions answer.
+    // Stream and queue relays (the local event source mappings), started once the functions answer.
     let mut relays = Vec::new();
     let stop = match ready {
         Err(stop) => stop,
         Ok(()) => 'ready: {
-            for (function, table, starting_position) in template.functions.values().flat_map(|f| {
-                f.stream_sources.iter().map(move |s| (f.binary.clone(), s.table.clone(), s.starting_position.clone()))
-            }) {
-                let Some(table_name) = ctx.names.get(&table) else {
-                    break 'ready Stop::Died(format!("no local name for table {table}"));
-                };
-                let spec = Spec::new(format!("stream relay {table} -> {function}"), &cargo)
-                    .args(["run", "--quiet", "-p", "hub-infra", "--bin", "stream-relay", "--"])
-                    .args(["--endpoint", moto.endpoint(), "--table", table_name])
-                    .args(["--invoke-url", &hub_infra::relay::invoke_url(watch_port, &function)])
-                    .args(["--starting-position", starting_position.as_deref().unwrap_or("TRIM_HORIZON")])
+            // `log`: the log's name, relay-<log>.log.
+            let relay = |bin: &str, function: &Function, log: String, args: Vec<String>| {
+                let spec = Spec::new(format!("{bin} -> {}", function.binary), &cargo)
+                    .args(["run", "--quiet", "-p", "hub-infra", "--bin", bin, "--"])
+                    .args(["--endpoint", moto.endpoint()])
+                    .args(args)
+                    .args(["--invoke-url".to_string(), hub_infra::relay::invoke_url(watch_port, &function.binary)])
                     .cwd(&root)
-                    .output(logs(&format!("relay-{function}.log")));
-                match Supervised::spawn(&spec) {
-                    Ok(relay) => relays.push(relay),
-                    Err(e) => break 'ready Stop::Died(format!("cannot start the stream relay: {e}")),
+                    .output(logs(&format!("relay-{log}.log")));
+                Supervised::spawn(&spec).map_err(|e| Stop::Died(format!("cannot start the {bin}: {e}")))
+            };
+            for function in template.functions.values() {
+                for source in &function.stream_sources {
+                    let Some(table_name) = ctx.names.get(&source.table) else {
+                        break 'ready Stop::Died(format!("no local name for table {}", source.table));
+                    };
+                    let position = source.starting_position.as_deref().unwrap_or("TRIM_HORIZON");
+                    let args =
+                        vec!["--table".into(), table_name.clone(), "--starting-position".into(), position.into()];
+                    match relay("stream-relay", function, function.binary.clone(), args) {
+                        Ok(started) => relays.push(started),
+                        Err(stop) => break 'ready stop,
+                    }
+                    eprintln!("stack: stream of {} relayed to {}", source.table, function.binary);
                 }
-                eprintln!("stack: stream of {table} relayed to {function}");
+                for source in function.queue_sources.iter().filter(|s| s.enabled) {
+                    let Some(queue) = queues.get(&source.queue) else {
+                        break 'ready Stop::Died(format!("queue {} was not provisioned", source.queue));
+                    };
+                    let log = format!("{}-{}", function.binary, source.queue);
+                    match relay("sqs-relay", function, log, sqs_relay_args(function, source, &queue.url)) {
+                        Ok(started) => relays.push(started),
+                        Err(stop) => break 'ready stop,
+                    }
+                    eprintln!("stack: queue {} relayed to {}", source.queue, function.binary);
+                }
             }
             let mut client_env: Vec<(&str, String)> = vec![
                 ("HUB_API_URL", api_url.clone()),
@@ -466,6 +491,26 @@ async fn run(options: Options) -> Result<ExitCode, BoxError> {
         }
         Stop::Died(why) => Err(why.into()),
     }
+}
+
+/// The `sqs-relay` arguments of a function's `SQS` event (see `sqs-relay --help`).
+fn sqs_relay_args(function: &Function, source: &QueueSource, queue_url: &str) -> Vec<String> {
+    let mut args = vec![
+        "--queue-url".to_string(),
+        queue_url.to_string(),
+        "--batch-size".into(),
+        source.batch_size.to_string(),
+        "--batching-window".into(),
+        source.maximum_batching_window_seconds.to_string(),
+        "--concurrency".into(),
+        hub_infra::sqsrelay::local_concurrency(source.maximum_concurrency).to_string(),
+        "--timeout".into(),
+        function.timeout_seconds.to_string(),
+    ];
+    if source.reports_batch_item_failures {
+        args.push("--report-batch-item-failures".into());
+    }
+    args
 }
 
 /// Variables that could point the functions at real AWS; removed from their environment.
