@@ -118,6 +118,7 @@ fn generic_operations_are_served_by_the_generic_handler_they_describe() {
             ("delete", "delete"),
             ("restore", "restore"),
             ("bulk-delete", "bulk_delete"),
+            ("batch", "batch"),
             ("create", "create"),
         ] {
             let binary = format!("{prefix}-{kind}");

@@ -144,6 +144,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/business/appointments/batch": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Several writes of appointments in one request
+         * @description At most 100 operations (create, replace, patch, delete, restore), each decided exactly as its single endpoint decides it (permission, body, version, rules) and audited like it. Without `atomic`, they run one after another and each is answered on its own, in order: 200 with its record or its problem. With `"atomic": true`, all are written in one transaction or none is: 200 with every record, or the failing operation's problem with its index in `operation`; 422 `BATCH_TOO_LARGE` when they need more than one transaction holds (100 items: each record also writes its list entries and unique values), saying how many fit; 422 `NOT_ATOMIC` when two of them write the same record, unique value or schedule. A malformed operation refuses the whole batch (422 naming `operations[i].field`). An `Idempotency-Key` makes a retry a replay of the first outcome (`Idempotent-Replayed: true`), records read as they are now.
+         */
+        post: operations["appointments-batch"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/business/appointments/{id}": {
         parameters: {
             query?: never;
@@ -254,6 +274,26 @@ export interface paths {
          * @description 201 with the full record. A retried request with the same `Idempotency-Key` gets the first answer again (`Idempotent-Replayed: true`), never a duplicate.
          */
         post: operations["contacts-create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/business/contacts/batch": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Several writes of contacts in one request
+         * @description At most 100 operations (create, replace, patch, delete, restore), each decided exactly as its single endpoint decides it (permission, body, version, rules) and audited like it. Without `atomic`, they run one after another and each is answered on its own, in order: 200 with its record or its problem. With `"atomic": true`, all are written in one transaction or none is: 200 with every record, or the failing operation's problem with its index in `operation`; 422 `BATCH_TOO_LARGE` when they need more than one transaction holds (100 items: each record also writes its list entries and unique values), saying how many fit; 422 `NOT_ATOMIC` when two of them write the same record, unique value or schedule. A malformed operation refuses the whole batch (422 naming `operations[i].field`). An `Idempotency-Key` makes a retry a replay of the first outcome (`Idempotent-Replayed: true`), records read as they are now.
+         */
+        post: operations["contacts-batch"];
         delete?: never;
         options?: never;
         head?: never;
@@ -410,6 +450,26 @@ export interface paths {
          * @description 201 with the record (`upload_status: pending`) and `upload`, a presigned PUT for the file. Then call `complete`. A body with `parent_document_id` creates a new version of that document.
          */
         post: operations["documents-create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/business/documents/batch": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Several writes of documents in one request
+         * @description At most 100 operations (replace, patch, delete, restore), each decided exactly as its single endpoint decides it (permission, body, version, rules) and audited like it. Without `atomic`, they run one after another and each is answered on its own, in order: 200 with its record or its problem. With `"atomic": true`, all are written in one transaction or none is: 200 with every record, or the failing operation's problem with its index in `operation`; 422 `BATCH_TOO_LARGE` when they need more than one transaction holds (100 items: each record also writes its list entries and unique values), saying how many fit; 422 `NOT_ATOMIC` when two of them write the same record, unique value or schedule. A malformed operation refuses the whole batch (422 naming `operations[i].field`). An `Idempotency-Key` makes a retry a replay of the first outcome (`Idempotent-Replayed: true`), records read as they are now.
+         */
+        post: operations["documents-batch"];
         delete?: never;
         options?: never;
         head?: never;
@@ -610,6 +670,26 @@ export interface paths {
          * @description 201 with the full record. A retried request with the same `Idempotency-Key` gets the first answer again (`Idempotent-Replayed: true`), never a duplicate.
          */
         post: operations["transactions-create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/business/transactions/batch": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Several writes of transactions in one request
+         * @description At most 100 operations (create, replace, patch, delete, restore), each decided exactly as its single endpoint decides it (permission, body, version, rules) and audited like it. Without `atomic`, they run one after another and each is answered on its own, in order: 200 with its record or its problem. With `"atomic": true`, all are written in one transaction or none is: 200 with every record, or the failing operation's problem with its index in `operation`; 422 `BATCH_TOO_LARGE` when they need more than one transaction holds (100 items: each record also writes its list entries and unique values), saying how many fit; 422 `NOT_ATOMIC` when two of them write the same record, unique value or schedule. A malformed operation refuses the whole batch (422 naming `operations[i].field`). An `Idempotency-Key` makes a retry a replay of the first outcome (`Idempotent-Replayed: true`), records read as they are now.
+         */
+        post: operations["transactions-batch"];
         delete?: never;
         options?: never;
         head?: never;
@@ -940,6 +1020,25 @@ export interface components {
             /** Format: int64 */
             readonly version: number;
         };
+        AppointmentBatchResults: {
+            atomic: boolean;
+            failed: number;
+            results: {
+                /**
+                 * Format: uuid
+                 * @description The record's id (`null` for a refused create).
+                 */
+                id: string | null;
+                index: number;
+                /** @enum {string} */
+                op: "create" | "replace" | "patch" | "delete" | "restore";
+                problem?: components["schemas"]["Problem"];
+                record?: components["schemas"]["Appointment"];
+                /** @description What the single endpoint would have answered. */
+                status: number;
+            }[];
+            succeeded: number;
+        };
         /** @description A appointment as a request body. Omitted optional fields take their defaults; read-only fields of a record (metadata, computed fields) are accepted and ignored; any other member is refused. */
         AppointmentInput: {
             /** @description Set by the server: accepted back and ignored. */
@@ -1214,6 +1313,25 @@ export interface components {
             /** Format: int64 */
             readonly version: number;
         };
+        ContactBatchResults: {
+            atomic: boolean;
+            failed: number;
+            results: {
+                /**
+                 * Format: uuid
+                 * @description The record's id (`null` for a refused create).
+                 */
+                id: string | null;
+                index: number;
+                /** @enum {string} */
+                op: "create" | "replace" | "patch" | "delete" | "restore";
+                problem?: components["schemas"]["Problem"];
+                record?: components["schemas"]["Contact"];
+                /** @description What the single endpoint would have answered. */
+                status: number;
+            }[];
+            succeeded: number;
+        };
         /** @description A contact as a request body. Omitted optional fields take their defaults; read-only fields of a record (metadata, computed fields) are accepted and ignored; any other member is refused. */
         ContactInput: {
             /** @description At most 255 characters; surrounding spaces are removed. */
@@ -1475,6 +1593,25 @@ export interface components {
             upload_status: components["schemas"]["UploadStatus"];
             /** Format: int64 */
             readonly version: number;
+        };
+        DocumentBatchResults: {
+            atomic: boolean;
+            failed: number;
+            results: {
+                /**
+                 * Format: uuid
+                 * @description The record's id (`null` for a refused create).
+                 */
+                id: string | null;
+                index: number;
+                /** @enum {string} */
+                op: "create" | "replace" | "patch" | "delete" | "restore";
+                problem?: components["schemas"]["Problem"];
+                record?: components["schemas"]["Document"];
+                /** @description What the single endpoint would have answered. */
+                status: number;
+            }[];
+            succeeded: number;
         };
         DocumentCreated: components["schemas"]["Document"] & {
             upload?: components["schemas"]["PresignedRequest"];
@@ -1859,6 +1996,25 @@ export interface components {
             readonly updated_by: string;
             /** Format: int64 */
             readonly version: number;
+        };
+        TransactionBatchResults: {
+            atomic: boolean;
+            failed: number;
+            results: {
+                /**
+                 * Format: uuid
+                 * @description The record's id (`null` for a refused create).
+                 */
+                id: string | null;
+                index: number;
+                /** @enum {string} */
+                op: "create" | "replace" | "patch" | "delete" | "restore";
+                problem?: components["schemas"]["Problem"];
+                record?: components["schemas"]["Transaction"];
+                /** @description What the single endpoint would have answered. */
+                status: number;
+            }[];
+            succeeded: number;
         };
         /** @description A transaction as a request body. Omitted optional fields take their defaults; read-only fields of a record (metadata, computed fields) are accepted and ignored; any other member is refused. */
         TransactionInput: {
@@ -2929,6 +3085,124 @@ export interface operations {
             503: components["responses"]["Unavailable"];
         };
     };
+    "appointments-batch": {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description 1 to 255 visible ASCII characters. A retry with the same key and body gets the first answer; the same key with another body is 409. */
+                "Idempotency-Key"?: components["parameters"]["Idempotency-Key"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        /** @description The operations, and whether they are applied all or nothing. */
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "atomic": false,
+                 *       "operations": [
+                 *         {
+                 *           "body": {
+                 *             "appointment_type": "consultation",
+                 *             "assigned_provider": "9b8a7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d",
+                 *             "contact_id": "6a1f3c8e-2b4d-4e6f-8a9b-0c1d2e3f4a5b",
+                 *             "end_datetime": "2026-03-02T10:00:00.000Z",
+                 *             "estimated_cost": "60.00",
+                 *             "location": "Room 2",
+                 *             "start_datetime": "2026-03-02T09:30:00.000Z",
+                 *             "timezone": "Europe/Paris",
+                 *             "title": "Annual check-up"
+                 *           },
+                 *           "op": "create"
+                 *         },
+                 *         {
+                 *           "id": "0f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0",
+                 *           "op": "delete",
+                 *           "version": 1
+                 *         }
+                 *       ]
+                 *     }
+                 */
+                "application/json": {
+                    /**
+                     * @description All or nothing, in one transaction.
+                     * @default false
+                     */
+                    atomic?: boolean;
+                    operations: ({
+                        /** @description As the single endpoint's body: AppointmentInput. */
+                        body: Record<string, unknown>;
+                        /** @enum {string} */
+                        op: "create";
+                    } | {
+                        /** @description As the single endpoint's body: AppointmentInput. */
+                        body: Record<string, unknown>;
+                        /**
+                         * Format: uuid
+                         * @description The record's id.
+                         */
+                        id: string;
+                        /** @enum {string} */
+                        op: "replace";
+                        /** @description As `If-Match`: the version the write expects. */
+                        version?: number;
+                    } | {
+                        /** @description As the single endpoint's body: AppointmentPatch. */
+                        body: Record<string, unknown>;
+                        /**
+                         * Format: uuid
+                         * @description The record's id.
+                         */
+                        id: string;
+                        /** @enum {string} */
+                        op: "patch";
+                        /** @description As `If-Match`: the version the write expects. */
+                        version?: number;
+                    } | {
+                        /**
+                         * Format: uuid
+                         * @description The record's id.
+                         */
+                        id: string;
+                        /** @enum {string} */
+                        op: "delete";
+                        /** @description As `If-Match`: the version the write expects. */
+                        version?: number;
+                    } | {
+                        /**
+                         * Format: uuid
+                         * @description The record's id.
+                         */
+                        id: string;
+                        /** @enum {string} */
+                        op: "restore";
+                    })[];
+                };
+            };
+        };
+        responses: {
+            /** @description One result per operation, in order. */
+            200: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AppointmentBatchResults"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["Unprocessable"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
     "appointments-get": {
         parameters: {
             query?: {
@@ -3467,6 +3741,126 @@ export interface operations {
                      *     }
                      */
                     "application/json": components["schemas"]["Contact"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["Unprocessable"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    "contacts-batch": {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description 1 to 255 visible ASCII characters. A retry with the same key and body gets the first answer; the same key with another body is 409. */
+                "Idempotency-Key"?: components["parameters"]["Idempotency-Key"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        /** @description The operations, and whether they are applied all or nothing. */
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "atomic": false,
+                 *       "operations": [
+                 *         {
+                 *           "body": {
+                 *             "city": "Lyon",
+                 *             "consent_given": true,
+                 *             "consent_version": "2025-01",
+                 *             "contact_type": "patient",
+                 *             "date_of_birth": "1984-05-17",
+                 *             "email": "camille.martin@example.org",
+                 *             "first_name": "Camille",
+                 *             "last_name": "Martin",
+                 *             "medical_record_number": "MRN-00042",
+                 *             "phone": "+33 1 23 45 67 89",
+                 *             "title": "dr"
+                 *           },
+                 *           "op": "create"
+                 *         },
+                 *         {
+                 *           "id": "0f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0",
+                 *           "op": "delete",
+                 *           "version": 1
+                 *         }
+                 *       ]
+                 *     }
+                 */
+                "application/json": {
+                    /**
+                     * @description All or nothing, in one transaction.
+                     * @default false
+                     */
+                    atomic?: boolean;
+                    operations: ({
+                        /** @description As the single endpoint's body: ContactInput. */
+                        body: Record<string, unknown>;
+                        /** @enum {string} */
+                        op: "create";
+                    } | {
+                        /** @description As the single endpoint's body: ContactInput. */
+                        body: Record<string, unknown>;
+                        /**
+                         * Format: uuid
+                         * @description The record's id.
+                         */
+                        id: string;
+                        /** @enum {string} */
+                        op: "replace";
+                        /** @description As `If-Match`: the version the write expects. */
+                        version?: number;
+                    } | {
+                        /** @description As the single endpoint's body: ContactPatch. */
+                        body: Record<string, unknown>;
+                        /**
+                         * Format: uuid
+                         * @description The record's id.
+                         */
+                        id: string;
+                        /** @enum {string} */
+                        op: "patch";
+                        /** @description As `If-Match`: the version the write expects. */
+                        version?: number;
+                    } | {
+                        /**
+                         * Format: uuid
+                         * @description The record's id.
+                         */
+                        id: string;
+                        /** @enum {string} */
+                        op: "delete";
+                        /** @description As `If-Match`: the version the write expects. */
+                        version?: number;
+                    } | {
+                        /**
+                         * Format: uuid
+                         * @description The record's id.
+                         */
+                        id: string;
+                        /** @enum {string} */
+                        op: "restore";
+                    })[];
+                };
+            };
+        };
+        responses: {
+            /** @description One result per operation, in order. */
+            200: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ContactBatchResults"];
                 };
             };
             400: components["responses"]["BadRequest"];
@@ -4040,6 +4434,105 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["DocumentCreated"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["Unprocessable"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    "documents-batch": {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description 1 to 255 visible ASCII characters. A retry with the same key and body gets the first answer; the same key with another body is 409. */
+                "Idempotency-Key"?: components["parameters"]["Idempotency-Key"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        /** @description The operations, and whether they are applied all or nothing. */
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "atomic": false,
+                 *       "operations": [
+                 *         {
+                 *           "id": "0f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0",
+                 *           "op": "delete",
+                 *           "version": 1
+                 *         }
+                 *       ]
+                 *     }
+                 */
+                "application/json": {
+                    /**
+                     * @description All or nothing, in one transaction.
+                     * @default false
+                     */
+                    atomic?: boolean;
+                    operations: ({
+                        /** @description As the single endpoint's body: DocumentInput. */
+                        body: Record<string, unknown>;
+                        /**
+                         * Format: uuid
+                         * @description The record's id.
+                         */
+                        id: string;
+                        /** @enum {string} */
+                        op: "replace";
+                        /** @description As `If-Match`: the version the write expects. */
+                        version?: number;
+                    } | {
+                        /** @description As the single endpoint's body: DocumentPatch. */
+                        body: Record<string, unknown>;
+                        /**
+                         * Format: uuid
+                         * @description The record's id.
+                         */
+                        id: string;
+                        /** @enum {string} */
+                        op: "patch";
+                        /** @description As `If-Match`: the version the write expects. */
+                        version?: number;
+                    } | {
+                        /**
+                         * Format: uuid
+                         * @description The record's id.
+                         */
+                        id: string;
+                        /** @enum {string} */
+                        op: "delete";
+                        /** @description As `If-Match`: the version the write expects. */
+                        version?: number;
+                    } | {
+                        /**
+                         * Format: uuid
+                         * @description The record's id.
+                         */
+                        id: string;
+                        /** @enum {string} */
+                        op: "restore";
+                    })[];
+                };
+            };
+        };
+        responses: {
+            /** @description One result per operation, in order. */
+            200: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DocumentBatchResults"];
                 };
             };
             400: components["responses"]["BadRequest"];
@@ -4850,6 +5343,125 @@ export interface operations {
                      *     }
                      */
                     "application/json": components["schemas"]["Transaction"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["Unprocessable"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    "transactions-batch": {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description 1 to 255 visible ASCII characters. A retry with the same key and body gets the first answer; the same key with another body is 409. */
+                "Idempotency-Key"?: components["parameters"]["Idempotency-Key"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        /** @description The operations, and whether they are applied all or nothing. */
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "atomic": false,
+                 *       "operations": [
+                 *         {
+                 *           "body": {
+                 *             "amount": "60.00",
+                 *             "contact_id": "6a1f3c8e-2b4d-4e6f-8a9b-0c1d2e3f4a5b",
+                 *             "currency": "EUR",
+                 *             "due_date": "2026-03-31",
+                 *             "invoice_number": "INV-0001",
+                 *             "payment_method": "card",
+                 *             "status": "pending",
+                 *             "tax_amount": "0.00",
+                 *             "transaction_id": "TX-2026-0001",
+                 *             "transaction_type": "payment"
+                 *           },
+                 *           "op": "create"
+                 *         },
+                 *         {
+                 *           "id": "0f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0",
+                 *           "op": "delete",
+                 *           "version": 1
+                 *         }
+                 *       ]
+                 *     }
+                 */
+                "application/json": {
+                    /**
+                     * @description All or nothing, in one transaction.
+                     * @default false
+                     */
+                    atomic?: boolean;
+                    operations: ({
+                        /** @description As the single endpoint's body: TransactionInput. */
+                        body: Record<string, unknown>;
+                        /** @enum {string} */
+                        op: "create";
+                    } | {
+                        /** @description As the single endpoint's body: TransactionInput. */
+                        body: Record<string, unknown>;
+                        /**
+                         * Format: uuid
+                         * @description The record's id.
+                         */
+                        id: string;
+                        /** @enum {string} */
+                        op: "replace";
+                        /** @description As `If-Match`: the version the write expects. */
+                        version?: number;
+                    } | {
+                        /** @description As the single endpoint's body: TransactionPatch. */
+                        body: Record<string, unknown>;
+                        /**
+                         * Format: uuid
+                         * @description The record's id.
+                         */
+                        id: string;
+                        /** @enum {string} */
+                        op: "patch";
+                        /** @description As `If-Match`: the version the write expects. */
+                        version?: number;
+                    } | {
+                        /**
+                         * Format: uuid
+                         * @description The record's id.
+                         */
+                        id: string;
+                        /** @enum {string} */
+                        op: "delete";
+                        /** @description As `If-Match`: the version the write expects. */
+                        version?: number;
+                    } | {
+                        /**
+                         * Format: uuid
+                         * @description The record's id.
+                         */
+                        id: string;
+                        /** @enum {string} */
+                        op: "restore";
+                    })[];
+                };
+            };
+        };
+        responses: {
+            /** @description One result per operation, in order. */
+            200: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TransactionBatchResults"];
                 };
             };
             400: components["responses"]["BadRequest"];

@@ -10,7 +10,7 @@ use hub_contacts::Contact;
 use hub_documents::Document;
 use hub_shared::domain::spec::object_schema;
 use hub_shared::domain::{Choice, Timestamp, params};
-use hub_shared::ops::{DEFAULT_PAGE_SIZE, MAX_BULK_IDS, MAX_PAGE_SIZE};
+use hub_shared::ops::{self, DEFAULT_PAGE_SIZE, MAX_BATCH_OPERATIONS, MAX_BULK_IDS, MAX_PAGE_SIZE};
 use hub_shared::store::{Entity, Meta, Record};
 use hub_transactions::Transaction;
 use serde_json::{Map, Value, json};
@@ -28,9 +28,21 @@ pub enum Kind {
     Delete,
     Restore,
     BulkDelete,
+    /// `POST /batch`, accepting these operations (`hub_shared::ops::BATCH_ALL`...).
+    Batch(&'static [&'static str]),
 }
 
 const CRUD: &[Kind] = &[Kind::List, Kind::Create, Kind::Get, Kind::Replace, Kind::Patch, Kind::Delete, Kind::Restore];
+const CRUD_AND_BATCH: &[Kind] = &[
+    Kind::List,
+    Kind::Create,
+    Kind::Get,
+    Kind::Replace,
+    Kind::Patch,
+    Kind::Delete,
+    Kind::Restore,
+    Kind::Batch(ops::BATCH_ALL),
+];
 
 /// A list filter: its name, what it does, its schema.
 pub type Filter = (&'static str, &'static str, fn() -> Value);
@@ -105,6 +117,7 @@ pub const CONTACTS: Spec = Spec {
         Kind::Delete,
         Kind::Restore,
         Kind::BulkDelete,
+        Kind::Batch(ops::BATCH_ALL),
     ],
     filters: &[
         ("contact_type", "Only contacts of this type.", choice::<hub_contacts::ContactType>),
@@ -141,7 +154,7 @@ pub const APPOINTMENTS: Spec = Spec {
     schema: "Appointment",
     prefix: "appointments",
     tag: "Business",
-    kinds: CRUD,
+    kinds: CRUD_AND_BATCH,
     filters: &[
         ("start_from", "Appointments starting at or after this instant.", instant),
         ("start_to", "Appointments starting before this instant.", || {
@@ -172,7 +185,15 @@ pub const DOCUMENTS: Spec = Spec {
     prefix: "documents",
     tag: "Business",
     // Create has its own operation (the answer carries an upload URL): see `operations`.
-    kinds: &[Kind::List, Kind::Get, Kind::Replace, Kind::Patch, Kind::Delete, Kind::Restore],
+    kinds: &[
+        Kind::List,
+        Kind::Get,
+        Kind::Replace,
+        Kind::Patch,
+        Kind::Delete,
+        Kind::Restore,
+        Kind::Batch(ops::BATCH_UPDATES),
+    ],
     filters: &[
         ("document_type", "Only documents of this type.", choice::<hub_documents::DocumentType>),
         ("related_contact_id", "Only the documents about this contact.", uuid),
@@ -199,7 +220,7 @@ pub const TRANSACTIONS: Spec = Spec {
     schema: "Transaction",
     prefix: "transactions",
     tag: "Business",
-    kinds: CRUD,
+    kinds: CRUD_AND_BATCH,
     filters: &[
         ("status", "Only transactions in this status.", choice::<hub_transactions::Status>),
         ("transaction_type", "Only transactions of this type.", choice::<hub_transactions::TransactionType>),
@@ -476,10 +497,133 @@ pub fn entity<E: Entity>(fields: Value, spec: &Spec, schemas: &mut Schemas, gaps
                 ))
                 .response(200, json_response("What happened to each id.", reference("BulkDeleted"), None, &[]))
                 .problems(&[400, 413, 415, 422]),
+            Kind::Batch(allowed) => Operation::new("POST", format!("{collection}/batch"), op_id("batch"), spec.tag)
+                .summary(
+                    format!("Several writes of {noun}s in one request"),
+                    format!(
+                        "At most {MAX_BATCH_OPERATIONS} operations ({}), each decided exactly as its single endpoint \
+                         decides it (permission, body, version, rules) and audited like it. Without `atomic`, they run \
+                         one after another and each is answered on its own, in order: 200 with its record or its \
+                         problem. With `\"atomic\": true`, all are written in one transaction or none is: 200 with \
+                         every record, or the failing operation's problem with its index in `operation`; 422 \
+                         `BATCH_TOO_LARGE` when they need more than one transaction holds (100 items: each record \
+                         also writes its list entries and unique values), saying how many fit; 422 `NOT_ATOMIC` when \
+                         two of them write the same record, unique value or schedule. A malformed operation refuses \
+                         the whole batch (422 naming `operations[i].field`). An `Idempotency-Key` makes a retry a \
+                         replay of the first outcome (`Idempotent-Replayed: true`), records read as they are now.",
+                        allowed.join(", ")
+                    ),
+                )
+                .parameters([param("Idempotency-Key")])
+                .body(json_body(
+                    "The operations, and whether they are applied all or nothing.",
+                    batch_request(allowed, &input_ref, &patch_ref),
+                    Some(batch_example(allowed, &input_example)),
+                    true,
+                ))
+                .response(
+                    200,
+                    json_response(
+                        "One result per operation, in order.",
+                        batch_results(schemas, name, &record_ref),
+                        None,
+                        &["Idempotent-Replayed"],
+                    ),
+                )
+                .problems(&[400, 409, 413, 415, 422]),
         };
         ops.push(op);
     }
     ops
+}
+
+/// A batch's body: one schema per kind of operation this entity's batch accepts. Bodies are
+/// only required to be objects here: their fields are decided per operation, as the single
+/// endpoint decides them, and a refused body is that operation's 422 result.
+fn batch_request(allowed: &[&str], input_ref: &Value, patch_ref: &Value) -> Value {
+    let id = json!({ "type": "string", "format": "uuid", "description": "The record's id." });
+    let version =
+        json!({ "type": "integer", "minimum": 1, "description": "As `If-Match`: the version the write expects." });
+    let variants: Vec<Value> = allowed
+        .iter()
+        .map(|op| {
+            let mut properties = serde_json::Map::new();
+            properties.insert("op".into(), json!({ "type": "string", "enum": [op] }));
+            let mut required = vec!["op"];
+            if *op != "create" {
+                properties.insert("id".into(), id.clone());
+                required.push("id");
+            }
+            if matches!(*op, "replace" | "patch" | "delete") {
+                properties.insert("version".into(), version.clone());
+            }
+            let body = match *op {
+                "create" | "replace" => Some(input_ref),
+                "patch" => Some(patch_ref),
+                _ => None,
+            };
+            if let Some(body) = body {
+                properties.insert(
+                    "body".into(),
+                    json!({ "type": "object", "description": format!("As the single endpoint's body: {}.", body["$ref"].as_str().unwrap_or_default().rsplit('/').next().unwrap_or_default()) }),
+                );
+                required.push("body");
+            }
+            json!({ "type": "object", "additionalProperties": false, "required": required, "properties": properties })
+        })
+        .collect();
+    json!({
+        "type": "object",
+        "additionalProperties": false,
+        "required": ["operations"],
+        "properties": {
+            "atomic": { "type": "boolean", "default": false, "description": "All or nothing, in one transaction." },
+            "operations": {
+                "type": "array", "minItems": 1, "maxItems": MAX_BATCH_OPERATIONS,
+                "items": { "oneOf": variants },
+            },
+        },
+    })
+}
+
+fn batch_example(allowed: &[&str], input_example: &Value) -> Value {
+    let id = example_meta().id;
+    let mut operations = Vec::new();
+    if allowed.contains(&"create") {
+        operations.push(json!({ "op": "create", "body": input_example }));
+    }
+    operations.push(json!({ "op": "delete", "id": id, "version": 1 }));
+    json!({ "atomic": false, "operations": operations })
+}
+
+/// The answer of an entity's batch: `{Name}BatchResults`.
+fn batch_results(schemas: &mut Schemas, name: &str, record_ref: &Value) -> Value {
+    schemas.insert(
+        &format!("{name}BatchResults"),
+        all_required(json!({
+            "type": "object",
+            "properties": {
+                "atomic": { "type": "boolean" },
+                "succeeded": { "type": "integer", "minimum": 0 },
+                "failed": { "type": "integer", "minimum": 0 },
+                "results": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": ["index", "op", "id", "status"],
+                        "properties": {
+                            "index": { "type": "integer", "minimum": 0 },
+                            "op": { "type": "string", "enum": ["create", "replace", "patch", "delete", "restore"] },
+                            "id": { "type": ["string", "null"], "format": "uuid", "description": "The record's id (`null` for a refused create)." },
+                            "status": { "type": "integer", "description": "What the single endpoint would have answered." },
+                            "record": record_ref,
+                            "problem": reference("Problem"),
+                        },
+                    },
+                },
+            },
+        })),
+    )
 }
 
 /// `If-Match` (RFC 9110): `*`, or a list of entity tags, each `"..."` or `W/"..."` of visible

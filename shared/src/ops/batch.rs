@@ -44,7 +44,7 @@ pub async fn batch<E: Entity>(
     let body = request.json_object()?;
     let (atomic, raw) = envelope(&body)?;
     let key = request.idempotency_key()?;
-    let ops: Vec<(Named, AppResult<Op>)> = raw.iter().map(|value| operation(value, allowed)).collect();
+    let ops = operations(raw, allowed)?;
     if let Some(key) = &key {
         let state = if atomic {
             services.store.batch_key(&tenant, key).await?
@@ -87,7 +87,7 @@ fn envelope(body: &Map<String, Value>) -> AppResult<(bool, &Vec<Value>)> {
         return Err(AppError::field(other, "unknown_field", "is not a field of this request"));
     }
     let atomic = match body.get("atomic") {
-        None | Some(Value::Null) => false,
+        None => false,
         Some(Value::Bool(flag)) => *flag,
         Some(_) => return Err(AppError::field("atomic", "invalid_type", "must be true or false")),
     };
@@ -103,35 +103,49 @@ fn envelope(body: &Map<String, Value>) -> AppResult<(bool, &Vec<Value>)> {
     }
 }
 
-/// What a result repeats of its operation even when the operation is refused: its name (when
-/// it is one this batch accepts) and its `id` as given.
-type Named = (Option<&'static str>, Option<String>);
-
-/// One operation object read into an [`Op`].
-fn operation(value: &Value, allowed: &'static [&'static str]) -> (Named, AppResult<Op>) {
-    let Value::Object(map) = value else {
-        return ((None, None), Err(AppError::field("operation", "invalid_type", "must be an object")));
-    };
-    let raw_id = match map.get("id") {
-        Some(Value::String(id)) => Some(id.clone()),
-        _ => None,
-    };
-    let name = map.get("op").and_then(Value::as_str).and_then(|op| allowed.iter().copied().find(|a| *a == op));
-    ((name, raw_id), read_operation(map, allowed))
+/// Every operation object read into an [`Op`], or 422 naming each malformed one
+/// (`operations[3].id`): a batch whose shape is wrong is a client's bug, refused before anything
+/// runs. Only what the single endpoints decide (the body's fields, the record's state, the
+/// caller's rights) is answered per operation.
+fn operations(raw: &[Value], allowed: &[&str]) -> AppResult<Vec<Op>> {
+    let mut ops = Vec::with_capacity(raw.len());
+    let mut errors = Vec::new();
+    for (index, value) in raw.iter().enumerate() {
+        match read_operation(value, allowed) {
+            Ok(op) => ops.push(op),
+            Err(found) => errors.extend(found.into_iter().map(|e| FieldError {
+                field: if e.field.is_empty() {
+                    format!("operations[{index}]")
+                } else {
+                    format!("operations[{index}].{}", e.field)
+                },
+                ..e
+            })),
+        }
+    }
+    if errors.is_empty() { Ok(ops) } else { Err(AppError::validation(errors)) }
 }
 
-fn read_operation(map: &Map<String, Value>, allowed: &[&str]) -> AppResult<Op> {
-    if let Some(other) = map.keys().find(|k| !OPERATION_FIELDS.contains(&k.as_str())) {
-        return Err(AppError::field(other, "unknown_field", "is not a field of an operation"));
-    }
+fn read_operation(value: &Value, allowed: &[&str]) -> Result<Op, Vec<FieldError>> {
+    let Value::Object(map) = value else {
+        return Err(vec![FieldError::new("", "invalid_type", "must be an object")]);
+    };
+    let mut errors: Vec<FieldError> = map
+        .keys()
+        .filter(|k| !OPERATION_FIELDS.contains(&k.as_str()))
+        .map(|k| FieldError::new(k.as_str(), "unknown_field", "is not a field of an operation"))
+        .collect();
     let kind = match map.get("op") {
         Some(Value::String(kind)) if allowed.contains(&kind.as_str()) => kind.as_str(),
         Some(_) => {
-            return Err(AppError::field("op", "invalid_choice", format!("must be one of: {}", allowed.join(", "))));
+            errors.push(FieldError::new("op", "invalid_choice", format!("must be one of: {}", allowed.join(", "))));
+            return Err(errors);
         }
-        None => return Err(AppError::field("op", "required", "is required")),
+        None => {
+            errors.push(FieldError::new("op", "required", "is required"));
+            return Err(errors);
+        }
     };
-    let mut errors = Vec::new();
     let id = match (kind, map.get("id")) {
         ("create", None) => None,
         ("create", Some(_)) => {
@@ -140,11 +154,13 @@ fn read_operation(map: &Map<String, Value>, allowed: &[&str]) -> AppResult<Op> {
         }
         (_, Some(Value::String(raw))) => match Uuid::parse_str(raw) {
             Ok(id) => Some(id),
-            // No record can have it: the single endpoints answer 404 for such an id too.
-            Err(_) => return Err(AppError::NotFound { resource: "record" }),
+            Err(_) => {
+                errors.push(FieldError::new("id", "invalid_format", "must be a record id (a UUID)"));
+                None
+            }
         },
         (_, Some(_)) => {
-            errors.push(FieldError::new("id", "invalid_type", "must be a record id"));
+            errors.push(FieldError::new("id", "invalid_type", "must be a record id (a UUID)"));
             None
         }
         (_, None) => {
@@ -168,49 +184,57 @@ fn read_operation(map: &Map<String, Value>, allowed: &[&str]) -> AppResult<Op> {
         }
         (_, None) => None,
     };
-    let version = match (kind, map.get("version")) {
-        (_, None) => None,
-        ("replace" | "patch" | "delete", Some(_)) => body_version(map)?,
-        (_, Some(_)) => {
+    let own = match (kind, map.contains_key("version")) {
+        (_, false) => None,
+        ("replace" | "patch" | "delete", true) => version_of(map, "version", &mut errors),
+        (_, true) => {
             errors.push(FieldError::new("version", "not_allowed", format!("a {kind} takes no version")));
             None
         }
     };
-    if !errors.is_empty() {
-        return Err(AppError::validation(errors));
+    let in_body = body.as_ref().and_then(|b| version_of(b, "body.version", &mut errors));
+    if let (Some(a), Some(b)) = (own, in_body)
+        && a != b
+    {
+        errors.push(FieldError::new("version", "mismatch", "the operation's version and its body's disagree"));
     }
-    let body_version = body.as_ref().map(body_version).transpose()?.flatten();
-    let expected = match (version, body_version) {
-        (Some(a), Some(b)) if a != b => {
-            return Err(AppError::bad_request("VERSION_MISMATCH", "the operation's version and its body's disagree"));
+    let expected = own.or(in_body).map(|v| Expected::Versions(vec![v]));
+    match (kind, id, body) {
+        _ if !errors.is_empty() => Err(errors),
+        ("create", None, Some(body)) => Ok(Op::Create { body }),
+        ("replace", Some(id), Some(body)) => Ok(Op::Replace { id, expected, body }),
+        ("patch", Some(id), Some(body)) => Ok(Op::Patch { id, expected, body }),
+        ("delete", Some(id), None) => Ok(Op::Delete { id, expected }),
+        ("restore", Some(id), None) => Ok(Op::Restore { id }),
+        _ => Err(vec![FieldError::new("op", "invalid_value", "is not a complete operation")]),
+    }
+}
+
+/// `source`'s `version`, its errors reported under `field`.
+fn version_of(source: &Map<String, Value>, field: &str, errors: &mut Vec<FieldError>) -> Option<u64> {
+    match body_version(source) {
+        Ok(version) => version,
+        Err(error) => {
+            errors.extend(error.field_errors().iter().map(|e| FieldError { field: field.to_string(), ..e.clone() }));
+            None
         }
-        (a, b) => a.or(b).map(|v| Expected::Versions(vec![v])),
-    };
-    let missing = || AppError::internal("an operation passed its checks without its parts");
-    Ok(match kind {
-        "create" => Op::Create { body: body.ok_or_else(missing)? },
-        "replace" => Op::Replace { id: id.ok_or_else(missing)?, expected, body: body.ok_or_else(missing)? },
-        "patch" => Op::Patch { id: id.ok_or_else(missing)?, expected, body: body.ok_or_else(missing)? },
-        "delete" => Op::Delete { id: id.ok_or_else(missing)?, expected },
-        _ => Op::Restore { id: id.ok_or_else(missing)? },
-    })
+    }
 }
 
 /// One operation's result: its status and the record as it is after the write, or the reason
 /// it was refused.
 struct Outcome {
-    /// The operation's name, when it is one this batch accepts.
-    op: Option<&'static str>,
-    id: Option<String>,
+    op: &'static str,
+    id: Option<Uuid>,
     result: Result<(u16, String), AppError>,
 }
 
 impl Outcome {
-    fn of<E: Entity>(op: Option<&'static str>, status: u16, record: &Record<E>) -> Self {
-        Self { op, id: Some(record.meta.id.to_string()), result: Ok((status, record.to_json_text())) }
+    fn of<E: Entity>(op: &'static str, status: u16, record: &Record<E>) -> Self {
+        Self { op, id: Some(record.meta.id), result: Ok((status, record.to_json_text())) }
     }
 
-    fn failed(op: Option<&'static str>, id: Option<String>, error: AppError) -> Self {
+    fn failed(op: &'static str, id: Option<Uuid>, error: AppError) -> Self {
         Self { op, id, result: Err(error) }
     }
 
@@ -250,30 +274,24 @@ async fn sequential<E: Entity>(
     services: &Services,
     tenant: &Tenant,
     request: &ApiRequest,
-    ops: Vec<(Named, AppResult<Op>)>,
+    ops: Vec<Op>,
     key: Option<&IdempotencyKey>,
 ) -> AppResult<Reply> {
     let mut outcomes = Vec::with_capacity(ops.len());
-    for (index, ((name, raw_id), parsed)) in ops.into_iter().enumerate() {
-        let outcome = match parsed {
-            Err(error) => Outcome::failed(name, raw_id, error),
-            Ok(op) => {
-                let status = status_of(&op);
-                let derived = key.map(|key| IdempotencyKey {
-                    key: format!("{}#{index}", key.key),
-                    request_hash: format!("{}#{index}", key.request_hash),
-                });
-                let written = match decide::<E>(services, tenant, op).await {
-                    Ok(decided) => apply(services, tenant, decided, derived.as_ref()).await,
-                    Err(error) => Err(error),
-                };
-                match written {
-                    Ok(written) => Outcome::of(name, status, &written.record),
-                    Err(error) => Outcome::failed(name, raw_id, error),
-                }
-            }
+    for (index, op) in ops.into_iter().enumerate() {
+        let (name, id, status) = (op.name(), op.id(), status_of(&op));
+        let derived = key.map(|key| IdempotencyKey {
+            key: format!("{}#{index}", key.key),
+            request_hash: format!("{}#{index}", key.request_hash),
+        });
+        let written = match decide::<E>(services, tenant, op).await {
+            Ok(decided) => apply(services, tenant, decided, derived.as_ref()).await,
+            Err(error) => Err(error),
         };
-        outcomes.push(outcome);
+        outcomes.push(match written {
+            Ok(written) => Outcome::of(name, status, &written.record),
+            Err(error) => Outcome::failed(name, id, error),
+        });
     }
     if let Some(key) = key {
         let stored = stored_outcome(false, &outcomes, &request.request_id);
@@ -291,16 +309,16 @@ async fn atomic_batch<E: Entity>(
     services: &Services,
     tenant: &Tenant,
     request: &ApiRequest,
-    ops: Vec<(Named, AppResult<Op>)>,
+    ops: Vec<Op>,
     key: Option<&IdempotencyKey>,
 ) -> AppResult<Reply> {
     let now = Timestamp::now();
     let mut prepared: Vec<Prepared<E>> = Vec::with_capacity(ops.len());
-    let mut names = Vec::with_capacity(ops.len());
-    for (index, ((name, _), parsed)) in ops.into_iter().enumerate() {
-        names.push(name);
+    let names: Vec<&'static str> = ops.iter().map(Op::name).collect();
+    for (index, op) in ops.into_iter().enumerate() {
+        let name = op.name();
         let step = async {
-            let decided = decide::<E>(services, tenant, parsed?).await?;
+            let decided = decide::<E>(services, tenant, op).await?;
             let store = &services.store;
             match decided {
                 Decided::Create(data) => store.prepare_create(tenant, data, now).await,
@@ -317,13 +335,13 @@ async fn atomic_batch<E: Entity>(
     let outcomes: Vec<Outcome> = prepared
         .iter()
         .zip(&names)
-        .map(|(op, name)| Outcome::of(*name, if *name == Some("create") { 201 } else { 200 }, op.next()))
+        .map(|(op, name)| Outcome::of(name, if *name == "create" { 201 } else { 200 }, op.next()))
         .collect();
     let stored = key.map(|key| (key, stored_outcome(true, &outcomes, &request.request_id)));
     match services.store.commit_atomic(tenant, &prepared, stored.as_ref().map(|(k, o)| (*k, o.as_str()))).await {
         Ok(()) => Ok(answer(true, &outcomes, &request.request_id)),
         Err(BatchFailure::Operation { op, error }) => {
-            Ok(atomic_failure(op, names.get(op).copied().flatten(), &error, &request.request_id))
+            Ok(atomic_failure(op, names.get(op).copied().unwrap_or("operation"), &error, &request.request_id))
         }
         Err(BatchFailure::TooLarge { items, bytes, fit }) => Err(AppError::Unprocessable {
             code: "BATCH_TOO_LARGE",
@@ -348,8 +366,7 @@ async fn atomic_batch<E: Entity>(
 
 /// The problem of an atomic batch that wrote nothing: the failing operation's own problem, its
 /// index in `operation`, and its status.
-fn atomic_failure(index: usize, name: Option<&str>, error: &AppError, request_id: &str) -> Reply {
-    let name = name.unwrap_or("invalid operation");
+fn atomic_failure(index: usize, name: &str, error: &AppError, request_id: &str) -> Reply {
     let (status, mut problem) = problem_response(error, request_id);
     if let Value::Object(body) = &mut problem {
         let detail = body.get("detail").and_then(Value::as_str).unwrap_or_default().to_string();
