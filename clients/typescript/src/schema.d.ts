@@ -652,6 +652,66 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/business/imports": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Declare an import
+         * @description Admins. Declares a CSV or NDJSON file of contacts, appointments or transactions (at most 250000 rows) and answers a presigned PUT (`upload`) signed with its size and SHA-256. Audited as an import (high risk).
+         */
+        post: operations["imports-create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/business/imports/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Follow an import
+         * @description Admins. State, counts and progress; once `done`, `report`: a presigned GET (valid 120 seconds) of the row report, CSV `row,status,id,problem`.
+         */
+        get: operations["imports-get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/business/imports/{id}/start": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Start an import
+         * @description Admins. Checks the uploaded file against the declared size and SHA-256 (422 `UPLOAD_NOT_FOUND` or `UPLOAD_MISMATCH`, the import staying pending), then queues its processing. 409 `NOT_PENDING` once started. Audited as an import (high risk).
+         */
+        post: operations["imports-start"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/business/transactions": {
         parameters: {
             query?: never;
@@ -1839,6 +1899,52 @@ export interface components {
             /** @description A sentence for humans; never echoes the submitted value (it may be personal data). */
             message: string;
         };
+        /** @description An import job. `upload` is in the answer to its declaration; `report` (signed afresh on every GET) once `done`. */
+        Import: {
+            columns: {
+                [key: string]: string;
+            };
+            counts: {
+                created: number;
+                failed: number;
+                read: number;
+                skipped: number;
+                updated: number;
+            };
+            /** Format: date-time */
+            created_at: string;
+            /** Format: uuid */
+            created_by: string;
+            dry_run: boolean;
+            /** @enum {string} */
+            entity: "contacts" | "appointments" | "transactions";
+            file_name: string;
+            /** Format: date-time */
+            finished_at: string | null;
+            /** @enum {string} */
+            format: "csv" | "ndjson";
+            /** Format: uuid */
+            id: string;
+            /** @enum {string} */
+            mode: "create_only" | "upsert_by_email" | "upsert_by_medical_record_number";
+            /** Format: uuid */
+            organization_id: string;
+            /** @description Percent of the file's bytes processed. */
+            progress: number;
+            /** @description Why the import failed as a whole. */
+            reason: string | null;
+            report?: components["schemas"]["PresignedRequest"];
+            /** @description The file's SHA-256, hex. */
+            sha256: string;
+            size: number;
+            /** Format: date-time */
+            started_at: string | null;
+            /** @enum {string} */
+            state: "pending" | "validating" | "running" | "done" | "failed";
+            /** Format: date-time */
+            updated_at: string;
+            upload?: components["schemas"]["PresignedRequest"];
+        };
         /**
          * @description An exact decimal amount with at most two decimals, as a string (never a JSON number, which clients would parse into a binary float). Returned with two decimals.
          * @example 120.50
@@ -2915,7 +3021,7 @@ export interface operations {
                 /** @description One user's acts, or `system`. */
                 user_id?: string | "system";
                 /** @description One kind of act. */
-                action?: "create" | "update" | "delete" | "restore" | "purge" | "anonymize" | "view" | "export" | "download";
+                action?: "create" | "update" | "delete" | "restore" | "purge" | "anonymize" | "view" | "export" | "download" | "import";
                 /** @description One risk level. */
                 risk?: "low" | "medium" | "high";
                 /** @description At or after this instant. */
@@ -5217,6 +5323,121 @@ export interface operations {
             401: components["responses"]["Unauthenticated"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    "imports-create": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description The declaration. */
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description CSV header (or NDJSON key) -> field name; a header not named maps to itself. */
+                    columns?: {
+                        [key: string]: string;
+                    } | null;
+                    /** @default false */
+                    dry_run?: boolean | null;
+                    /** @enum {string} */
+                    entity: "contacts" | "appointments" | "transactions";
+                    file_name?: string | null;
+                    /** @enum {string} */
+                    format: "csv" | "ndjson";
+                    /**
+                     * @description Upserts are for contacts only.
+                     * @default create_only
+                     * @enum {string|null}
+                     */
+                    mode?: "create_only" | "upsert_by_email" | "upsert_by_medical_record_number" | null;
+                    /** @description The file's SHA-256, hex. */
+                    sha256: string;
+                    /** @description The file's size in bytes (at most 50 MiB: 413 beyond). */
+                    size: number;
+                };
+            };
+        };
+        responses: {
+            /** @description The import, pending, with `upload`. */
+            201: {
+                headers: {
+                    Location: components["headers"]["Location"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Import"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            413: components["responses"]["PayloadTooLarge"];
+            422: components["responses"]["Unprocessable"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    "imports-get": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The record's id. An id that is not a UUID names nothing: 404. */
+                id: components["parameters"]["id"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The import. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Import"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    "imports-start": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The record's id. An id that is not a UUID names nothing: 404. */
+                id: components["parameters"]["id"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The import, validating. */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Import"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            422: components["responses"]["Unprocessable"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["Unavailable"];
         };

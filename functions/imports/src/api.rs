@@ -99,20 +99,17 @@ fn not_pending(job: &Job) -> AppError {
     AppError::conflict("NOT_PENDING", format!("the import is already {state}; declare a new one to import again"))
 }
 
-/// `GET /api/business/imports/{id}`: state, counts and progress; `upload` while pending (a fresh
-/// URL), `report` (a presigned GET of the row report, 2 minutes) once done.
+/// `GET /api/business/imports/{id}`: state, counts and progress; `report` (a presigned GET of
+/// the row report, 2 minutes) once done. (No fresh upload URL while pending: this function may
+/// only read the bucket; an expired upload URL means declaring again.)
 pub async fn get(services: Arc<Services>, tenant: Tenant, request: ApiRequest, bulk: Arc<Bulk>) -> AppResult<Reply> {
     tenant.require(Permission::Administer)?;
     request.only_parameters(&[])?;
     let (job, _) = current(&services, &tenant, &request).await?;
     let mut answer = job.to_json();
-    match job.state {
-        State::Pending => answer["upload"] = upload_url(&bulk, &job).await?,
-        State::Done => {
-            let name = format!("import-{}-report.csv", job.id);
-            answer["report"] = bulk.download_url(&job.report_key(), &name).await?.to_json();
-        }
-        _ => {}
+    if job.state == State::Done {
+        let name = format!("import-{}-report.csv", job.id);
+        answer["report"] = bulk.download_url(&job.report_key(), &name).await?.to_json();
     }
     Ok(Reply::ok(answer))
 }

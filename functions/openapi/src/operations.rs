@@ -68,6 +68,7 @@ pub fn operations(schemas: &mut Schemas) -> Vec<Operation> {
     ops.extend(analytics(schemas));
     ops.extend(realtime(schemas));
     ops.extend(exports(schemas));
+    ops.extend(imports(schemas));
     ops
 }
 
@@ -552,6 +553,106 @@ fn exports(schemas: &mut Schemas) -> Vec<Operation> {
             )
             .parameters([param("id")])
             .response(200, json_response("The export.", export, None, &[]))
+            .problems(&[400, 404]),
+    ]
+}
+
+/// Bulk imports (README, "Imports"): the view is `hub_imports::Job::to_json`.
+fn imports(schemas: &mut Schemas) -> Vec<Operation> {
+    use hub_imports::job::{MAX_ROWS, MAX_SIZE, Mode, Target};
+    let download = presigned(schemas);
+    let count = json!({ "type": "integer", "minimum": 0 });
+    let nullable_time = json!({ "type": ["string", "null"], "format": "date-time" });
+    let sha256 = json!({ "type": "string", "pattern": "^[0-9a-fA-F]{64}$", "description": "The file's SHA-256, hex." });
+    let import = schemas.insert(
+        "Import",
+        json!({
+            "type": "object",
+            "description": "An import job. `upload` is in the answer to its declaration; `report` (signed afresh on \
+                every GET) once `done`.",
+            "properties": {
+                "id": { "type": "string", "format": "uuid" },
+                "organization_id": { "type": "string", "format": "uuid" },
+                "entity": { "type": "string", "enum": Target::ALL },
+                "format": { "type": "string", "enum": ["csv", "ndjson"] },
+                "mode": { "type": "string", "enum": Mode::ALL },
+                "dry_run": { "type": "boolean" },
+                "columns": { "type": "object", "additionalProperties": { "type": "string" } },
+                "file_name": { "type": "string" },
+                "size": count,
+                "sha256": sha256,
+                "state": { "type": "string", "enum": ["pending", "validating", "running", "done", "failed"] },
+                "reason": { "type": ["string", "null"], "description": "Why the import failed as a whole." },
+                "counts": all_required(json!({
+                    "type": "object",
+                    "properties": { "read": count, "created": count, "updated": count, "skipped": count, "failed": count },
+                })),
+                "progress": { "type": "number", "minimum": 0, "maximum": 100, "description": "Percent of the file's bytes processed." },
+                "created_by": { "type": "string", "format": "uuid" },
+                "created_at": { "type": "string", "format": "date-time" },
+                "updated_at": { "type": "string", "format": "date-time" },
+                "started_at": nullable_time,
+                "finished_at": nullable_time,
+                "upload": download,
+                "report": download,
+            },
+            "required": ["id", "organization_id", "entity", "format", "mode", "dry_run", "columns", "file_name", "size",
+                "sha256", "state", "reason", "counts", "progress", "created_by", "created_at", "updated_at",
+                "started_at", "finished_at"],
+        }),
+    );
+    let declaration = json!({
+        "type": "object",
+        "additionalProperties": false,
+        "required": ["entity", "format", "size", "sha256"],
+        "properties": {
+            "entity": { "type": "string", "enum": Target::ALL },
+            "format": { "type": "string", "enum": ["csv", "ndjson"] },
+            "file_name": { "type": ["string", "null"], "maxLength": 255 },
+            "size": { "type": "integer", "minimum": 1, "maximum": MAX_SIZE, "description": "The file's size in bytes (at most 50 MiB: 413 beyond)." },
+            "sha256": sha256,
+            "mode": { "type": ["string", "null"], "enum": [Mode::ALL[0], Mode::ALL[1], Mode::ALL[2], null], "default": "create_only",
+                "description": "Upserts are for contacts only." },
+            "dry_run": { "type": ["boolean", "null"], "default": false },
+            "columns": { "type": ["object", "null"], "maxProperties": 100,
+                "additionalProperties": { "type": "string", "minLength": 1 },
+                "description": "CSV header (or NDJSON key) -> field name; a header not named maps to itself." },
+        },
+    });
+    vec![
+        Operation::new("POST", "/api/business/imports", "imports-create", "Business")
+            .summary(
+                "Declare an import",
+                format!(
+                    "Admins. Declares a CSV or NDJSON file of contacts, appointments or transactions (at most {MAX_ROWS} \
+                     rows) and answers a presigned PUT (`upload`) signed with its size and SHA-256. Audited as an import \
+                     (high risk)."
+                ),
+            )
+            .body(json_body("The declaration.", declaration, None, true))
+            .response(201, json_response("The import, pending, with `upload`.", import.clone(), None, &["Location"]))
+            .problems(&[400, 413, 422]),
+        Operation::new("POST", "/api/business/imports/{id}/start", "imports-start", "Business")
+            .summary(
+                "Start an import",
+                "Admins. Checks the uploaded file against the declared size and SHA-256 (422 `UPLOAD_NOT_FOUND` or \
+                 `UPLOAD_MISMATCH`, the import staying pending), then queues its processing. 409 `NOT_PENDING` once \
+                 started. Audited as an import (high risk).",
+            )
+            .parameters([param("id")])
+            .response(202, json_response("The import, validating.", import.clone(), None, &[]))
+            .problems(&[400, 404, 409, 422]),
+        Operation::new("GET", "/api/business/imports/{id}", "imports-get", "Business")
+            .summary(
+                "Follow an import",
+                format!(
+                    "Admins. State, counts and progress; once `done`, `report`: a presigned GET (valid {} seconds) of \
+                     the row report, CSV `row,status,id,problem`.",
+                    hub_documents::files::DOWNLOAD_URL_TTL.as_secs()
+                ),
+            )
+            .parameters([param("id")])
+            .response(200, json_response("The import.", import, None, &[]))
             .problems(&[400, 404]),
     ]
 }
