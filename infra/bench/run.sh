@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Reruns every figure of BENCHMARKS.md. Prints; never fails on a missed budget.
 #
-#   infra/bench/run.sh [all|build|sizes|compare|callgrind|memory|deploy-build|soak|realtime]
+#   infra/bench/run.sh [all|build|sizes|compare|callgrind|memory|deploy-build|soak|realtime|batch]
 #                      (default: all = build, sizes, compare, callgrind)
 #
 # `deploy-build` times `infra/hub deploy-build` from an empty target directory (every function,
@@ -23,6 +23,10 @@
 # write-to-event latency, the fan-out's DynamoDB requests, CPU and (callgrind, release build)
 # instructions per posted message, and the stack's memory with REALTIME_IDLE (500) more
 # connections open.
+#
+# `batch` (not part of `all`) compares a batch of BATCH_OPERATIONS (100) creates, and an atomic
+# batch of BATCH_ATOMIC (11, what one transaction holds of typical patients), with the same
+# creates one by one: DynamoDB requests per contact, wall time, and instructions (callgrind).
 #
 # Knobs (environment): COLD (cold starts per binary, 20), INVOCATIONS (events per cold start, 100),
 # WARM (warm invocations under callgrind, 20), OUT (results directory, target/bench/results),
@@ -192,6 +196,24 @@ profile_mode() {
   stop_moto
 }
 
+# A batch of creates against the same creates one by one: DynamoDB requests (counted by an SDK
+# interceptor, batch-bench) and instructions per created contact (callgrind, release binaries).
+batch() {
+  CARGO_PROFILE_RELEASE_STRIP=false cargo build --release --target-dir "$BENCH_TARGET" \
+    -p hub-contacts -p hub-bench --bin contacts-create --bin contacts-batch --bin lambda-bench --bin batch-bench
+  stack http
+  { machine; echo "- mode: http (AWS_ENDPOINT_URL=$AWS_ENDPOINT_URL)"; echo
+    "$X86/batch-bench" --operations "${BATCH_OPERATIONS:-100}" --atomic "${BATCH_ATOMIC:-11}"; echo
+    "$X86/lambda-bench" callgrind --bootstrap "$X86/contacts-create" --warm "${BATCH_WARM:-100}" --top "${BATCH_TOP:-0}" \
+      --out "$OUT/callgrind-batch" --logs "$OUT/logs"
+    "$X86/lambda-bench" callgrind --bootstrap "$X86/contacts-batch" --event "contacts-batch:${BATCH_OPERATIONS:-100}" \
+      --warm 1 --top "${BATCH_TOP:-0}" --out "$OUT/callgrind-batch" --logs "$OUT/logs"
+    "$X86/lambda-bench" callgrind --bootstrap "$X86/contacts-batch" \
+      --event "contacts-batch-atomic:${BATCH_ATOMIC:-11}" --warm 5 --top "${BATCH_TOP:-0}" --out "$OUT/callgrind-batch" --logs "$OUT/logs"
+  } | tee "$OUT/batch.md"
+  stop_moto
+}
+
 # Cold and warm latency of contacts-get and contacts-create over TLS at each memory size, with
 # the CPU share Lambda gives it (infra/bench/cpu-share.sh; needs root for the cgroup).
 memory() {
@@ -275,6 +297,7 @@ case "$STEP" in
   callgrind) profile ;;
   memory) memory ;;
   deploy-build) deploy_build ;;
+  batch) batch ;;
   all) build; sizes; compare; profile ;;
   *) echo "usage: $0 [all|build|sizes|compare|callgrind|memory|deploy-build|soak|realtime]" >&2; exit 2 ;;
 esac

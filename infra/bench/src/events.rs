@@ -87,7 +87,20 @@ impl HttpEvent {
     /// `POST /api/business/contacts` with a typical patient record, so a GET reads and
     /// serialises a realistically sized item.
     pub fn create_contact(caller: &Caller) -> Self {
-        let body = json!({
+        Self::request(caller, "POST", CONTACTS_PATH, None, Some(patient()))
+    }
+
+    /// `POST /api/business/contacts/batch` creating `operations` typical patients.
+    pub fn contacts_batch(caller: &Caller, operations: usize, atomic: bool) -> Self {
+        let operations: Vec<Value> = (0..operations).map(|_| json!({ "op": "create", "body": patient() })).collect();
+        let body = json!({ "atomic": atomic, "operations": operations });
+        Self::request(caller, "POST", &format!("{CONTACTS_PATH}/batch"), None, Some(body))
+    }
+}
+
+/// A typical patient record, new e-mail and record number each time.
+pub fn patient() -> Value {
+    json!({
             "contact_type": "patient",
             "title": "dr",
             "first_name": "Bench",
@@ -102,17 +115,10 @@ impl HttpEvent {
             "insurance_number": "1 80 04 75 123 456 78",
             "consent_given": true,
             "consent_version": "2026-01",
-        });
-        Self {
-            method: "POST",
-            route_key: format!("POST {CONTACTS_PATH}"),
-            raw_path: CONTACTS_PATH.to_string(),
-            path_parameters: Map::new(),
-            body: Some(body.to_string()),
-            authorization: Some(format!("Bearer {}", caller.token)),
-        }
-    }
+    })
+}
 
+impl HttpEvent {
     /// Any route of the API: `route` as template.yaml writes it (`/api/business/documents/{id}`),
     /// `id` its path parameter when it has one.
     pub fn request(caller: &Caller, method: &'static str, route: &str, id: Option<&str>, body: Option<Value>) -> Self {

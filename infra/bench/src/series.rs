@@ -39,6 +39,9 @@ pub enum EventKind {
     AuditStream { item: serde_json::Value },
     /// A stream batch of `records` `INSERT`s of one stored item, new `eventID`s each time.
     StreamBatch { item: serde_json::Value, records: usize },
+    /// `POST /api/business/contacts/batch` creating `operations` new contacts, all or nothing
+    /// when `atomic`.
+    ContactsBatch { caller: Caller, operations: usize, atomic: bool },
     /// The same bytes every time.
     Fixed(Vec<u8>),
 }
@@ -59,6 +62,9 @@ impl EventKind {
             EventKind::StreamBatch { item, records } => {
                 static SEQUENCE: AtomicUsize = AtomicUsize::new(0);
                 crate::events::stream_inserts(item, SEQUENCE.fetch_add(*records, Ordering::Relaxed), *records)
+            }
+            EventKind::ContactsBatch { caller, operations, atomic } => {
+                HttpEvent::contacts_batch(caller, *operations, *atomic).to_json()
             }
             EventKind::Fixed(bytes) => bytes.clone(),
         }

@@ -37,6 +37,7 @@ USAGE:
 
 COMMON OPTIONS:
   --event KIND     hello | contacts-get | contacts-create | documents-download | audit-stream | @FILE
+                   | contacts-batch:N | contacts-batch-atomic:N (N new patients per batch)
                    | stream-batch:N@FILE (FILE: one stored item as DynamoDB JSON; N new INSERTs of it
                    per invocation, as realtime-fanout reads them)
                    (default: from the binary name). documents-download seeds an uploaded document
@@ -213,6 +214,17 @@ impl Common {
                 seed_contact(&self.sibling(bootstrap, "contacts-create")?, &caller)?;
                 let table = std::env::var("HUB_TABLE").map_err(|_| BenchError::new("HUB_TABLE must be set"))?;
                 EventKind::AuditStream { item: first_record_item(&table, &caller.org.to_string())? }
+            }
+            batch if batch.starts_with("contacts-batch:") || batch.starts_with("contacts-batch-atomic:") => {
+                let (mode, count) = batch.split_once(':').unwrap_or_default();
+                let operations = count
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .ok_or_else(|| BenchError::new(format!("{batch}: expected {mode}:N")))?;
+                let caller = Caller::from_env()?;
+                ensure_tables()?;
+                EventKind::ContactsBatch { caller, operations, atomic: mode == "contacts-batch-atomic" }
             }
             batch if batch.starts_with("stream-batch:") => {
                 // `stream-batch:N@FILE`: FILE holds one stored item (DynamoDB JSON, as a stream's
