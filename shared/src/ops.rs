@@ -211,11 +211,13 @@ pub async fn decide<E: Entity>(services: &Services, tenant: &Tenant, op: Op) -> 
         Op::Replace { id, expected, body } => {
             tenant.require(Permission::Write)?;
             let data = E::from_json(&body)?;
+            let expected = with_body_version(expected, &body)?;
             let current = current_checked::<E>(services, tenant, id, expected).await?;
             Ok(Decided::Update(current, data))
         }
         Op::Patch { id, expected, body } => {
             tenant.require(Permission::Write)?;
+            let expected = with_body_version(expected, &body)?;
             let current = current_checked::<E>(services, tenant, id, expected).await?;
             let data = patched(&current, body)?;
             Ok(Decided::Update(current, data))
@@ -234,6 +236,20 @@ pub async fn decide<E: Entity>(services: &Services, tenant: &Tenant, op: Op) -> 
                 .ok_or(AppError::NotFound { resource: E::NAME })?;
             Ok(Decided::Restore(current))
         }
+    }
+}
+
+/// The versions a write expects once its body's `version` is counted: 400 `VERSION_MISMATCH`
+/// when the body names a version the other expectation (`If-Match`, a batch operation's
+/// `version`) does not, 422 when the body's is not a positive integer.
+fn with_body_version(expected: Option<Expected>, body: &Map<String, Value>) -> AppResult<Option<Expected>> {
+    match (crate::http::body_version(body)?, expected) {
+        (None, expected) => Ok(expected),
+        (Some(v), Some(Expected::Versions(listed))) if !listed.contains(&v) => Err(AppError::bad_request(
+            "VERSION_MISMATCH",
+            "the expected versions disagree (If-Match, the body's `version`)",
+        )),
+        (Some(v), _) => Ok(Some(Expected::Versions(vec![v]))),
     }
 }
 

@@ -155,7 +155,7 @@ export interface paths {
         put?: never;
         /**
          * Several writes of appointments in one request
-         * @description At most 100 operations (create, replace, patch, delete, restore), each decided exactly as its single endpoint decides it (permission, body, version, rules) and audited like it. Without `atomic`, they run one after another and each is answered on its own, in order: 200 with its record or its problem. With `"atomic": true`, all are written in one transaction or none is: 200 with every record, or the failing operation's problem with its index in `operation`; 422 `BATCH_TOO_LARGE` when they need more than one transaction holds (100 items: each record also writes its list entries and unique values), saying how many fit; 422 `NOT_ATOMIC` when two of them write the same record, unique value or schedule. A malformed operation refuses the whole batch (422 naming `operations[i].field`). An `Idempotency-Key` makes a retry a replay of the first outcome (`Idempotent-Replayed: true`), records read as they are now.
+         * @description At most 100 operations (create, replace, patch, delete, restore), each decided exactly as its single endpoint decides it (permission, body, version, rules) and audited like it. Without `atomic`, they run one after another and each is answered on its own, in order: its record or its problem. With `"atomic": true`, all are written in one transaction or none is: every record, or the failing operation's problem and `424 NOT_APPLIED` for every other one (`NOT_ATOMIC` when two of them write the same record, unique value or schedule, which one transaction cannot check against each other); 422 `BATCH_TOO_LARGE` when they need more than one transaction holds (100 items: each record also writes its list entries and unique values), saying how many fit. A malformed operation refuses the whole batch (422 naming `operations[i].field`). An `Idempotency-Key` makes a retry a replay of the first outcome (`Idempotent-Replayed: true`), records read as they are now.
          */
         post: operations["appointments-batch"];
         delete?: never;
@@ -291,7 +291,7 @@ export interface paths {
         put?: never;
         /**
          * Several writes of contacts in one request
-         * @description At most 100 operations (create, replace, patch, delete, restore), each decided exactly as its single endpoint decides it (permission, body, version, rules) and audited like it. Without `atomic`, they run one after another and each is answered on its own, in order: 200 with its record or its problem. With `"atomic": true`, all are written in one transaction or none is: 200 with every record, or the failing operation's problem with its index in `operation`; 422 `BATCH_TOO_LARGE` when they need more than one transaction holds (100 items: each record also writes its list entries and unique values), saying how many fit; 422 `NOT_ATOMIC` when two of them write the same record, unique value or schedule. A malformed operation refuses the whole batch (422 naming `operations[i].field`). An `Idempotency-Key` makes a retry a replay of the first outcome (`Idempotent-Replayed: true`), records read as they are now.
+         * @description At most 100 operations (create, replace, patch, delete, restore), each decided exactly as its single endpoint decides it (permission, body, version, rules) and audited like it. Without `atomic`, they run one after another and each is answered on its own, in order: its record or its problem. With `"atomic": true`, all are written in one transaction or none is: every record, or the failing operation's problem and `424 NOT_APPLIED` for every other one (`NOT_ATOMIC` when two of them write the same record, unique value or schedule, which one transaction cannot check against each other); 422 `BATCH_TOO_LARGE` when they need more than one transaction holds (100 items: each record also writes its list entries and unique values), saying how many fit. A malformed operation refuses the whole batch (422 naming `operations[i].field`). An `Idempotency-Key` makes a retry a replay of the first outcome (`Idempotent-Replayed: true`), records read as they are now.
          */
         post: operations["contacts-batch"];
         delete?: never;
@@ -467,7 +467,7 @@ export interface paths {
         put?: never;
         /**
          * Several writes of documents in one request
-         * @description At most 100 operations (replace, patch, delete, restore), each decided exactly as its single endpoint decides it (permission, body, version, rules) and audited like it. Without `atomic`, they run one after another and each is answered on its own, in order: 200 with its record or its problem. With `"atomic": true`, all are written in one transaction or none is: 200 with every record, or the failing operation's problem with its index in `operation`; 422 `BATCH_TOO_LARGE` when they need more than one transaction holds (100 items: each record also writes its list entries and unique values), saying how many fit; 422 `NOT_ATOMIC` when two of them write the same record, unique value or schedule. A malformed operation refuses the whole batch (422 naming `operations[i].field`). An `Idempotency-Key` makes a retry a replay of the first outcome (`Idempotent-Replayed: true`), records read as they are now.
+         * @description At most 100 operations (replace, patch, delete, restore), each decided exactly as its single endpoint decides it (permission, body, version, rules) and audited like it. Without `atomic`, they run one after another and each is answered on its own, in order: its record or its problem. With `"atomic": true`, all are written in one transaction or none is: every record, or the failing operation's problem and `424 NOT_APPLIED` for every other one (`NOT_ATOMIC` when two of them write the same record, unique value or schedule, which one transaction cannot check against each other); 422 `BATCH_TOO_LARGE` when they need more than one transaction holds (100 items: each record also writes its list entries and unique values), saying how many fit. A malformed operation refuses the whole batch (422 naming `operations[i].field`). An `Idempotency-Key` makes a retry a replay of the first outcome (`Idempotent-Replayed: true`), records read as they are now.
          */
         post: operations["documents-batch"];
         delete?: never;
@@ -747,7 +747,7 @@ export interface paths {
         put?: never;
         /**
          * Several writes of transactions in one request
-         * @description At most 100 operations (create, replace, patch, delete, restore), each decided exactly as its single endpoint decides it (permission, body, version, rules) and audited like it. Without `atomic`, they run one after another and each is answered on its own, in order: 200 with its record or its problem. With `"atomic": true`, all are written in one transaction or none is: 200 with every record, or the failing operation's problem with its index in `operation`; 422 `BATCH_TOO_LARGE` when they need more than one transaction holds (100 items: each record also writes its list entries and unique values), saying how many fit; 422 `NOT_ATOMIC` when two of them write the same record, unique value or schedule. A malformed operation refuses the whole batch (422 naming `operations[i].field`). An `Idempotency-Key` makes a retry a replay of the first outcome (`Idempotent-Replayed: true`), records read as they are now.
+         * @description At most 100 operations (create, replace, patch, delete, restore), each decided exactly as its single endpoint decides it (permission, body, version, rules) and audited like it. Without `atomic`, they run one after another and each is answered on its own, in order: its record or its problem. With `"atomic": true`, all are written in one transaction or none is: every record, or the failing operation's problem and `424 NOT_APPLIED` for every other one (`NOT_ATOMIC` when two of them write the same record, unique value or schedule, which one transaction cannot check against each other); 422 `BATCH_TOO_LARGE` when they need more than one transaction holds (100 items: each record also writes its list entries and unique values), saying how many fit. A malformed operation refuses the whole batch (422 naming `operations[i].field`). An `Idempotency-Key` makes a retry a replay of the first outcome (`Idempotent-Replayed: true`), records read as they are now.
          */
         post: operations["transactions-batch"];
         delete?: never;
@@ -1094,7 +1094,7 @@ export interface components {
                 op: "create" | "replace" | "patch" | "delete" | "restore";
                 problem?: components["schemas"]["Problem"];
                 record?: components["schemas"]["Appointment"];
-                /** @description What the single endpoint would have answered. */
+                /** @description What the single endpoint would have answered; 424 (`NOT_APPLIED`) for the other operations of an atomic batch that one of them failed. */
                 status: number;
             }[];
             succeeded: number;
@@ -1387,7 +1387,7 @@ export interface components {
                 op: "create" | "replace" | "patch" | "delete" | "restore";
                 problem?: components["schemas"]["Problem"];
                 record?: components["schemas"]["Contact"];
-                /** @description What the single endpoint would have answered. */
+                /** @description What the single endpoint would have answered; 424 (`NOT_APPLIED`) for the other operations of an atomic batch that one of them failed. */
                 status: number;
             }[];
             succeeded: number;
@@ -1668,7 +1668,7 @@ export interface components {
                 op: "create" | "replace" | "patch" | "delete" | "restore";
                 problem?: components["schemas"]["Problem"];
                 record?: components["schemas"]["Document"];
-                /** @description What the single endpoint would have answered. */
+                /** @description What the single endpoint would have answered; 424 (`NOT_APPLIED`) for the other operations of an atomic batch that one of them failed. */
                 status: number;
             }[];
             succeeded: number;
@@ -2117,7 +2117,7 @@ export interface components {
                 op: "create" | "replace" | "patch" | "delete" | "restore";
                 problem?: components["schemas"]["Problem"];
                 record?: components["schemas"]["Transaction"];
-                /** @description What the single endpoint would have answered. */
+                /** @description What the single endpoint would have answered; 424 (`NOT_APPLIED`) for the other operations of an atomic batch that one of them failed. */
                 status: number;
             }[];
             succeeded: number;

@@ -503,13 +503,14 @@ pub fn entity<E: Entity>(fields: Value, spec: &Spec, schemas: &mut Schemas, gaps
                     format!(
                         "At most {MAX_BATCH_OPERATIONS} operations ({}), each decided exactly as its single endpoint \
                          decides it (permission, body, version, rules) and audited like it. Without `atomic`, they run \
-                         one after another and each is answered on its own, in order: 200 with its record or its \
-                         problem. With `\"atomic\": true`, all are written in one transaction or none is: 200 with \
-                         every record, or the failing operation's problem with its index in `operation`; 422 \
-                         `BATCH_TOO_LARGE` when they need more than one transaction holds (100 items: each record \
-                         also writes its list entries and unique values), saying how many fit; 422 `NOT_ATOMIC` when \
-                         two of them write the same record, unique value or schedule. A malformed operation refuses \
-                         the whole batch (422 naming `operations[i].field`). An `Idempotency-Key` makes a retry a \
+                         one after another and each is answered on its own, in order: its record or its problem. \
+                         With `\"atomic\": true`, all are written in one transaction or none is: every record, or \
+                         the failing operation's problem and `424 NOT_APPLIED` for every other one (`NOT_ATOMIC` \
+                         when two of them write the same record, unique value or schedule, which one transaction \
+                         cannot check against each other); 422 `BATCH_TOO_LARGE` when they need more than one \
+                         transaction holds (100 items: each record also writes its list entries and unique values), \
+                         saying how many fit. A malformed operation refuses the whole batch (422 naming \
+                         `operations[i].field`). An `Idempotency-Key` makes a retry a \
                          replay of the first outcome (`Idempotent-Replayed: true`), records read as they are now.",
                         allowed.join(", ")
                     ),
@@ -572,18 +573,25 @@ fn batch_request(allowed: &[&str], input_ref: &Value, patch_ref: &Value) -> Valu
             json!({ "type": "object", "additionalProperties": false, "required": required, "properties": properties })
         })
         .collect();
-    json!({
-        "type": "object",
-        "additionalProperties": false,
-        "required": ["operations"],
-        "properties": {
-            "atomic": { "type": "boolean", "default": false, "description": "All or nothing, in one transaction." },
-            "operations": {
-                "type": "array", "minItems": 1, "maxItems": MAX_BATCH_OPERATIONS,
-                "items": { "oneOf": variants },
+    with_rules(
+        json!({
+            "type": "object",
+            "additionalProperties": false,
+            "required": ["operations"],
+            "properties": {
+                "atomic": { "type": "boolean", "default": false, "description": "All or nothing, in one transaction." },
+                "operations": {
+                    "type": "array", "minItems": 1, "maxItems": MAX_BATCH_OPERATIONS,
+                    "items": { "oneOf": variants },
+                },
             },
-        },
-    })
+        }),
+        &[(
+            "BATCH_TOO_LARGE",
+            "With `atomic`, the operations' items (each record, its list entries and unique values) fit one \
+         transaction: 100 items and 4 MB.",
+        )],
+    )
 }
 
 fn batch_example(allowed: &[&str], input_example: &Value) -> Value {
@@ -615,7 +623,11 @@ fn batch_results(schemas: &mut Schemas, name: &str, record_ref: &Value) -> Value
                             "index": { "type": "integer", "minimum": 0 },
                             "op": { "type": "string", "enum": ["create", "replace", "patch", "delete", "restore"] },
                             "id": { "type": ["string", "null"], "format": "uuid", "description": "The record's id (`null` for a refused create)." },
-                            "status": { "type": "integer", "description": "What the single endpoint would have answered." },
+                            "status": {
+                                "type": "integer",
+                                "description": "What the single endpoint would have answered; 424 (`NOT_APPLIED`) for the \
+                                                other operations of an atomic batch that one of them failed.",
+                            },
                             "record": record_ref,
                             "problem": reference("Problem"),
                         },

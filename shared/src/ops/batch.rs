@@ -192,13 +192,9 @@ fn read_operation(value: &Value, allowed: &[&str]) -> Result<Op, Vec<FieldError>
             None
         }
     };
-    let in_body = body.as_ref().and_then(|b| version_of(b, "body.version", &mut errors));
-    if let (Some(a), Some(b)) = (own, in_body)
-        && a != b
-    {
-        errors.push(FieldError::new("version", "mismatch", "the operation's version and its body's disagree"));
-    }
-    let expected = own.or(in_body).map(|v| Expected::Versions(vec![v]));
+    // A `version` in the body is the operation's own business, as in the single endpoints:
+    // `decide` compares it with this one.
+    let expected = own.map(|v| Expected::Versions(vec![v]));
     match (kind, id, body) {
         _ if !errors.is_empty() => Err(errors),
         ("create", None, Some(body)) => Ok(Op::Create { body }),
@@ -226,7 +222,37 @@ fn version_of(source: &Map<String, Value>, field: &str, errors: &mut Vec<FieldEr
 struct Outcome {
     op: &'static str,
     id: Option<Uuid>,
-    result: Result<(u16, String), AppError>,
+    result: Result<(u16, String), Refusal>,
+}
+
+enum Refusal {
+    /// What the single endpoint would have answered.
+    Refused(AppError),
+    /// An atomic batch's other operations when one of them fails: nothing was written.
+    NotApplied { because: usize },
+}
+
+impl Refusal {
+    fn problem(&self, request_id: &str) -> (u16, Value) {
+        match self {
+            Self::Refused(error) => {
+                let (status, problem) = problem_response(error, request_id);
+                (status.as_u16(), problem)
+            }
+            Self::NotApplied { because } => (
+                424,
+                json!({
+                    "type": "about:blank",
+                    "title": "Failed Dependency",
+                    "status": 424,
+                    "code": "NOT_APPLIED",
+                    "detail": format!("not applied: operation {because} of this atomic batch failed, so nothing was written"),
+                    "errors": [],
+                    "request_id": request_id,
+                }),
+            ),
+        }
+    }
 }
 
 impl Outcome {
@@ -235,7 +261,7 @@ impl Outcome {
     }
 
     fn failed(op: &'static str, id: Option<Uuid>, error: AppError) -> Self {
-        Self { op, id, result: Err(error) }
+        Self { op, id, result: Err(Refusal::Refused(error)) }
     }
 
     /// The result object, built as text: records are already serialized (`to_json_text`) and are
@@ -246,9 +272,9 @@ impl Outcome {
         let head = head.strip_suffix('}').unwrap_or(&head);
         match &self.result {
             Ok((status, record)) => format!(r#"{head},"status":{status},"record":{record}}}"#),
-            Err(error) => {
-                let (status, problem) = problem_response(error, request_id);
-                format!(r#"{head},"status":{},"problem":{problem}}}"#, status.as_u16())
+            Err(refusal) => {
+                let (status, problem) = refusal.problem(request_id);
+                format!(r#"{head},"status":{status},"problem":{problem}}}"#)
             }
         }
     }
@@ -257,9 +283,9 @@ impl Outcome {
     fn stored(&self, request_id: &str) -> Value {
         match &self.result {
             Ok((status, _)) => json!({ "op": self.op, "id": self.id, "status": status }),
-            Err(error) => {
-                let (status, problem) = problem_response(error, request_id);
-                json!({ "op": self.op, "id": self.id, "status": status.as_u16(), "problem": problem })
+            Err(refusal) => {
+                let (status, problem) = refusal.problem(request_id);
+                json!({ "op": self.op, "id": self.id, "status": status, "problem": problem })
             }
         }
     }
@@ -314,9 +340,8 @@ async fn atomic_batch<E: Entity>(
 ) -> AppResult<Reply> {
     let now = Timestamp::now();
     let mut prepared: Vec<Prepared<E>> = Vec::with_capacity(ops.len());
-    let names: Vec<&'static str> = ops.iter().map(Op::name).collect();
+    let named: Vec<(&'static str, Option<Uuid>)> = ops.iter().map(|op| (op.name(), op.id())).collect();
     for (index, op) in ops.into_iter().enumerate() {
-        let name = op.name();
         let step = async {
             let decided = decide::<E>(services, tenant, op).await?;
             let store = &services.store;
@@ -329,20 +354,18 @@ async fn atomic_batch<E: Entity>(
         };
         match step.await {
             Ok(op) => prepared.push(op),
-            Err(error) => return Ok(atomic_failure(index, name, &error, &request.request_id)),
+            Err(error) => return Ok(atomic_failure(&named, index, error, &request.request_id)),
         }
     }
     let outcomes: Vec<Outcome> = prepared
         .iter()
-        .zip(&names)
-        .map(|(op, name)| Outcome::of(name, if *name == "create" { 201 } else { 200 }, op.next()))
+        .zip(&named)
+        .map(|(op, (name, _))| Outcome::of(name, if *name == "create" { 201 } else { 200 }, op.next()))
         .collect();
     let stored = key.map(|key| (key, stored_outcome(true, &outcomes, &request.request_id)));
     match services.store.commit_atomic(tenant, &prepared, stored.as_ref().map(|(k, o)| (*k, o.as_str()))).await {
         Ok(()) => Ok(answer(true, &outcomes, &request.request_id)),
-        Err(BatchFailure::Operation { op, error }) => {
-            Ok(atomic_failure(op, names.get(op).copied().unwrap_or("operation"), &error, &request.request_id))
-        }
+        Err(BatchFailure::Operation { op, error }) => Ok(atomic_failure(&named, op, error, &request.request_id)),
         Err(BatchFailure::TooLarge { items, bytes, fit }) => Err(AppError::Unprocessable {
             code: "BATCH_TOO_LARGE",
             detail: format!(
@@ -351,7 +374,7 @@ async fn atomic_batch<E: Entity>(
                  list entries and unique values); the first {fit} operations fit: send the rest in another \
                  request, or send them without `atomic`"
             ),
-            errors: vec![FieldError::new("operations", "too_many_items", format!("at most {fit} of these fit"))],
+            errors: Vec::new(),
         }),
         Err(BatchFailure::Replay) => match key {
             Some(key) => match services.store.batch_key(tenant, key).await? {
@@ -364,16 +387,22 @@ async fn atomic_batch<E: Entity>(
     }
 }
 
-/// The problem of an atomic batch that wrote nothing: the failing operation's own problem, its
-/// index in `operation`, and its status.
-fn atomic_failure(index: usize, name: &str, error: &AppError, request_id: &str) -> Reply {
-    let (status, mut problem) = problem_response(error, request_id);
-    if let Value::Object(body) = &mut problem {
-        let detail = body.get("detail").and_then(Value::as_str).unwrap_or_default().to_string();
-        body.insert("detail".into(), json!(format!("operation {index} ({name}): {detail}; nothing was written")));
-        body.insert("operation".into(), json!(index));
-    }
-    Reply::text(problem.to_string(), "application/problem+json").with_status(status)
+/// The answer of an atomic batch that wrote nothing: the failing operation's own problem, every
+/// other operation `424 NOT_APPLIED`.
+fn atomic_failure(named: &[(&'static str, Option<Uuid>)], failed: usize, error: AppError, request_id: &str) -> Reply {
+    let mut error = Some(error);
+    let outcomes: Vec<Outcome> = named
+        .iter()
+        .enumerate()
+        .map(|(index, (op, id))| {
+            let result = match error.take_if(|_| index == failed) {
+                Some(error) => Refusal::Refused(error),
+                None => Refusal::NotApplied { because: failed },
+            };
+            Outcome { op, id: *id, result: Err(result) }
+        })
+        .collect();
+    answer(true, &outcomes, request_id)
 }
 
 fn answer(atomic: bool, outcomes: &[Outcome], request_id: &str) -> Reply {
