@@ -704,3 +704,229 @@ async fn chunk_messages_travel_through_a_real_sqs_queue() {
         json!({"batchItemFailures": [{"itemIdentifier": "m-1"}]})
     );
 }
+
+/// The local stack, for the end-to-end test: the API, `ImportQueue` relayed to `imports-worker`
+/// under `cargo lambda watch` by `sqs-relay`, moto's DynamoDB, S3 and SQS.
+struct Stack {
+    stack: hub_infra::spawn::LocalStack,
+    http: reqwest::Client,
+}
+
+/// How long an import of a few hundred rows may take through the stack: the relay polls every
+/// second, and the first invocation may build and start the worker.
+const STACK_DONE_WITHIN: Duration = Duration::from_secs(180);
+
+impl Stack {
+    async fn start() -> Self {
+        let stack = tokio::task::spawn_blocking(|| {
+            hub_infra::spawn::LocalStack::start(hub_infra::spawn::StackOptions::default())
+        })
+        .await
+        .unwrap()
+        .unwrap_or_else(|e| panic!("the local stack did not start: {e}"));
+        Self { stack, http: reqwest::Client::new() }
+    }
+
+    fn token(&self, org: Uuid, roles: &[&str]) -> String {
+        let now = chrono::Utc::now().timestamp();
+        let claims = json!({
+            "sub": Uuid::new_v4().to_string(), "organization_id": org.to_string(), "roles": roles,
+            "iss": self.stack.var("JWT_ISSUER"), "aud": self.stack.var("JWT_AUDIENCE"), "iat": now, "exp": now + 900,
+        });
+        let key = jsonwebtoken::EncodingKey::from_secret(self.stack.var("JWT_HS256_SECRET").as_bytes());
+        jsonwebtoken::encode(&jsonwebtoken::Header::default(), &claims, &key).unwrap()
+    }
+
+    async fn call(&self, method: &str, path: &str, token: &str, body: Option<Value>) -> (u16, Value) {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let mut request = self.http.request(method, format!("{}{path}", self.stack.api_url())).bearer_auth(token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    }
+
+    /// Declares (201, `pending`), uploads, starts (202, `validating`); the import's id.
+    async fn begin(&self, token: &str, mut declaration: Value, bytes: &[u8]) -> String {
+        declaration["size"] = json!(bytes.len());
+        declaration["sha256"] = json!(sha_hex(bytes));
+        let (status, created) = self.call("POST", IMPORTS, token, Some(declaration)).await;
+        assert_eq!((status, created["state"].as_str()), (201, Some("pending")), "{created}");
+        let id = created["id"].as_str().unwrap().to_string();
+        // Not uploaded yet: refused, and the import stays pending.
+        let (status, refused) = self.call("POST", &format!("{IMPORTS}/{id}/start"), token, None).await;
+        assert_eq!((status, refused["code"].as_str()), (422, Some("UPLOAD_NOT_FOUND")), "{refused}");
+        hub_tests::upload(&created, bytes).await;
+        let (status, started) = self.call("POST", &format!("{IMPORTS}/{id}/start"), token, None).await;
+        assert_eq!((status, started["state"].as_str()), (202, Some("validating")), "{started}");
+        id
+    }
+
+    /// Follows the import until it ends; every state it was seen in, in order, and the last job.
+    async fn follow(&self, token: &str, id: &str) -> (Vec<String>, Value) {
+        let deadline = tokio::time::Instant::now() + STACK_DONE_WITHIN;
+        let mut seen: Vec<String> = Vec::new();
+        loop {
+            let (status, job) = self.call("GET", &format!("{IMPORTS}/{id}"), token, None).await;
+            assert_eq!(status, 200, "{job}");
+            let state = job["state"].as_str().unwrap().to_string();
+            if seen.last() != Some(&state) {
+                seen.push(state.clone());
+            }
+            if state == "done" || state == "failed" {
+                return (seen, job);
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the import did not end within {STACK_DONE_WITHIN:?}: {job}\nrelay log:\n{}",
+                self.relay_log()
+            );
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+
+    /// The relay's log of `ImportQueue` (README, "Queues").
+    fn relay_log(&self) -> String {
+        let path = self.stack.state_dir().join("logs/relay-imports-worker-ImportQueue.log");
+        std::fs::read_to_string(&path).unwrap_or_else(|e| format!("({}: {e})", path.display()))
+    }
+}
+
+/// A few hundred patients, as a practice's export would give them, with bad rows of every kind
+/// spread over two chunks of the stack's worker (its default: 1,000 rows, so a single chunk
+/// here; the point is the path, not the chunking, which the tests above cover).
+fn stack_file(existing_mrn: &str) -> (Vec<u8>, BTreeMap<u64, (&'static str, &'static str)>) {
+    let mut bytes = b"contact_type,first_name,last_name,email,medical_record_number,city\n".to_vec();
+    let mut bad = BTreeMap::new();
+    for i in 0..300u64 {
+        let row = i + 2;
+        let mut cells = vec![
+            "patient".to_string(),
+            "Zoë".to_string(),
+            format!("Dupré-{i}"),
+            format!("stack.{i}@exemple.fr"),
+            format!("S-{i:04}"),
+            "Saint-Étienne".to_string(),
+        ];
+        let expected = match i {
+            10 => {
+                cells[3] = "not-an-address".into();
+                Some(("failed", "`email`"))
+            }
+            50 => {
+                cells[4] = "S-0040".into();
+                Some(("skipped", "duplicate of row 42 (`medical_record_number`)"))
+            }
+            120 => {
+                cells[4] = existing_mrn.into();
+                Some(("skipped", "already used by the contact"))
+            }
+            200 => {
+                cells[0] = "alien".into();
+                Some(("failed", "`contact_type`"))
+            }
+            250 => {
+                cells.push("extra".into());
+                Some(("failed", "wrong column count"))
+            }
+            _ => None,
+        };
+        let refs: Vec<&str> = cells.iter().map(String::as_str).collect();
+        let mut line = csv_line(&refs).into_bytes();
+        if i == 299 {
+            // Latin-1 "é" in the last name: not UTF-8.
+            let at = line.iter().position(|b| *b == b'D').unwrap();
+            line.splice(at..at + 1, [0xE9]);
+            bad.insert(row, ("failed", "bad encoding"));
+        }
+        if let Some(expected) = expected {
+            bad.insert(row, expected);
+        }
+        bytes.extend(line);
+    }
+    (bytes, bad)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_import_runs_end_to_end_through_the_local_stack_queue_relay_and_worker() {
+    let h = Stack::start().await;
+    let org = Uuid::new_v4();
+    let admin = h.token(org, &["admin"]);
+    let (status, existing) = h
+        .call(
+            "POST",
+            "/api/business/contacts",
+            &admin,
+            Some(json!({"first_name": "Déjà", "last_name": "Là", "medical_record_number": "EXIST-S"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{existing}");
+    let existing_id = existing["id"].as_str().unwrap().to_string();
+
+    // A CSV of contacts: the good rows created once, each bad one reported with its reason.
+    let (bytes, bad) = stack_file("EXIST-S");
+    let started = Instant::now();
+    let id = h.begin(&admin, contacts_declaration(), &bytes).await;
+    let (states, job) = h.follow(&admin, &id).await;
+    println!("300 rows through the stack in {:.1} s, states {states:?}", started.elapsed().as_secs_f64());
+    assert_eq!(job["state"], "done", "{job}\nrelay log:\n{}", h.relay_log());
+    assert_eq!(states.first().map(String::as_str), Some("validating"), "{states:?}");
+    assert!(
+        states.iter().all(|s| ["validating", "running", "done"].contains(&s.as_str())),
+        "states only move forward: {states:?}"
+    );
+    assert_eq!(job["progress"], 100.0, "{job}");
+    assert_eq!(job["counts"], json!({"read": 300, "created": 294, "updated": 0, "skipped": 2, "failed": 4}), "{job}");
+    let rows = report(&job).await;
+    assert_eq!(rows.len(), 300, "one report line per row");
+    for (row, line) in &rows {
+        match bad.get(row) {
+            Some((status, problem)) => {
+                assert_eq!(line[1], *status, "row {row}: {line:?}");
+                assert!(line[3].contains(problem), "row {row}: {line:?}");
+            }
+            None => assert_eq!(line[1], "created", "row {row}: {line:?}"),
+        }
+    }
+    assert!(rows[&122][3].contains(&existing_id), "{:?}", rows[&122]);
+    // The records are the API's: read back over the API, with the file's accents.
+    for row in [2u64, 151, 300] {
+        let (status, contact) = h.call("GET", &format!("/api/business/contacts/{}", rows[&row][2]), &admin, None).await;
+        assert_eq!(status, 200, "{contact}");
+        assert_eq!((contact["first_name"].as_str(), contact["city"].as_str()), (Some("Zoë"), Some("Saint-Étienne")));
+        assert_eq!(contact["last_name"], format!("Dupré-{}", row - 2));
+    }
+    // The worker was invoked by the relay, and every batch it got was deleted.
+    let log = h.relay_log();
+    assert!(log.contains("deleted"), "the relay delivered and deleted the chunk messages:\n{log}");
+
+    // NDJSON: appointments naming an imported contact; a missing one and a broken line fail.
+    let contact = rows[&2][2].clone();
+    let lines = [
+        json!({"contact_id": contact, "title": "Consultation", "start_datetime": "2030-03-02T09:30:00+01:00", "end_datetime": "2030-03-02T10:00:00+01:00"}).to_string(),
+        json!({"contact_id": contact, "title": "Suivi", "start_datetime": "2030-03-09T09:30:00+01:00", "end_datetime": "2030-03-09T10:00:00+01:00"}).to_string(),
+        String::new(),
+        json!({"contact_id": Uuid::new_v4(), "title": "Personne", "start_datetime": "2030-03-02T09:30:00Z", "end_datetime": "2030-03-02T10:00:00Z"}).to_string(),
+        "{not json".to_string(),
+    ];
+    let id = h.begin(&admin, json!({"entity": "appointments", "format": "ndjson"}), lines.join("\n").as_bytes()).await;
+    let (_, job) = h.follow(&admin, &id).await;
+    assert_eq!(job["state"], "done", "{job}");
+    assert_eq!(job["counts"], json!({"read": 4, "created": 2, "updated": 0, "skipped": 0, "failed": 2}), "{job}");
+    let report = report(&job).await;
+    assert_eq!((report[&1][1].as_str(), report[&2][1].as_str()), ("created", "created"));
+    assert!(report[&4][3].contains("contact_id"), "{:?}", report[&4]);
+    assert!(report[&5][3].contains("not valid JSON"), "{:?}", report[&5]);
+    let (status, appointment) =
+        h.call("GET", &format!("/api/business/appointments/{}", report[&1][2]), &admin, None).await;
+    assert_eq!((status, appointment["title"].as_str()), (200, Some("Consultation")), "{appointment}");
+
+    // Another organization's admin cannot follow it; a member cannot either.
+    let (status, _) = h.call("GET", &format!("{IMPORTS}/{id}"), &h.token(Uuid::new_v4(), &["admin"]), None).await;
+    assert_eq!(status, 404);
+    let (status, _) = h.call("GET", &format!("{IMPORTS}/{id}"), &h.token(org, &["member"]), None).await;
+    assert_eq!(status, 403);
+}
