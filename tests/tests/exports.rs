@@ -110,6 +110,7 @@ impl Harness {
             .create(&token, "/api/business/contacts", json!({
                 "first_name": "Hélène", "last_name": "L'Haÿ-Crève", "email": format!("helene.{}@example.fr", Uuid::new_v4().simple()),
                 "city": "Saint-Étienne", "address_line2": "Bâtiment C — 2ᵉ étage", "consent_given": true,
+                "consent_version": "2025-01",
             }))
             .await;
         add("contacts", &contact);
@@ -226,6 +227,12 @@ async fn an_export_holds_every_record_of_the_organization_once_and_nothing_of_an
     // An auditor follows it; another organization cannot see it.
     let auditor = h.token(org, &["auditor"]);
     let export = h.wait_done(&auditor, &id).await;
+    // In one invocation: the worker's lease and budget count from a real deadline, though the
+    // local runtime reports none (see `hub_exports::worker::invocation_deadline`). The relay logs
+    // each batch before it invokes.
+    let relay_log = h.stack.state_dir().join("logs/relay-exports-worker-ExportQueue.log");
+    let relay_log = std::fs::read_to_string(&relay_log).unwrap();
+    assert_eq!(relay_log.matches("sqs-relay: batch of").count(), 1, "{relay_log}");
     let (status, _, _) = h.call("GET", &format!("/api/business/exports/{id}"), &h.token(other, &["admin"]), None).await;
     assert_eq!(status, 404);
     let (status, _, _) = h.call("GET", &format!("/api/business/exports/{id}"), &h.token(org, &["member"]), None).await;
@@ -327,6 +334,9 @@ async fn world(limits: Limits) -> World {
     let sdk = hub_shared::aws::sdk_config_from(&env).unwrap();
     let client = hub_shared::aws::dynamodb(&sdk);
     let template = hub_infra::template::Template::load(hub_tests::workspace_root().join("template.yaml")).unwrap();
+    // The worker's stand-in for a deadline the local runtime does not give is the template's.
+    let timeout = template.functions.values().find(|f| f.binary == "exports-worker").unwrap().timeout_seconds;
+    assert_eq!(u64::from(timeout), hub_exports::worker::FUNCTION_TIMEOUT.as_secs());
     let names: std::collections::HashMap<String, String> =
         template.tables.keys().map(|t| (t.clone(), format!("exp-{}", t.to_lowercase()))).collect();
     hub_infra::provision::provision(&client, &template, &names).await.unwrap();

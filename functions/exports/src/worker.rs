@@ -49,6 +49,25 @@ pub const PART_BYTES: usize = 8 * 1024 * 1024;
 /// progress when it runs out is finished (a part: seconds).
 pub const BUDGET: Duration = Duration::from_secs(120);
 
+/// The worker's `Timeout` (template.yaml, `ExportsWorkerFunction`), for [`invocation_deadline`].
+pub const FUNCTION_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// The invocation's deadline (epoch milliseconds) that the lease and the budget count from.
+///
+/// Lambda's `Lambda-Runtime-Deadline-Ms` is an epoch time in the future. `cargo lambda watch`
+/// (the local stack) sends the constant `600000` instead, which reads as 1970: the budget would
+/// be nil (one unit of work per message) and the lease expired as soon as taken (a duplicate
+/// message would work beside its holder). A deadline already past when the invocation starts
+/// cannot be Lambda's, so the deadline Lambda would have given stands in for it: now plus the
+/// function's timeout.
+pub fn invocation_deadline(reported_ms: i64, now_ms: i64) -> i64 {
+    if reported_ms > now_ms {
+        reported_ms
+    } else {
+        now_ms.saturating_add(i64::try_from(FUNCTION_TIMEOUT.as_millis()).unwrap_or(i64::MAX))
+    }
+}
+
 /// The manifest's `format`, so a consumer can tell later versions apart.
 pub const FORMAT: &str = "hub-organization-export/1";
 
@@ -148,6 +167,7 @@ impl Worker {
     /// One SQS batch (of one message, BatchSize 1): the messages to retry, for
     /// `ReportBatchItemFailures`. `deadline_ms` is the invocation's deadline (epoch ms).
     pub async fn handle(&self, event: SqsEvent, deadline_ms: i64) -> SqsBatchResponse {
+        let deadline_ms = invocation_deadline(deadline_ms, chrono::Utc::now().timestamp_millis());
         let mut response = SqsBatchResponse::default();
         for record in event.records {
             let message_id = record.message_id.clone().unwrap_or_default();
@@ -400,4 +420,18 @@ fn finish_file(held: &mut Held, entity: &str, key: String, cursor: Cursor) {
         bytes: cursor.bytes,
     });
     held.job.cursor = None;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_deadline_in_the_past_is_replaced_by_the_one_lambda_would_give() {
+        let now = 1_796_569_855_021;
+        assert_eq!(invocation_deadline(now + 280_000, now), now + 280_000, "Lambda's own is kept");
+        // What `cargo lambda watch` sends.
+        assert_eq!(invocation_deadline(600_000, now), now + 300_000);
+        assert_eq!(invocation_deadline(now, now), now + 300_000);
+    }
 }
