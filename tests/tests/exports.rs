@@ -343,7 +343,7 @@ async fn world(limits: Limits) -> World {
     let table = names["BusinessTable"].clone();
     let s3 = hub_documents::files::s3_client(&sdk);
     s3.create_bucket().bucket("bulk").send().await.unwrap();
-    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let sqs = hub_shared::aws::sqs(&sdk);
     let queue = sqs.create_queue().queue_name("exports").send().await.unwrap().queue_url.unwrap();
     let store = Store::new(client.clone(), &StoreConfig { table: table.clone(), cursor_secret: vec![7; 32] });
     let worker = Worker {

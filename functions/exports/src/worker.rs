@@ -104,8 +104,7 @@ pub struct Queue {
 
 impl Queue {
     pub fn new(sdk: &aws_types::SdkConfig, url: impl Into<String>) -> Self {
-        let config = aws_sdk_sqs::config::Builder::from(sdk).interceptor(hub_shared::aws::Quiet).build();
-        Self { client: aws_sdk_sqs::Client::from_conf(config), url: url.into() }
+        Self { client: hub_shared::aws::sqs(sdk), url: url.into() }
     }
 
     pub fn from_env(env: &Env, sdk: &aws_types::SdkConfig) -> Result<Self, ConfigError> {
