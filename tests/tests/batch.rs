@@ -460,3 +460,111 @@ async fn every_write_of_a_batch_is_audited_once_and_nothing_else() {
         assert_eq!(actions, expected, "{id}");
     }
 }
+
+#[tokio::test]
+async fn a_keyed_batch_cut_off_mid_way_is_finished_by_its_retry_without_a_duplicate() {
+    let app = TestApp::spawn().await;
+    let org = Uuid::new_v4();
+    let who = Who::admin(org);
+    let admin = app.token(&who);
+    let operations: Vec<Value> =
+        (0..40).map(|i| json!({"op": "create", "body": contact("Prénom", &format!("Coupé{i}"))})).collect();
+    let body = json!({"operations": operations});
+    // The function dies mid-batch, once 5 contacts are written (its future dropped at an await,
+    // as a killed process stops): the key stays claimed.
+    let watcher = async {
+        while count_all_contacts(&app, &admin).await < 5 {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    };
+    tokio::select! {
+        answer = batch_with_key(&app, "contacts", &admin, "cut-key", &body) => {
+            panic!("the batch was meant to be cut off, it finished: {}", answer.body)
+        }
+        () = watcher => {}
+    }
+    let written = count_all_contacts(&app, &admin).await;
+    assert!((1..40).contains(&written), "{written} of 40 written before the cut");
+    // A retry while the claim is fresh is told to wait.
+    let early = batch_with_key(&app, "contacts", &admin, "cut-key", &body).await;
+    early.problem(409, "BATCH_IN_PROGRESS");
+    // A minute later (the claim aged in the table, as time would), the retry takes over: every
+    // contact exists once, those written before the cut are answered as they were created.
+    app.client
+        .update_item()
+        .table_name(&app.table)
+        .key("pk", aws_sdk_dynamodb::types::AttributeValue::S(format!("ORG#{org}")))
+        .key("sk", aws_sdk_dynamodb::types::AttributeValue::S(format!("IDEMPOTENCY#{}#cut-key", who.user)))
+        .update_expression("SET claimed_at = claimed_at - :minute")
+        .expression_attribute_values(":minute", aws_sdk_dynamodb::types::AttributeValue::N("120".into()))
+        .send()
+        .await
+        .unwrap();
+    let retry = batch_with_key(&app, "contacts", &admin, "cut-key", &body).await;
+    assert_eq!(statuses(&retry), [201; 40], "{}", retry.body);
+    assert_eq!(count_all_contacts(&app, &admin).await, 40);
+    let again = batch_with_key(&app, "contacts", &admin, "cut-key", &body).await;
+    assert_eq!(again.header("idempotent-replayed"), Some("true"));
+    assert_eq!(again.body, retry.body);
+}
+
+/// Every live contact of the caller's organization, following the cursor.
+async fn count_all_contacts(app: &TestApp, token: &str) -> usize {
+    let mut count = 0;
+    let mut cursor: Option<String> = None;
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("/api/business/contacts?page_size=100&cursor={}", hub_tests::enc(c)),
+            None => "/api/business/contacts?page_size=100".to_string(),
+        };
+        let page = app.send("GET", &path, Some(token), None).await;
+        count += page.body["items"].as_array().unwrap().len();
+        match page.body["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_string()),
+            None => return count,
+        }
+    }
+}
+
+#[tokio::test]
+async fn each_entity_keeps_its_own_rules_in_a_batch() {
+    let app = TestApp::spawn().await;
+    let org = Uuid::new_v4();
+    let admin = app.token(&Who::admin(org));
+    let payer = create(&app, &admin, "/api/business/contacts", contact("Pay", "Eur")).await;
+    let tx = |id: &str, status: &str| {
+        json!({"op": "create", "body": {
+            "contact_id": payer["id"], "transaction_id": id, "transaction_type": "payment",
+            "amount": "120.50", "status": status,
+        }})
+    };
+    let created =
+        batch(&app, "transactions", &admin, json!({"operations": [tx("PAY-1", "completed"), tx("PAY-2", "pending")]}))
+            .await;
+    assert_eq!(statuses(&created), [201, 201], "{}", created.body);
+    let results = created.body["results"].as_array().unwrap();
+    let (completed, pending) = (&results[0]["record"], &results[1]["record"]);
+    assert_eq!(completed["amount"], "120.50");
+    let answer = batch(
+        &app,
+        "transactions",
+        &admin,
+        json!({"operations": [
+            {"op": "delete", "id": completed["id"]},
+            {"op": "patch", "id": completed["id"], "body": {"amount": "99.00"}},
+            {"op": "delete", "id": pending["id"]},
+        ]}),
+    )
+    .await;
+    assert_eq!(statuses(&answer), [409, 409, 200], "{}", answer.body);
+    assert_eq!(answer.body["results"][0]["problem"]["code"], "TRANSACTION_LOCKED");
+    assert_eq!(answer.body["results"][1]["problem"]["code"], "TRANSACTION_LOCKED");
+    // A reference to another organization's contact is not found, as on the single endpoint.
+    let foreign =
+        create(&app, &app.token(&Who::admin(Uuid::new_v4())), "/api/business/contacts", contact("Autre", "Org")).await;
+    let mut theirs = tx("PAY-3", "pending");
+    theirs["body"]["contact_id"] = foreign["id"].clone();
+    let answer = batch(&app, "transactions", &admin, json!({"operations": [theirs]})).await;
+    assert_eq!(statuses(&answer), [422]);
+    assert_eq!(answer.body["results"][0]["problem"]["code"], "RELATED_NOT_FOUND");
+}
