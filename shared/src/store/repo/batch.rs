@@ -88,14 +88,21 @@ pub enum BatchKey {
 
 impl Store {
     /// A create prepared as [`Store::create`] prepares it, under a fresh id.
-    pub async fn prepare_create<E: Entity>(
+    pub async fn prepare_create<E: Entity>(&self, tenant: &Tenant, data: E, now: Timestamp) -> AppResult<Prepared<E>> {
+        self.prepare_create_as(tenant, Uuid::new_v4(), data, now).await
+    }
+
+    /// [`Store::prepare_create`] under an id the caller chose (as [`Store::create_as`]): an
+    /// import's row ids derive from the row, so a retried row finds its record.
+    pub async fn prepare_create_as<E: Entity>(
         &self,
         tenant: &Tenant,
+        id: Uuid,
         mut data: E,
         now: Timestamp,
     ) -> AppResult<Prepared<E>> {
         data.reconcile(None, now)?;
-        let meta = crate::store::Meta::new(Uuid::new_v4(), tenant.org.as_uuid(), tenant.user.user_id.as_uuid(), now);
+        let meta = crate::store::Meta::new(id, tenant.org.as_uuid(), tenant.user.user_id.as_uuid(), now);
         let record = Record { meta, data };
         let locks = record.data.before_write(self, tenant, None).await?;
         Ok(Prepared { staged: Staged::Create(record), locks })
@@ -183,18 +190,9 @@ impl Store {
 
     /// What a batch's `Idempotency-Key` says now.
     pub async fn batch_key(&self, tenant: &Tenant, key: &IdempotencyKey) -> AppResult<BatchKey> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("pk", s(keys::org_partition(tenant.org)))
-            .key("sk", s(keys::idempotency_sort(tenant.user.user_id.as_uuid(), &key.key)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(storage_error)?;
+        let item = self.idempotency_item(tenant, key).await?;
         let now = Timestamp::now().as_datetime().timestamp();
-        let Some(item) = out.item.filter(|item| get_n::<i64>(item, "expires_at").is_some_and(|at| at >= now)) else {
+        let Some(item) = item.filter(|item| get_n::<i64>(item, "expires_at").is_some_and(|at| at >= now)) else {
             return Ok(BatchKey::Free);
         };
         if get_s(&item, "request_hash") != Some(key.request_hash.as_str()) {
