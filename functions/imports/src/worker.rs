@@ -25,7 +25,7 @@ use hub_shared::auth::{OrgId, Tenant};
 use hub_shared::domain::Timestamp;
 use hub_shared::domain::spec::FieldSpec;
 use hub_shared::error::{AppError, AppResult};
-use hub_shared::store::{Entity, Record, Store, Unique};
+use hub_shared::store::{BatchFailure, Entity, Record, Store, Unique};
 use hub_transactions::Transaction;
 use serde_json::{Map, Value};
 use std::collections::HashMap;
@@ -47,8 +47,14 @@ pub struct Limits {
     /// Time a chunk may spend writing before it commits what it wrote: far below the worker's
     /// timeout (template.yaml), so an invocation never nears Lambda's 15 minutes.
     pub budget: Duration,
-    /// Rows written at once.
+    /// Writes in flight at once (each a transaction of up to `rows_per_transaction` rows).
     pub concurrency: usize,
+    /// Rows that only create records are committed this many to a `TransactWriteItems`, all or
+    /// none: one request instead of one per row (DynamoDB's round trip, and a local emulator
+    /// serving one request at a time, cost the same for 1 row as for 8). A contact stages at
+    /// most 9 items (the record, 2 lists, 4 search entries, 2 unique values), so 8 rows stay
+    /// under the transaction's 100. A group that cannot commit whole is written row by row.
+    pub rows_per_transaction: usize,
 }
 
 impl Default for Limits {
@@ -59,6 +65,7 @@ impl Default for Limits {
             rows_per_chunk: 1000,
             budget: Duration::from_secs(60),
             concurrency: 12,
+            rows_per_transaction: 8,
         }
     }
 }
@@ -306,7 +313,10 @@ impl<S: Sender> Worker<S> {
     }
 
     /// Validates the rows in file order (duplicates within the chunk resolved before any
-    /// write), then writes them, `concurrency` at a time, until the deadline.
+    /// write, so no two rows of a chunk claim the same value and the outcome does not depend on
+    /// the order writes land in), then writes them in groups of consecutive rows,
+    /// `concurrency` groups in flight, until the deadline. Each group's rows that create a
+    /// record are committed together ([`Limits::rows_per_transaction`]).
     async fn apply<E: Entity>(
         &self,
         job: &Job,
@@ -314,6 +324,7 @@ impl<S: Sender> Worker<S> {
         columns: Option<&[FieldSpec]>,
         deadline: Instant,
     ) -> AppResult<Vec<(Row, Status)>> {
+        use futures_util::StreamExt;
         let tenant = job.tenant()?;
         let mut seen: HashMap<(&'static str, String), u64> = HashMap::new();
         let mut steps: Vec<(Row, Result<Planned<E>, Status>)> = Vec::with_capacity(rows.len());
@@ -321,57 +332,161 @@ impl<S: Sender> Worker<S> {
             let step = plan::<E>(job, &row, &mut seen);
             steps.push((row, step));
         }
-        let mut out = Vec::with_capacity(steps.len());
-        let mut steps = steps.into_iter().peekable();
-        while steps.peek().is_some() {
-            if !out.is_empty() && Instant::now() >= deadline {
-                break;
-            }
-            let group: Vec<_> = steps.by_ref().take(self.limits.concurrency.max(1)).collect();
-            let results = futures_util::future::join_all(group.iter().map(|(row, step)| async {
-                match step {
-                    Err(status) => Ok(status.clone()),
-                    Ok(planned) => Box::pin(self.write::<E>(job, &tenant, row, planned, columns)).await,
+        let groups = groups(&steps, if job.dry_run { 1 } else { self.limits.rows_per_transaction });
+        let tenant = &tenant;
+        // In order, `concurrency` at a time; a group not started by the deadline is left to the
+        // next chunk, and so is every group after it (they start later still).
+        let mut results = futures_util::stream::iter(groups.into_iter().enumerate())
+            .map(|(index, group)| {
+                let steps = &steps[group];
+                async move {
+                    if index > 0 && Instant::now() >= deadline {
+                        return None;
+                    }
+                    Some(Box::pin(self.group::<E>(job, tenant, steps, columns)).await)
                 }
-            }))
-            .await;
-            for ((row, _), result) in group.into_iter().zip(results) {
-                out.push((row, result?));
-            }
+            })
+            .buffered(self.limits.concurrency.max(1));
+        let mut statuses = Vec::with_capacity(steps.len());
+        while let Some(Some(result)) = results.next().await {
+            statuses.extend(result?);
         }
-        Ok(out)
+        drop(results);
+        Ok(steps.into_iter().zip(statuses).map(|((row, _), status)| (row, status)).collect())
     }
 
-    /// One row's write (or, in a dry run, its check).
-    async fn write<E: Entity>(
+    /// One group of consecutive rows: each row's own checks (an upsert's lookup and update, a
+    /// dry run's checks), then the rows left to create, together.
+    async fn group<E: Entity>(
+        &self,
+        job: &Job,
+        tenant: &Tenant,
+        steps: &[(Row, Result<Planned<E>, Status>)],
+        columns: Option<&[FieldSpec]>,
+    ) -> AppResult<Vec<Status>> {
+        // The rows' own checks at once: no two rows of a chunk claim the same value (`plan`).
+        let resolved = futures_util::future::join_all(steps.iter().map(|(row, step)| async move {
+            match step {
+                Err(status) => Ok(Some(status.clone())),
+                Ok(planned) => Box::pin(self.resolve::<E>(job, tenant, row, planned, columns)).await,
+            }
+        }))
+        .await;
+        let mut statuses: Vec<Option<Status>> = Vec::with_capacity(steps.len());
+        let mut creates: Vec<usize> = Vec::new();
+        for (index, result) in resolved.into_iter().enumerate() {
+            let status = result?;
+            if status.is_none() {
+                creates.push(index);
+            }
+            statuses.push(status);
+        }
+        let rows: Vec<(&Row, &Planned<E>)> =
+            creates.iter().filter_map(|&i| steps[i].1.as_ref().ok().map(|planned| (&steps[i].0, planned))).collect();
+        for (index, status) in creates.into_iter().zip(self.create_together::<E>(job, tenant, &rows).await?) {
+            statuses[index] = Some(status);
+        }
+        statuses.into_iter().map(|s| s.ok_or_else(|| AppError::internal("a row of a group was not written"))).collect()
+    }
+
+    /// What a row is before any create: `None` when it creates a record; otherwise its status
+    /// (an upsert's update done, a duplicate, a dry run's verdict).
+    async fn resolve<E: Entity>(
         &self,
         job: &Job,
         tenant: &Tenant,
         row: &Row,
         planned: &Planned<E>,
         columns: Option<&[FieldSpec]>,
-    ) -> AppResult<Status> {
+    ) -> AppResult<Option<Status>> {
         let org = tenant.org;
         let own_id = row_id(job.organization_id, job.id, row.row);
         if let Some(key) = &planned.key {
             match self.store.unique_owner::<E>(org, key).await? {
                 None => {}
                 Some(owner) if owner == own_id => {
-                    return Ok(if job.dry_run { Status::WouldCreate } else { Status::Created(own_id) });
+                    return Ok(Some(if job.dry_run { Status::WouldCreate } else { Status::Created(own_id) }));
                 }
                 Some(owner) => {
                     if let Some(first) = row_of(job.organization_id, job.id, owner) {
-                        return Ok(duplicate_of(first, key.field));
+                        return Ok(Some(duplicate_of(first, key.field)));
                     }
                     if let Some(current) = self.store.get::<E>(org, owner).await?.filter(|r| !r.meta.is_deleted) {
-                        return self.update(job, tenant, row, planned, &current, columns).await;
+                        return self.update(job, tenant, row, planned, &current, columns).await.map(Some);
                     }
                 }
             }
         }
         if job.dry_run {
-            return self.check_create(job, tenant, row, &planned.data).await;
+            return self.check_create(job, tenant, row, &planned.data).await.map(Some);
         }
+        Ok(None)
+    }
+
+    /// Creates rows in one transaction. A row whose write is refused (a unique value held by
+    /// an existing record, a reference to nothing, or its record already there because this
+    /// chunk is a retry) is taken out and written alone, which gives it exactly the status a
+    /// single create gives; the others are tried together again. A group that cannot be one
+    /// transaction at all (too large, storage trouble) is written row by row.
+    async fn create_together<E: Entity>(
+        &self,
+        job: &Job,
+        tenant: &Tenant,
+        rows: &[(&Row, &Planned<E>)],
+    ) -> AppResult<Vec<Status>> {
+        let mut statuses: Vec<Option<Status>> = vec![None; rows.len()];
+        let mut pending: Vec<usize> = Vec::new();
+        let mut prepared = Vec::new();
+        if rows.len() > 1 {
+            for (index, (row, planned)) in rows.iter().enumerate() {
+                let id = row_id(job.organization_id, job.id, row.row);
+                match self.store.prepare_create_as(tenant, id, planned.data.clone(), Timestamp::now()).await {
+                    Ok(ready) => {
+                        prepared.push(ready);
+                        pending.push(index);
+                    }
+                    Err(err) => statuses[index] = Some(self.refusal::<E>(job, tenant.org, &planned.data, err).await?),
+                }
+            }
+        } else {
+            pending = (0..rows.len()).collect();
+        }
+        while prepared.len() > 1 {
+            match self.store.commit_atomic(tenant, &prepared, None).await {
+                Ok(()) => {
+                    for (index, ready) in pending.drain(..).zip(prepared.drain(..)) {
+                        statuses[index] = Some(Status::Created(ready.next().meta.id));
+                    }
+                }
+                Err(BatchFailure::Operation { op, .. }) if op < pending.len() => {
+                    let index = pending.remove(op);
+                    prepared.remove(op);
+                    let (row, planned) = rows[index];
+                    statuses[index] = Some(self.create_one::<E>(job, tenant, row, planned).await?);
+                }
+                Err(failure) => {
+                    tracing::debug!(?failure, rows = pending.len(), "a group written row by row");
+                    break;
+                }
+            }
+        }
+        for index in pending {
+            let (row, planned) = rows[index];
+            statuses[index] = Some(self.create_one::<E>(job, tenant, row, planned).await?);
+        }
+        statuses.into_iter().map(|s| s.ok_or_else(|| AppError::internal("a created row has no status"))).collect()
+    }
+
+    /// One row's create, alone: the same write as `POST`.
+    async fn create_one<E: Entity>(
+        &self,
+        job: &Job,
+        tenant: &Tenant,
+        row: &Row,
+        planned: &Planned<E>,
+    ) -> AppResult<Status> {
+        let org = tenant.org;
+        let own_id = row_id(job.organization_id, job.id, row.row);
         match self.store.create_as(tenant, own_id, planned.data.clone(), None, Vec::new()).await {
             Ok(_) => Ok(Status::Created(own_id)),
             // This row's id is taken only by this row's earlier attempt.
@@ -520,6 +635,31 @@ fn plan<E: Entity>(
         seen.insert((unique.field, unique.value.clone()), row.row);
     }
     Ok(Planned { data, object, key })
+}
+
+/// Consecutive rows cut into groups of at most `size`, a group also ending before a row that
+/// names a record another row of the group names (one transaction may not touch an item twice,
+/// and a reference is a condition on the record named).
+fn groups<E: Entity>(steps: &[(Row, Result<Planned<E>, Status>)], size: usize) -> Vec<std::ops::Range<usize>> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut named: Vec<(&'static str, Uuid)> = Vec::new();
+    for (index, (_, step)) in steps.iter().enumerate() {
+        let references: Vec<(&'static str, Uuid)> = match step {
+            Ok(planned) => planned.data.references().iter().map(|r| (r.kind, r.id)).collect(),
+            Err(_) => Vec::new(),
+        };
+        if index > start && (index - start >= size.max(1) || references.iter().any(|r| named.contains(r))) {
+            out.push(start..index);
+            start = index;
+            named.clear();
+        }
+        named.extend(references);
+    }
+    if start < steps.len() {
+        out.push(start..steps.len());
+    }
+    out
 }
 
 fn duplicate_of(first: u64, field: &str) -> Status {
