@@ -28,6 +28,11 @@
 # batch of BATCH_ATOMIC (11, what one transaction holds of typical patients), with the same
 # creates one by one: DynamoDB requests per contact, wall time, and instructions (callgrind).
 #
+# `import` (not part of `all`; about 15 minutes) starts a local stack of its own and imports a CSV
+# of generated contacts per IMPORT_ROWS size ("10000 50000") through the real path (presigned PUT,
+# start, ImportQueue relayed to imports-worker under cargo lambda watch): rows/s from start to
+# done, requests to the emulator per row (moto's request profile), and imports-worker's VmHWM.
+#
 # Knobs (environment): COLD (cold starts per binary, 20), INVOCATIONS (events per cold start, 100),
 # WARM (warm invocations under callgrind, 20), OUT (results directory, target/bench/results),
 # BENCH_ARGS (extra lambda-bench options for compare and callgrind, e.g. "--env SSL_CERT_FILE=..."),
@@ -266,6 +271,16 @@ PY
   } | tee "$OUT/deploy-build.md"
 }
 
+import() {
+  # As soak: the stack's debug functions (what `infra/hub up` runs), and the driver built alike.
+  cargo build --workspace --bins --quiet
+  local sizes=() rows
+  for rows in ${IMPORT_ROWS:-10000 50000}; do sizes+=(--rows "$rows"); done
+  { machine; echo
+    MOTO_SERIAL_PROFILE="$OUT/import-moto" cargo run --quiet -p hub-soak --bin import -- "${sizes[@]}"
+  } | tee "$OUT/import.md"
+}
+
 soak() {
   # The stack runs the debug functions, as `infra/hub up` does; the driver is built alike.
   cargo build --workspace --bins --quiet
@@ -291,6 +306,7 @@ realtime() {
 case "$STEP" in
   build) build ;;
   soak) soak ;;
+  import) import ;;
   realtime) realtime ;;
   sizes) sizes ;;
   compare) compare ;;
