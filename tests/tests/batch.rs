@@ -129,6 +129,18 @@ async fn each_operation_is_answered_on_its_own_in_order() {
         .await;
     assert_eq!(theirs.body["first_name"], "Hélène");
     assert_eq!(theirs.body["version"], 1);
+    // Each refused operation leaves the denied attempt its single endpoint would have left: the
+    // member's restore (403, high risk), and the unknown and the foreign ids (404, medium).
+    let denied = app.audit_reader().for_resource(org, "CONTACT", deleted_id, 10).await.unwrap();
+    let restore = denied.iter().find(|r| r["action"] == "restore").unwrap_or_else(|| panic!("{denied:?}"));
+    assert_eq!((restore["outcome"].as_str(), restore["risk"].as_str()), (Some("failure"), Some("high")), "{restore}");
+    let unknown = results[4]["id"].as_str().unwrap();
+    let trail = app.audit_reader().for_resource(org, "CONTACT", unknown, 10).await.unwrap();
+    assert_eq!(trail.len(), 1, "{trail:?}");
+    assert_eq!((trail[0]["action"].as_str(), trail[0]["risk"].as_str()), (Some("delete"), Some("medium")));
+    let trail = app.audit_reader().for_resource(org, "CONTACT", foreign["id"].as_str().unwrap(), 10).await.unwrap();
+    assert_eq!(trail.len(), 1, "{trail:?}");
+    assert_eq!(trail[0]["action"], "update");
     // The deleted one is still deleted (a member may not restore).
     assert_eq!(app.send("GET", &format!("/api/business/contacts/{deleted_id}"), Some(&admin), None).await.status, 404);
 }

@@ -13,6 +13,6 @@ mod runtime;
 
 pub use cors::EXPOSED_HEADERS;
 pub use problem::{problem_body, problem_response};
-pub use reply::Reply;
+pub use reply::{Denied, Reply};
 pub use request::{ApiRequest, Expected, body_version, parse_if_match};
 pub use runtime::{Services, handle, handle_public, run_business, run_public};

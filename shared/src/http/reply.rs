@@ -14,11 +14,30 @@ pub struct Reply {
     /// A body that is not JSON (a CSV export), with its content type; when set, it is sent
     /// as is instead of `body`.
     pub text: Option<(String, &'static str)>,
+    /// Writes this answer reports as refused that the single endpoints would have answered with
+    /// a denied attempt (a batch's operations): the adapter records each as that endpoint would.
+    pub denied: Vec<Denied>,
+}
+
+/// A refused write inside an answer, as the request its single endpoint would have received.
+#[derive(Debug, Clone)]
+pub struct Denied {
+    pub method: http::Method,
+    pub path: String,
+    pub id: Option<uuid::Uuid>,
+    pub error: std::sync::Arc<crate::error::AppError>,
 }
 
 impl Reply {
     pub fn ok(body: Value) -> Self {
-        Self { status: StatusCode::OK, body: Some(body), headers: Vec::new(), access: None, text: None }
+        Self {
+            status: StatusCode::OK,
+            body: Some(body),
+            headers: Vec::new(),
+            access: None,
+            text: None,
+            denied: Vec::new(),
+        }
     }
 
     /// 200 with a body already serialized as JSON (see `Record::to_json_text`).
@@ -28,7 +47,14 @@ impl Reply {
 
     /// 200 with a text body of the given content type (e.g. `text/csv; charset=utf-8`).
     pub fn text(body: String, content_type: &'static str) -> Self {
-        Self { status: StatusCode::OK, body: None, headers: Vec::new(), access: None, text: Some((body, content_type)) }
+        Self {
+            status: StatusCode::OK,
+            body: None,
+            headers: Vec::new(),
+            access: None,
+            text: Some((body, content_type)),
+            denied: Vec::new(),
+        }
     }
 
     pub fn with_status(mut self, status: StatusCode) -> Self {
@@ -48,6 +74,12 @@ impl Reply {
     /// Declares the personal data served (see [`Reply::access`]).
     pub fn with_access(mut self, access: Access) -> Self {
         self.access = Some(access);
+        self
+    }
+
+    /// Declares refused writes to record as denied attempts (see [`Reply::denied`]).
+    pub fn with_denied(mut self, denied: Vec<Denied>) -> Self {
+        self.denied = denied;
         self
     }
 

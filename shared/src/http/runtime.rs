@@ -137,7 +137,8 @@ where
 
 /// The audit side of an answer: a reply that serves personal data is recorded first (and
 /// becomes a 503 when it cannot be: no access without a trail); a denied attempt is recorded
-/// without changing the answer. One `PutItem` either way, and none for other answers.
+/// without changing the answer, and so is each one a reply reports (a batch's refused
+/// operations). One `PutItem` per record, and none for other answers.
 async fn audited(
     services: &Services,
     caller: Caller,
@@ -145,13 +146,24 @@ async fn audited(
     result: AppResult<Reply>,
 ) -> AppResult<Reply> {
     match result {
-        Ok(reply) => match (&reply.access, caller.org) {
-            (Some(served), Some(org)) => {
-                access::record_success(&services.audit, org, caller, facts, served, reply.status.as_u16()).await?;
-                Ok(reply)
+        Ok(reply) => {
+            for denied in &reply.denied {
+                let facts = RequestFacts {
+                    method: denied.method.clone(),
+                    path: denied.path.clone(),
+                    id: denied.id,
+                    ..facts.clone()
+                };
+                access::record_denied(&services.audit, caller, &facts, &denied.error).await;
             }
-            _ => Ok(reply),
-        },
+            match (&reply.access, caller.org) {
+                (Some(served), Some(org)) => {
+                    access::record_success(&services.audit, org, caller, facts, served, reply.status.as_u16()).await?;
+                    Ok(reply)
+                }
+                _ => Ok(reply),
+            }
+        }
         Err(err) => {
             access::record_denied(&services.audit, caller, facts, &err).await;
             Err(err)

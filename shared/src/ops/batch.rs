@@ -17,8 +17,9 @@ use super::{Decided, Op, apply, decide};
 use crate::auth::Tenant;
 use crate::domain::Timestamp;
 use crate::error::{AppError, AppResult, FieldError};
-use crate::http::{ApiRequest, Expected, Reply, Services, body_version, problem_response};
+use crate::http::{ApiRequest, Denied, Expected, Reply, Services, body_version, problem_response};
 use crate::store::{BatchFailure, BatchKey, Entity, IdempotencyKey, MAX_TRANSACTION_ITEMS, Prepared, Record};
+use http::Method;
 use serde_json::{Map, Value, json};
 use std::sync::Arc;
 use uuid::Uuid;
@@ -327,7 +328,7 @@ async fn sequential<E: Entity>(
             tracing::warn!(error = %error, "a batch's outcome could not be stored for its Idempotency-Key");
         }
     }
-    Ok(answer(false, &outcomes, &request.request_id))
+    Ok(answer::<E>(false, &outcomes, &request.request_id))
 }
 
 /// All operations in one transaction, or none.
@@ -354,7 +355,7 @@ async fn atomic_batch<E: Entity>(
         };
         match step.await {
             Ok(op) => prepared.push(op),
-            Err(error) => return Ok(atomic_failure(&named, index, error, &request.request_id)),
+            Err(error) => return Ok(atomic_failure::<E>(&named, index, error, &request.request_id)),
         }
     }
     let outcomes: Vec<Outcome> = prepared
@@ -364,8 +365,8 @@ async fn atomic_batch<E: Entity>(
         .collect();
     let stored = key.map(|key| (key, stored_outcome(true, &outcomes, &request.request_id)));
     match services.store.commit_atomic(tenant, &prepared, stored.as_ref().map(|(k, o)| (*k, o.as_str()))).await {
-        Ok(()) => Ok(answer(true, &outcomes, &request.request_id)),
-        Err(BatchFailure::Operation { op, error }) => Ok(atomic_failure(&named, op, error, &request.request_id)),
+        Ok(()) => Ok(answer::<E>(true, &outcomes, &request.request_id)),
+        Err(BatchFailure::Operation { op, error }) => Ok(atomic_failure::<E>(&named, op, error, &request.request_id)),
         Err(BatchFailure::TooLarge { items, bytes, fit }) => Err(AppError::Unprocessable {
             code: "BATCH_TOO_LARGE",
             detail: format!(
@@ -389,7 +390,12 @@ async fn atomic_batch<E: Entity>(
 
 /// The answer of an atomic batch that wrote nothing: the failing operation's own problem, every
 /// other operation `424 NOT_APPLIED`.
-fn atomic_failure(named: &[(&'static str, Option<Uuid>)], failed: usize, error: AppError, request_id: &str) -> Reply {
+fn atomic_failure<E: Entity>(
+    named: &[(&'static str, Option<Uuid>)],
+    failed: usize,
+    error: AppError,
+    request_id: &str,
+) -> Reply {
     let mut error = Some(error);
     let outcomes: Vec<Outcome> = named
         .iter()
@@ -402,13 +408,38 @@ fn atomic_failure(named: &[(&'static str, Option<Uuid>)], failed: usize, error: 
             Outcome { op, id: *id, result: Err(result) }
         })
         .collect();
-    answer(true, &outcomes, request_id)
+    answer::<E>(true, &outcomes, request_id)
 }
 
-fn answer(atomic: bool, outcomes: &[Outcome], request_id: &str) -> Reply {
+fn answer<E: Entity>(atomic: bool, outcomes: &[Outcome], request_id: &str) -> Reply {
     let succeeded = outcomes.iter().filter(|o| o.result.is_ok()).count();
     let results: Vec<String> = outcomes.iter().enumerate().map(|(i, o)| o.render(i, request_id)).collect();
-    Reply::json_text(results_text(atomic, succeeded, &results))
+    Reply::json_text(results_text(atomic, succeeded, &results)).with_denied(denials::<E>(outcomes))
+}
+
+/// The refused operations the single endpoints' adapter would have recorded as denied attempts
+/// (a 403; a 404 for a named record), each as the request its endpoint would have received.
+fn denials<E: Entity>(outcomes: &[Outcome]) -> Vec<Denied> {
+    outcomes
+        .iter()
+        .filter_map(|outcome| {
+            let Err(Refusal::Refused(error)) = &outcome.result else { return None };
+            let error = match error {
+                AppError::Forbidden { code, detail } => AppError::Forbidden { code, detail: detail.clone() },
+                AppError::NotFound { resource } if outcome.id.is_some() => AppError::NotFound { resource },
+                _ => return None,
+            };
+            let item = |id: Option<Uuid>| format!("{}/{}", E::PATH, id.unwrap_or_default());
+            let (method, path) = match outcome.op {
+                "create" => (Method::POST, E::PATH.to_string()),
+                "replace" => (Method::PUT, item(outcome.id)),
+                "patch" => (Method::PATCH, item(outcome.id)),
+                "delete" => (Method::DELETE, item(outcome.id)),
+                _ => (Method::POST, format!("{}/restore", item(outcome.id))),
+            };
+            Some(Denied { method, path, id: outcome.id, error: Arc::new(error) })
+        })
+        .collect()
 }
 
 /// The batch's answer around its rendered results.
