@@ -77,7 +77,9 @@ fn worker_hwm(stack: &LocalStack) -> u64 {
         .filter(|(_, cmd)| cmd.split_whitespace().next().is_some_and(|exe| exe.ends_with("/imports-worker")))
         .filter_map(|(pid, _)| {
             let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-            status.lines().find_map(|l| l.strip_prefix("VmHWM:").and_then(|v| v.split_whitespace().next()?.parse().ok()))
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix("VmHWM:").and_then(|v| v.split_whitespace().next()?.parse().ok()))
         })
         .max()
         .unwrap_or(0)
@@ -112,7 +114,10 @@ async fn run(rows: usize, stack: &LocalStack, profile: Option<(u32, &Path)>) -> 
         audience: Some(stack.var("JWT_AUDIENCE").to_string()).filter(|v| !v.is_empty()),
     };
     let token = mint_hs256(&request, stack.var("JWT_HS256_SECRET").as_bytes())?;
-    let client = Client { http: reqwest::Client::new(), base: stack.api_url().to_string(), token };
+    // No idle connection is reused: the local gateway closes one left idle while moto's profile
+    // is dumped, and a request sent on it fails (IncompleteMessage).
+    let http = reqwest::Client::builder().pool_max_idle_per_host(0).build()?;
+    let client = Client { http, base: stack.api_url().to_string(), token };
     let bytes = file(rows);
     let sha: String = Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect();
     let declaration = json!({"entity": "contacts", "format": "csv", "size": bytes.len(), "sha256": sha});
