@@ -1,10 +1,10 @@
 //! The two HTTP operations: `POST /api/business/exports` starts an export, `GET
 //! /api/business/exports/{id}` follows it and, once done, hands out its files.
 //!
-//! Both need `Permission::ReadAudit`, the permission of exactly the roles an organization-wide
-//! export is for: `admin`, `owner` and `auditor` (members and viewers get 403). An export holds
-//! every record, restricted documents' metadata included, as the audit trail those roles read
-//! already does.
+//! Both need `Permission::ExportAll`: exactly the roles an organization-wide export is for,
+//! `admin`, `owner` and `auditor` (members and viewers get 403), the same roles that read the
+//! audit trail. An export holds every record, restricted documents' metadata included, as the
+//! audit trail those roles read already does.
 //!
 //! Audit: starting an export and every issue of its download URLs are `export` accesses (high
 //! risk) naming the export, recorded by the adapter before the answer leaves (503 instead when
@@ -41,7 +41,7 @@ pub async fn create(
     request: ApiRequest,
     queue: Arc<Queue>,
 ) -> AppResult<Reply> {
-    tenant.require(Permission::ReadAudit)?;
+    tenant.require(Permission::ExportAll)?;
     request.only_parameters(&[])?;
     if request.has_body() && !request.json_object()?.is_empty() {
         return Err(AppError::bad_request("UNEXPECTED_BODY", "an export request takes no body (or `{}`)"));
@@ -65,7 +65,7 @@ pub async fn create(
 /// `GET /api/business/exports/{id}`: the export's state, and when it is done (and its files
 /// not yet deleted), a fresh download URL for each file and the manifest.
 pub async fn get(services: Arc<Services>, tenant: Tenant, request: ApiRequest, files: Arc<Files>) -> AppResult<Reply> {
-    tenant.require(Permission::ReadAudit)?;
+    tenant.require(Permission::ExportAll)?;
     request.only_parameters(&[])?;
     let id = request.path_id("export")?;
     let job = jobs(&services).get(tenant.org, id).await?.ok_or(AppError::NotFound { resource: "export" })?.job;

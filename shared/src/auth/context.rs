@@ -67,6 +67,9 @@ pub enum Permission {
     Administer,
     /// Read the audit trail (admins and the `auditor` role).
     ReadAudit,
+    /// Export everything the organization holds (the roles that answer for it as a whole:
+    /// admins, owners and auditors).
+    ExportAll,
 }
 
 /// A verified caller.
@@ -114,7 +117,7 @@ impl UserContext {
             Permission::Read => true,
             Permission::Write => level >= AccessLevel::Member,
             Permission::Administer => level == AccessLevel::Admin,
-            Permission::ReadAudit => level == AccessLevel::Admin || self.has_role("auditor"),
+            Permission::ReadAudit | Permission::ExportAll => level == AccessLevel::Admin || self.has_role("auditor"),
         }
     }
 
@@ -136,6 +139,7 @@ impl UserContext {
                 Permission::Write => "change records",
                 Permission::Administer => "perform administrative operations",
                 Permission::ReadAudit => "read the audit trail",
+                Permission::ExportAll => "export the organization's data",
             };
             Err(AppError::forbidden("FORBIDDEN", format!("your roles do not allow you to {what}")))
         }
@@ -184,6 +188,21 @@ mod tests {
         assert!(a.can(Permission::ReadAudit));
         assert!(!a.can(Permission::Write));
         assert!(!ctx(&["member"]).can(Permission::ReadAudit));
+    }
+
+    #[test]
+    fn whole_exports_are_for_admins_owners_and_auditors_only() {
+        for roles in [&["admin"][..], &["owner"], &["auditor"], &["viewer", "auditor"]] {
+            assert!(ctx(roles).can(Permission::ExportAll), "{roles:?}");
+        }
+        for roles in [&["member"][..], &["viewer"], &["nurse"], &[]] {
+            let refused = ctx(roles).require(Permission::ExportAll).map_err(|e| e.to_string());
+            assert_eq!(
+                refused,
+                Err("your roles do not allow you to export the organization's data".into()),
+                "{roles:?}"
+            );
+        }
     }
 
     #[test]
