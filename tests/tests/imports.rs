@@ -222,7 +222,7 @@ async fn a_declaration_is_checked_field_by_field_and_the_size_is_capped() {
     let upsert_appointments = json!({"entity": "appointments", "format": "csv", "size": 10, "sha256": sha_hex(b"x"), "mode": "upsert_by_email"});
     h.send("POST", IMPORTS, &admin, Some(upsert_appointments)).await.problem(422, "VALIDATION_FAILED");
     let huge = json!({"entity": "contacts", "format": "csv", "size": 50u64 * 1024 * 1024 + 1, "sha256": sha_hex(b"x")});
-    h.send("POST", IMPORTS, &admin, Some(huge)).await.problem(413, "PAYLOAD_TOO_LARGE");
+    h.send("POST", IMPORTS, &admin, Some(huge)).await.problem(422, "VALIDATION_FAILED");
 }
 
 #[tokio::test]
@@ -259,7 +259,7 @@ async fn an_upload_that_is_missing_or_differs_is_refused_and_the_import_stays_pe
     let created = h.send("POST", IMPORTS, &admin, Some(declaration)).await;
     let id = created.body["id"].as_str().unwrap().to_string();
     let start = format!("{IMPORTS}/{id}/start");
-    h.send("POST", &start, &admin, None).await.problem(422, "UPLOAD_NOT_FOUND");
+    h.send("POST", &start, &admin, None).await.problem(409, "UPLOAD_NOT_FOUND");
     // Same length, other bytes (moto stores whatever checksum header it is sent).
     let other = b"first_name,last_name\nAda,Lovelacf\n";
     let mut request = reqwest::Client::new().put(created.body["upload"]["url"].as_str().unwrap()).body(other.to_vec());
@@ -277,7 +277,7 @@ async fn an_upload_that_is_missing_or_differs_is_refused_and_the_import_stays_pe
     }
     assert!(request.send().await.unwrap().status().is_success());
     let refused = h.send("POST", &start, &admin, None).await;
-    assert!(refused.problem(422, "UPLOAD_MISMATCH")["detail"].as_str().unwrap().contains("SHA-256"));
+    assert!(refused.problem(409, "UPLOAD_MISMATCH")["detail"].as_str().unwrap().contains("SHA-256"));
     assert_eq!(h.job(&admin, &id).await["state"], "pending");
     assert!(h.queue.pop().is_none(), "nothing was queued");
     hub_tests::upload(&created.body, bytes).await;
@@ -767,7 +767,7 @@ impl Stack {
         let id = created["id"].as_str().unwrap().to_string();
         // Not uploaded yet: refused, and the import stays pending.
         let (status, refused) = self.call("POST", &format!("{IMPORTS}/{id}/start"), token, None).await;
-        assert_eq!((status, refused["code"].as_str()), (422, Some("UPLOAD_NOT_FOUND")), "{refused}");
+        assert_eq!((status, refused["code"].as_str()), (409, Some("UPLOAD_NOT_FOUND")), "{refused}");
         hub_tests::upload(&created, bytes).await;
         let (status, started) = self.call("POST", &format!("{IMPORTS}/{id}/start"), token, None).await;
         assert_eq!((status, started["state"].as_str()), (202, Some("validating")), "{started}");

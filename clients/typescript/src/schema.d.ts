@@ -703,7 +703,7 @@ export interface paths {
         put?: never;
         /**
          * Start an import
-         * @description Admins. Checks the uploaded file against the declared size and SHA-256 (422 `UPLOAD_NOT_FOUND` or `UPLOAD_MISMATCH`, the import staying pending), then queues its processing. 409 `NOT_PENDING` once started. Audited as an import (high risk).
+         * @description Admins. Checks the uploaded file against the declared size and SHA-256 (409 `UPLOAD_NOT_FOUND` or `UPLOAD_MISMATCH`, the import staying pending), then queues its processing. 409 `NOT_PENDING` once started. Audited as an import (high risk).
          */
         post: operations["imports-start"];
         delete?: never;
@@ -5357,7 +5357,7 @@ export interface operations {
                     mode?: "create_only" | "upsert_by_email" | "upsert_by_medical_record_number" | null;
                     /** @description The file's SHA-256, hex. */
                     sha256: string;
-                    /** @description The file's size in bytes (at most 50 MiB: 413 beyond). */
+                    /** @description The file's size in bytes (at most 50 MiB). */
                     size: number;
                 };
             };
@@ -5437,7 +5437,6 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
-            422: components["responses"]["Unprocessable"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["Unavailable"];
         };

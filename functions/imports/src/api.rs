@@ -59,8 +59,9 @@ pub async fn create(services: Arc<Services>, tenant: Tenant, request: ApiRequest
     Ok(audited(reply, id))
 }
 
-/// `POST /api/business/imports/{id}/start`: the stored file must be the declared one (422
-/// `UPLOAD_NOT_FOUND` or `UPLOAD_MISMATCH` otherwise; the job stays pending); the job becomes
+/// `POST /api/business/imports/{id}/start`: the stored file must be the declared one (409
+/// `UPLOAD_NOT_FOUND` or `UPLOAD_MISMATCH` otherwise, as a document's `complete`: the import's
+/// state, not the request, is what is wrong; the job stays pending); the job becomes
 /// `validating` and its first chunk is queued. 409 `NOT_PENDING` once started.
 pub async fn start<S: Sender>(
     services: Arc<Services>,
@@ -74,13 +75,14 @@ pub async fn start<S: Sender>(
     if job.state != State::Pending {
         return Err(not_pending(&job));
     }
-    let stored = bulk.stored(&job.source_key()).await?.ok_or_else(|| AppError::Unprocessable {
-        code: "UPLOAD_NOT_FOUND",
-        detail: "no file has been uploaded for this import yet; PUT it to the upload URL".into(),
-        errors: vec![],
+    let stored = bulk.stored(&job.source_key()).await?.ok_or_else(|| {
+        AppError::conflict(
+            "UPLOAD_NOT_FOUND",
+            "no file has been uploaded for this import yet; PUT it to the upload URL",
+        )
     })?;
     if let Some(reason) = upload_problem_of(job.size, &job.sha256, &stored) {
-        return Err(AppError::Unprocessable { code: "UPLOAD_MISMATCH", detail: reason, errors: vec![] });
+        return Err(AppError::conflict("UPLOAD_MISMATCH", reason));
     }
     job.state = State::Validating;
     job.updated_at = Timestamp::now();

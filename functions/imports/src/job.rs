@@ -213,8 +213,9 @@ impl Job {
             ));
         }
         let size = match body.get("size") {
-            Some(Value::Number(n)) => match n.as_u64() {
-                Some(size) if size > 0 => Some(size),
+            // `1000.0` is an integer, as JSON Schema's `integer` says.
+            Some(Value::Number(n)) => match hub_shared::domain::integral(n) {
+                Some(size) if size > 0 => Some(size.unsigned_abs()),
                 _ => {
                     errors.push(FieldError::new("size", "invalid_value", "must be a positive integer (bytes)"));
                     None
@@ -296,11 +297,12 @@ impl Job {
                 BTreeMap::new()
             }
         };
+        // A field's bound, as the schema states it (`maximum`): 422, like any other field; 413 is
+        // for a request body over the API's limit.
         if let Some(size) = size
             && size > MAX_SIZE
-            && errors.is_empty()
         {
-            return Err(AppError::PayloadTooLarge { limit: MAX_SIZE as usize });
+            errors.push(FieldError::new("size", "too_large", format!("must be at most {MAX_SIZE} bytes (50 MiB)")));
         }
         match (entity, format, size, sha256, mode) {
             (Some(entity), Some(format), Some(size), Some(sha256), Some(mode)) if errors.is_empty() => Ok(Self {

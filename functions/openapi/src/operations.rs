@@ -609,7 +609,7 @@ fn imports(schemas: &mut Schemas) -> Vec<Operation> {
             "entity": { "type": "string", "enum": Target::ALL },
             "format": { "type": "string", "enum": ["csv", "ndjson"] },
             "file_name": { "type": ["string", "null"], "maxLength": 255 },
-            "size": { "type": "integer", "minimum": 1, "maximum": MAX_SIZE, "description": "The file's size in bytes (at most 50 MiB: 413 beyond)." },
+            "size": { "type": "integer", "minimum": 1, "maximum": MAX_SIZE, "description": "The file's size in bytes (at most 50 MiB)." },
             "sha256": sha256,
             "mode": { "type": ["string", "null"], "enum": [Mode::ALL[0], Mode::ALL[1], Mode::ALL[2], null], "default": "create_only",
                 "description": "Upserts are for contacts only." },
@@ -635,13 +635,13 @@ fn imports(schemas: &mut Schemas) -> Vec<Operation> {
         Operation::new("POST", "/api/business/imports/{id}/start", "imports-start", "Business")
             .summary(
                 "Start an import",
-                "Admins. Checks the uploaded file against the declared size and SHA-256 (422 `UPLOAD_NOT_FOUND` or \
+                "Admins. Checks the uploaded file against the declared size and SHA-256 (409 `UPLOAD_NOT_FOUND` or \
                  `UPLOAD_MISMATCH`, the import staying pending), then queues its processing. 409 `NOT_PENDING` once \
                  started. Audited as an import (high risk).",
             )
             .parameters([param("id")])
             .response(202, json_response("The import, validating.", import.clone(), None, &[]))
-            .problems(&[400, 404, 409, 422]),
+            .problems(&[400, 404, 409]),
         Operation::new("GET", "/api/business/imports/{id}", "imports-get", "Business")
             .summary(
                 "Follow an import",
