@@ -17,21 +17,24 @@ use std::time::{Duration, Instant};
 
 type BoxError = Box<dyn std::error::Error>;
 
-/// A CSV of `rows` contacts, each with a unique e-mail and record number (what an export of
-/// another practice's software looks like: a dozen columns, accents).
+/// A CSV of `rows` valid contacts, each with a unique e-mail and record number (what an export
+/// of another practice's software looks like: a dozen columns, accents). The bench checks that
+/// every row is created, so a figure never counts rows refused early.
 fn file(rows: usize) -> Vec<u8> {
     let mut out = String::from(
-        "contact_type,first_name,last_name,email,phone,date_of_birth,medical_record_number,consent_given,city\n",
+        "contact_type,first_name,last_name,email,phone,date_of_birth,medical_record_number,consent_given,consent_version,city\n",
     );
     let firsts = ["Élodie", "Zoë", "Jean-Loïc", "Anaïs", "O'Brien", "Ñuño"];
     for i in 0..rows {
         out.push_str(&format!(
-            "patient,{},Dupré-{i},patient.{i}@exemple.fr,+33 6 12 34 56 78,19{:02}-0{}-1{},MRN-{i:07},{},Saint-Étienne\n",
+            "patient,{},Dupré-{i},patient.{i}@exemple.fr,+33 6 12 34 56 78,19{:02}-0{}-1{},MRN-{i:07},{},{},Saint-Étienne\n",
             firsts[i % 6].replace('\'', ""),
             30 + i % 70,
             1 + i % 9,
             i % 10,
-            i % 2 == 0
+            i % 2 == 0,
+            // Consent given is consent to a version of the terms (the contact's own rule).
+            if i % 2 == 0 { "2025-01" } else { "" },
         ));
     }
     out.into_bytes()
@@ -42,7 +45,11 @@ fn moto_pid(stack: &LocalStack) -> Option<u32> {
     let port = stack.var("AWS_ENDPOINT_URL").rsplit(':').next()?.trim_end_matches('/').to_string();
     descendants(stack.pid())
         .into_iter()
-        .find(|(_, cmd)| cmd.contains("moto_serial.py") && cmd.split_whitespace().any(|a| a == port))
+        // Not its supervising `sh -c` (whose command line holds moto's too): a SIGUSR1 to the shell
+        // would end it, and the stack with it.
+        .find(|(_, cmd)| {
+            cmd.contains("moto_serial.py") && cmd.split_whitespace().any(|a| a == port) && !cmd.starts_with("sh -c")
+        })
         .map(|(pid, _)| pid)
 }
 
@@ -155,6 +162,9 @@ async fn run(rows: usize, stack: &LocalStack, profile: Option<(u32, &Path)>) -> 
         }
     };
     let elapsed = started.elapsed().as_secs_f64();
+    if job["state"] != "done" || job["counts"]["created"] != json!(rows) {
+        return Err(format!("the bench's rows were not all created: {job}").into());
+    }
     hwm = hwm.max(worker_hwm(stack));
     println!(
         "- {rows} rows ({:.1} MiB): {} in {elapsed:.1} s, **{:.0} rows/s** (start to done, polled every 1 s); counts {}",
