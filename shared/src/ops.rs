@@ -253,8 +253,9 @@ fn with_body_version(expected: Option<Expected>, body: &Map<String, Value>) -> A
     }
 }
 
-/// Writes a decided operation on its own: the record as it now is. Creates are written under
-/// `idempotency` when given, and report whether they were a replay.
+/// Writes a decided operation on its own: the record as it now is. Every write leaves
+/// `idempotency`'s marker in its transaction when given (a create then reports whether it was
+/// a replay; a keyed batch's retry finds the others' markers).
 pub async fn apply<E: Entity>(
     services: &Services,
     tenant: &Tenant,
@@ -262,11 +263,12 @@ pub async fn apply<E: Entity>(
     idempotency: Option<&IdempotencyKey>,
 ) -> AppResult<Created<E>> {
     let written = |record| Created { record, replayed: false };
+    let store = &services.store;
     match decided {
-        Decided::Create(data) => services.store.create(tenant, data, idempotency).await,
-        Decided::Update(current, data) => services.store.update(tenant, &current, data).await.map(written),
-        Decided::Delete(current) => services.store.soft_delete(tenant, &current).await.map(written),
-        Decided::Restore(current) => services.store.restore(tenant, &current).await.map(written),
+        Decided::Create(data) => store.create(tenant, data, idempotency).await,
+        Decided::Update(current, data) => store.update_keyed(tenant, &current, data, idempotency).await.map(written),
+        Decided::Delete(current) => store.soft_delete_keyed(tenant, &current, idempotency).await.map(written),
+        Decided::Restore(current) => store.restore_keyed(tenant, &current, idempotency).await.map(written),
     }
 }
 

@@ -479,13 +479,23 @@ async fn a_keyed_batch_cut_off_mid_way_is_finished_by_its_retry_without_a_duplic
     let org = Uuid::new_v4();
     let who = Who::admin(org);
     let admin = app.token(&who);
-    let operations: Vec<Value> =
-        (0..40).map(|i| json!({"op": "create", "body": contact("Prénom", &format!("Coupé{i}"))})).collect();
+    // 10 contacts to patch (without a version: a second application would go through), 5 to
+    // delete (a second attempt would be a 404), then 25 to create.
+    let mut existing = Vec::new();
+    for i in 0..15 {
+        existing.push(create(&app, &admin, "/api/business/contacts", contact("Déjà", &format!("Là{i}"))).await);
+    }
+    let mut operations: Vec<Value> = existing[..10]
+        .iter()
+        .map(|c| json!({"op": "patch", "id": c["id"], "body": {"job_title": "Infirmière"}}))
+        .collect();
+    operations.extend(existing[10..].iter().map(|c| json!({"op": "delete", "id": c["id"]})));
+    operations.extend((0..25).map(|i| json!({"op": "create", "body": contact("Prénom", &format!("Coupé{i}"))})));
     let body = json!({"operations": operations});
-    // The function dies mid-batch, once 5 contacts are written (its future dropped at an await,
+    // The function dies mid-batch, once 5 contacts are created (its future dropped at an await,
     // as a killed process stops): the key stays claimed.
     let watcher = async {
-        while count_all_contacts(&app, &admin).await < 5 {
+        while count_all_contacts(&app, &admin).await < 10 + 5 {
             tokio::time::sleep(std::time::Duration::from_millis(5)).await;
         }
     };
@@ -495,13 +505,13 @@ async fn a_keyed_batch_cut_off_mid_way_is_finished_by_its_retry_without_a_duplic
         }
         () = watcher => {}
     }
-    let written = count_all_contacts(&app, &admin).await;
-    assert!((1..40).contains(&written), "{written} of 40 written before the cut");
+    let created = count_all_contacts(&app, &admin).await - 10;
+    assert!((5..25).contains(&created), "{created} of 25 created before the cut");
     // A retry while the claim is fresh is told to wait.
     let early = batch_with_key(&app, "contacts", &admin, "cut-key", &body).await;
     early.problem(409, "BATCH_IN_PROGRESS");
-    // A minute later (the claim aged in the table, as time would), the retry takes over: every
-    // contact exists once, those written before the cut are answered as they were created.
+    // A minute later (the claim aged in the table, as time would), the retry takes over: what
+    // the first attempt applied is answered from its markers, the rest is applied, nothing twice.
     app.client
         .update_item()
         .table_name(&app.table)
@@ -513,8 +523,19 @@ async fn a_keyed_batch_cut_off_mid_way_is_finished_by_its_retry_without_a_duplic
         .await
         .unwrap();
     let retry = batch_with_key(&app, "contacts", &admin, "cut-key", &body).await;
-    assert_eq!(statuses(&retry), [201; 40], "{}", retry.body);
-    assert_eq!(count_all_contacts(&app, &admin).await, 40);
+    let mut expected = vec![200; 15];
+    expected.extend([201; 25]);
+    assert_eq!(statuses(&retry), expected, "{}", retry.body);
+    assert_eq!(count_all_contacts(&app, &admin).await, 10 + 25);
+    for (c, result) in existing[..10].iter().zip(retry.body["results"].as_array().unwrap()) {
+        let now =
+            app.send("GET", &format!("/api/business/contacts/{}", c["id"].as_str().unwrap()), Some(&admin), None).await;
+        assert_eq!(now.body["version"], 2, "patched once: {}", now.body);
+        assert_eq!(result["record"], now.body);
+    }
+    for result in &retry.body["results"].as_array().unwrap()[10..15] {
+        assert_eq!(result["record"]["is_deleted"], true, "{result}");
+    }
     let again = batch_with_key(&app, "contacts", &admin, "cut-key", &body).await;
     assert_eq!(again.header("idempotent-replayed"), Some("true"));
     assert_eq!(again.body, retry.body);
@@ -579,4 +600,13 @@ async fn each_entity_keeps_its_own_rules_in_a_batch() {
     let answer = batch(&app, "transactions", &admin, json!({"operations": [theirs]})).await;
     assert_eq!(statuses(&answer), [422]);
     assert_eq!(answer.body["results"][0]["problem"]["code"], "RELATED_NOT_FOUND");
+    // Atomically, two payments of one contact: one check of the contact in the transaction.
+    let two = batch(
+        &app,
+        "transactions",
+        &admin,
+        json!({"atomic": true, "operations": [tx("PAY-4", "pending"), tx("PAY-5", "pending")]}),
+    )
+    .await;
+    assert_eq!(statuses(&two), [201, 201], "{}", two.body);
 }

@@ -10,15 +10,16 @@
 //! - With `"atomic": true`, all are written in one DynamoDB transaction or none is: 200 with
 //!   every result, or the failing operation's problem with its index (`operation`).
 //! - An `Idempotency-Key` makes a retry a replay of the first outcome (records re-read as they
-//!   are now). Without `atomic`, each create is also written under a key derived from the
-//!   batch's, so a retry after a crash mid-batch does not create twice.
+//!   are now). Without `atomic`, each operation's write also leaves a marker under a key derived
+//!   from the batch's, in its own transaction, so a retry after a crash mid-batch answers the
+//!   operations already applied from their markers and applies nothing twice.
 
 use super::{Decided, Op, apply, decide};
 use crate::auth::Tenant;
 use crate::domain::Timestamp;
 use crate::error::{AppError, AppResult, FieldError};
 use crate::http::{ApiRequest, Denied, Expected, Reply, Services, body_version, problem_response};
-use crate::store::{BatchFailure, BatchKey, Entity, IdempotencyKey, MAX_TRANSACTION_ITEMS, Prepared, Record};
+use crate::store::{BatchFailure, BatchKey, Created, Entity, IdempotencyKey, MAX_TRANSACTION_ITEMS, Prepared, Record};
 use http::Method;
 use serde_json::{Map, Value, json};
 use std::sync::Arc;
@@ -311,8 +312,19 @@ async fn sequential<E: Entity>(
             key: format!("{}#{index}", key.key),
             request_hash: format!("{}#{index}", key.request_hash),
         });
-        let written = match decide::<E>(services, tenant, op).await {
-            Ok(decided) => apply(services, tenant, decided, derived.as_ref()).await,
+        // An operation an earlier attempt of this batch applied is answered from its marker:
+        // deciding it again would refuse it (a deleted record is gone, an appointment overlaps
+        // itself) or apply it twice (a patch without a version).
+        let earlier = match &derived {
+            Some(key) => services.store.written_under::<E>(tenant, key).await,
+            None => Ok(None),
+        };
+        let written = match earlier {
+            Ok(Some(record)) => Ok(Created { record, replayed: true }),
+            Ok(None) => match decide::<E>(services, tenant, op).await {
+                Ok(decided) => apply(services, tenant, decided, derived.as_ref()).await,
+                Err(error) => Err(error),
+            },
             Err(error) => Err(error),
         };
         outcomes.push(match written {

@@ -94,6 +94,9 @@ struct Tx<'a> {
     items: Vec<TransactWriteItem>,
     purposes: Vec<(Purpose, usize)>,
     op: usize,
+    /// The records a condition of this transaction already checks: one transaction may not
+    /// touch an item twice, so two writes naming the same contact share one check.
+    checked: Vec<(&'static str, Uuid)>,
 }
 
 /// The condition a record write carries.
@@ -106,7 +109,7 @@ enum Expect {
 
 impl<'a> Tx<'a> {
     fn new(table: &'a str, org: OrgId) -> Self {
-        Self { table, org, items: Vec::new(), purposes: Vec::new(), op: 0 }
+        Self { table, org, items: Vec::new(), purposes: Vec::new(), op: 0, checked: Vec::new() }
     }
 
     fn push(&mut self, purpose: Purpose, item: Result<TransactWriteItem, AppError>) -> AppResult<()> {
@@ -330,18 +333,18 @@ impl<'a> Tx<'a> {
         self.check_references::<E>(&next.data.references(), next.meta.id, skip)
     }
 
-    /// One condition per referenced record: a transaction may not touch an item twice.
+    /// One condition per referenced record in the whole transaction (an atomic batch's writes
+    /// may name the same contact): a transaction may not touch an item twice.
     fn check_references<E: Entity>(&mut self, references: &[Reference], own: Uuid, skip: &[Uuid]) -> AppResult<()> {
-        let mut seen: Vec<(&str, Uuid)> = Vec::new();
         for reference in references {
             if reference.kind == E::KIND && reference.id == own {
                 return Err(AppError::related_not_found(reference.field, "must not name the record itself"));
             }
             let key = (reference.kind, reference.id);
-            if skip.contains(&reference.id) || seen.contains(&key) {
+            if skip.contains(&reference.id) || self.checked.contains(&key) {
                 continue;
             }
-            seen.push(key);
+            self.checked.push(key);
             self.check_reference(reference)?;
         }
         Ok(())
@@ -539,10 +542,24 @@ impl Store {
     /// only if the record is still at that version, so a concurrent writer gets 409.
     #[tracing::instrument(name = "store.update", skip_all, fields(kind = E::KIND))]
     pub async fn update<E: Entity>(&self, tenant: &Tenant, current: &Record<E>, data: E) -> AppResult<Record<E>> {
-        let (next, locks) = self.prepare_update(tenant, current, data, Timestamp::now()).await?;
+        self.update_keyed(tenant, current, data, None).await
+    }
+
+    /// [`Store::update`], leaving `key`'s marker in the same transaction when given (a keyed
+    /// batch's operation: its retry finds the marker and does not write again).
+    pub async fn update_keyed<E: Entity>(
+        &self,
+        tenant: &Tenant,
+        current: &Record<E>,
+        data: E,
+        key: Option<&IdempotencyKey>,
+    ) -> AppResult<Record<E>> {
+        let now = Timestamp::now();
+        let (next, locks) = self.prepare_update(tenant, current, data, now).await?;
         let mut tx = Tx::new(&self.table, tenant.org);
         tx.stage_update(current, &next, &[])?;
         stage_locks(&mut tx, &locks)?;
+        stage_key(&mut tx, tenant, key, next.meta.id, now)?;
         self.commit(tx).await.map_err(Failure::into_error::<E>)?;
         Ok(next)
     }
@@ -593,9 +610,21 @@ impl Store {
     /// frees its unique values.
     #[tracing::instrument(name = "store.soft_delete", skip_all, fields(kind = E::KIND))]
     pub async fn soft_delete<E: Entity>(&self, tenant: &Tenant, current: &Record<E>) -> AppResult<Record<E>> {
-        let next = deleted_state(tenant, current, Timestamp::now())?;
+        self.soft_delete_keyed(tenant, current, None).await
+    }
+
+    /// [`Store::soft_delete`] with `key`'s marker (see [`Store::update_keyed`]).
+    pub async fn soft_delete_keyed<E: Entity>(
+        &self,
+        tenant: &Tenant,
+        current: &Record<E>,
+        key: Option<&IdempotencyKey>,
+    ) -> AppResult<Record<E>> {
+        let now = Timestamp::now();
+        let next = deleted_state(tenant, current, now)?;
         let mut tx = Tx::new(&self.table, tenant.org);
         tx.stage_soft_delete(current, &next)?;
+        stage_key(&mut tx, tenant, key, next.meta.id, now)?;
         self.commit(tx).await.map_err(Failure::into_error::<E>)?;
         Ok(next)
     }
@@ -604,10 +633,22 @@ impl Store {
     /// `RELATED_NOT_FOUND` if a record it references is gone.
     #[tracing::instrument(name = "store.restore", skip_all, fields(kind = E::KIND))]
     pub async fn restore<E: Entity>(&self, tenant: &Tenant, current: &Record<E>) -> AppResult<Record<E>> {
-        let (next, locks) = self.prepare_restore(tenant, current, Timestamp::now()).await?;
+        self.restore_keyed(tenant, current, None).await
+    }
+
+    /// [`Store::restore`] with `key`'s marker (see [`Store::update_keyed`]).
+    pub async fn restore_keyed<E: Entity>(
+        &self,
+        tenant: &Tenant,
+        current: &Record<E>,
+        key: Option<&IdempotencyKey>,
+    ) -> AppResult<Record<E>> {
+        let now = Timestamp::now();
+        let (next, locks) = self.prepare_restore(tenant, current, now).await?;
         let mut tx = Tx::new(&self.table, tenant.org);
         tx.stage_restore(current, &next, &[])?;
         stage_locks(&mut tx, &locks)?;
+        stage_key(&mut tx, tenant, key, next.meta.id, now)?;
         self.commit(tx).await.map_err(Failure::into_error::<E>)?;
         Ok(next)
     }
@@ -804,6 +845,19 @@ fn deleted_state<E: Entity>(tenant: &Tenant, current: &Record<E>, now: Timestamp
         ..current.meta.clone()
     };
     Ok(Record { meta, data: current.data.clone() })
+}
+
+fn stage_key(
+    tx: &mut Tx<'_>,
+    tenant: &Tenant,
+    key: Option<&IdempotencyKey>,
+    id: Uuid,
+    now: Timestamp,
+) -> AppResult<()> {
+    match key {
+        Some(key) => tx.put_idempotency(tenant.user.user_id.as_uuid(), key, id, now),
+        None => Ok(()),
+    }
 }
 
 fn stage_locks(tx: &mut Tx<'_>, locks: &[Lock]) -> AppResult<()> {

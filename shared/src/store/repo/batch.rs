@@ -205,6 +205,35 @@ impl Store {
         })
     }
 
+    /// The record an operation of a keyed batch wrote under `key` before (an earlier attempt
+    /// of the same batch), as it is now, deleted or not; `None` when it wrote nothing. A key
+    /// from another request is `409 IDEMPOTENCY_KEY_REUSED`.
+    pub async fn written_under<E: Entity>(
+        &self,
+        tenant: &Tenant,
+        key: &IdempotencyKey,
+    ) -> AppResult<Option<Record<E>>> {
+        let now = Timestamp::now().as_datetime().timestamp();
+        let Some(item) = self
+            .idempotency_item(tenant, key)
+            .await?
+            .filter(|item| get_n::<i64>(item, "expires_at").is_some_and(|at| at >= now))
+        else {
+            return Ok(None);
+        };
+        if get_s(&item, "request_hash") != Some(key.request_hash.as_str()) {
+            return Err(AppError::Conflict {
+                code: "IDEMPOTENCY_KEY_REUSED",
+                detail: "this Idempotency-Key was already used for a different request".into(),
+                errors: vec![],
+            });
+        }
+        match get_s(&item, "record_id").and_then(|raw| Uuid::parse_str(raw).ok()) {
+            Some(id) => self.get::<E>(tenant.org, id).await,
+            None => Ok(None),
+        }
+    }
+
     /// Claims a batch's key before its operations run one by one: `false` when another request
     /// holds it (running, or done: read it with [`Store::batch_key`]). A claim left by a dead
     /// function can be taken over once stale.
