@@ -95,6 +95,8 @@ impl RequestFacts {
         match self.method {
             Method::GET if last == "download" => Action::Download,
             Method::GET if last == "export" => Action::Export,
+            // Starting a whole export and taking its files are both the export.
+            Method::GET | Method::POST if self.path.starts_with("/api/business/exports") => Action::Export,
             Method::GET | Method::HEAD => Action::View,
             Method::POST if last == "restore" => Action::Restore,
             Method::POST if last == "anonymize" => Action::Anonymize,
@@ -215,6 +217,13 @@ mod tests {
         assert_eq!((create.resource_type().as_str(), create.attempted_action()), ("TRANSACTION", Action::Create));
         assert_eq!(facts(Method::GET, "/api/audit/logs", None).resource_type(), "AUDIT");
         assert_eq!(facts(Method::DELETE, "/api/business/contacts/bulk", None).attempted_action(), Action::Delete);
+        // A whole export, started or taken: an export of `EXPORT`, not a create or a view.
+        let start = facts(Method::POST, "/api/business/exports", None);
+        assert_eq!((start.resource_type().as_str(), start.attempted_action()), ("EXPORT", Action::Export));
+        let take = facts(Method::GET, &format!("/api/business/exports/{id}"), Some(id));
+        assert_eq!((take.resource_type().as_str(), take.attempted_action()), ("EXPORT", Action::Export));
+        let import = facts(Method::POST, &format!("/api/business/imports/{id}/start"), Some(id));
+        assert_eq!((import.resource_type().as_str(), import.attempted_action()), ("IMPORT", Action::Import));
     }
 
     #[test]
