@@ -939,3 +939,39 @@ async fn an_import_runs_end_to_end_through_the_local_stack_queue_relay_and_worke
     let (status, _) = h.call("GET", &format!("{IMPORTS}/{id}"), &h.token(org, &["member"]), None).await;
     assert_eq!(status, 403);
 }
+
+/// Appointments of one provider: every row bumps the provider's schedule lock, so rows written
+/// side by side would lose their optimistic lock to each other. A lost lock is contention, never
+/// the row's failure; and rows are written in file order, so of two overlapping rows the later
+/// one is refused, every time.
+#[tokio::test]
+async fn appointments_of_one_provider_are_written_in_file_order_and_contention_is_never_a_row_failure() {
+    let h = Harness::start().await;
+    let org = Uuid::new_v4();
+    let admin = h.app.token(&Who::admin(org));
+    let contact =
+        h.send("POST", "/api/business/contacts", &admin, Some(hub_tests::contact("Ana", "Ïbañez"))).await.body["id"]
+            .clone();
+    let provider = Uuid::new_v4();
+    let slot = |i: u64| {
+        let start =
+            chrono::DateTime::parse_from_rfc3339("2031-01-06T08:00:00Z").unwrap() + chrono::Duration::hours(i as i64);
+        (start.to_rfc3339(), (start + chrono::Duration::minutes(30)).to_rfc3339())
+    };
+    let mut lines = Vec::new();
+    for i in 0..60u64 {
+        // Row 45 takes row 5's slot: the later row is the one refused.
+        let (start, end) = slot(if i == 44 { 4 } else { i });
+        lines.push(json!({"contact_id": contact, "assigned_provider": provider, "title": format!("Visite {i}"), "start_datetime": start, "end_datetime": end}).to_string());
+    }
+    let (job, report) =
+        h.run(&admin, json!({"entity": "appointments", "format": "ndjson"}), lines.join("\n").as_bytes()).await;
+    assert_eq!(
+        job["counts"],
+        json!({"read": 60, "created": 59, "updated": 0, "skipped": 0, "failed": 1}),
+        "{job} {report:?}"
+    );
+    assert_eq!(report[&5][1], "created", "{:?}", report[&5]);
+    assert_eq!(report[&45][1], "failed", "{:?}", report[&45]);
+    assert!(report.values().all(|line| !line[3].contains("retry")), "{report:?}");
+}

@@ -3,7 +3,9 @@
 //! A chunk reads a bounded window of the file from the job's byte offset (a ranged GetObject,
 //! grown up to [`Limits::max_window`] when one row does not fit), takes its complete rows (at
 //! most [`Limits::rows_per_chunk`], and fewer when [`Limits::budget`] runs out), writes them
-//! (up to [`Limits::concurrency`] at a time), writes its part of the report, then commits
+//! (up to [`Limits::concurrency`] at a time; appointments, whose schedule check depends on which
+//! row commits first, one group at a time in file order; a write that meets contention is
+//! retried, then fails the chunk, never the row), writes its part of the report, then commits
 //! itself on the job item, conditioned on the revision read: a duplicated or redelivered
 //! message finds the job moved on and changes nothing. Only then is the next chunk's message
 //! sent, so chunks run one after another.
@@ -333,6 +335,10 @@ impl<S: Sender> Worker<S> {
             steps.push((row, step));
         }
         let groups = groups(&steps, if job.dry_run { 1 } else { self.limits.rows_per_transaction });
+        // Appointments are checked against their provider's schedule when written, so which of
+        // two overlapping rows is refused depends on which commits first: they are written one
+        // group at a time, in file order (the later row is the one reported).
+        let concurrency = if job.entity == Target::Appointments { 1 } else { self.limits.concurrency.max(1) };
         let tenant = &tenant;
         // In order, `concurrency` at a time; a group not started by the deadline is left to the
         // next chunk, and so is every group after it (they start later still).
@@ -346,7 +352,7 @@ impl<S: Sender> Worker<S> {
                     Some(Box::pin(self.group::<E>(job, tenant, steps, columns)).await)
                 }
             })
-            .buffered(self.limits.concurrency.max(1));
+            .buffered(concurrency);
         let mut statuses = Vec::with_capacity(steps.len());
         while let Some(Some(result)) = results.next().await {
             statuses.extend(result?);
@@ -368,7 +374,7 @@ impl<S: Sender> Worker<S> {
         let resolved = futures_util::future::join_all(steps.iter().map(|(row, step)| async move {
             match step {
                 Err(status) => Ok(Some(status.clone())),
-                Ok(planned) => Box::pin(self.resolve::<E>(job, tenant, row, planned, columns)).await,
+                Ok(planned) => retrying(|| Box::pin(self.resolve::<E>(job, tenant, row, planned, columns))).await,
             }
         }))
         .await;
@@ -423,58 +429,74 @@ impl<S: Sender> Worker<S> {
         Ok(None)
     }
 
-    /// Creates rows in one transaction. A row whose write is refused (a unique value held by
-    /// an existing record, a reference to nothing, or its record already there because this
-    /// chunk is a retry) is taken out and written alone, which gives it exactly the status a
-    /// single create gives; the others are tried together again. A group that cannot be one
-    /// transaction at all (too large, storage trouble) is written row by row.
+    /// Creates rows in one transaction, in file order. A row whose write is refused (a unique
+    /// value held by an existing record, a reference to nothing, its record already there
+    /// because this chunk is a retry, a schedule another row of the group changes too) splits
+    /// the group there: the rows before it are committed together first, then it is written
+    /// alone (which gives it exactly the status a single create gives it), then the rows after
+    /// it, together. A group that cannot be one transaction at all (too large, contention,
+    /// storage trouble) is written row by row, in order.
     async fn create_together<E: Entity>(
         &self,
         job: &Job,
         tenant: &Tenant,
         rows: &[(&Row, &Planned<E>)],
     ) -> AppResult<Vec<Status>> {
-        let mut statuses: Vec<Option<Status>> = vec![None; rows.len()];
-        let mut pending: Vec<usize> = Vec::new();
-        let mut prepared = Vec::new();
-        if rows.len() > 1 {
-            for (index, (row, planned)) in rows.iter().enumerate() {
-                let id = row_id(job.organization_id, job.id, row.row);
-                match self.store.prepare_create_as(tenant, id, planned.data.clone(), Timestamp::now()).await {
-                    Ok(ready) => {
-                        prepared.push(ready);
-                        pending.push(index);
-                    }
-                    Err(err) => statuses[index] = Some(self.refusal::<E>(job, tenant.org, &planned.data, err).await?),
-                }
+        if rows.len() <= 1 {
+            let mut statuses = Vec::with_capacity(rows.len());
+            for (row, planned) in rows {
+                statuses.push(self.create_alone::<E>(job, tenant, row, planned).await?);
             }
-        } else {
-            pending = (0..rows.len()).collect();
+            return Ok(statuses);
         }
-        while prepared.len() > 1 {
-            match self.store.commit_atomic(tenant, &prepared, None).await {
-                Ok(()) => {
-                    for (index, ready) in pending.drain(..).zip(prepared.drain(..)) {
-                        statuses[index] = Some(Status::Created(ready.next().meta.id));
-                    }
-                }
-                Err(BatchFailure::Operation { op, .. }) if op < pending.len() => {
-                    let index = pending.remove(op);
-                    prepared.remove(op);
-                    let (row, planned) = rows[index];
-                    statuses[index] = Some(self.create_one::<E>(job, tenant, row, planned).await?);
-                }
-                Err(failure) => {
-                    tracing::debug!(?failure, rows = pending.len(), "a group written row by row");
-                    break;
-                }
+        let mut prepared = Vec::with_capacity(rows.len());
+        for (index, (row, planned)) in rows.iter().enumerate() {
+            let id = row_id(job.organization_id, job.id, row.row);
+            match self.store.prepare_create_as(tenant, id, planned.data.clone(), Timestamp::now()).await {
+                Ok(ready) => prepared.push(ready),
+                Err(_) => return Box::pin(self.split_at::<E>(job, tenant, rows, index)).await,
             }
         }
-        for index in pending {
-            let (row, planned) = rows[index];
-            statuses[index] = Some(self.create_one::<E>(job, tenant, row, planned).await?);
+        match self.store.commit_atomic(tenant, &prepared, None).await {
+            Ok(()) => Ok(prepared.iter().map(|ready| Status::Created(ready.next().meta.id)).collect()),
+            Err(BatchFailure::Operation { op, .. }) if op < rows.len() => {
+                Box::pin(self.split_at::<E>(job, tenant, rows, op)).await
+            }
+            Err(failure) => {
+                tracing::debug!(?failure, rows = rows.len(), "a group written row by row");
+                let mut statuses = Vec::with_capacity(rows.len());
+                for (row, planned) in rows {
+                    statuses.push(self.create_alone::<E>(job, tenant, row, planned).await?);
+                }
+                Ok(statuses)
+            }
         }
-        statuses.into_iter().map(|s| s.ok_or_else(|| AppError::internal("a created row has no status"))).collect()
+    }
+
+    /// The rows before `at` together, row `at` alone, the rows after it together: file order.
+    async fn split_at<E: Entity>(
+        &self,
+        job: &Job,
+        tenant: &Tenant,
+        rows: &[(&Row, &Planned<E>)],
+        at: usize,
+    ) -> AppResult<Vec<Status>> {
+        let mut statuses = Box::pin(self.create_together::<E>(job, tenant, &rows[..at])).await?;
+        let (row, planned) = rows[at];
+        statuses.push(self.create_alone::<E>(job, tenant, row, planned).await?);
+        statuses.extend(Box::pin(self.create_together::<E>(job, tenant, &rows[at + 1..])).await?);
+        Ok(statuses)
+    }
+
+    /// [`Self::create_one`], retried while it meets contention or storage trouble.
+    async fn create_alone<E: Entity>(
+        &self,
+        job: &Job,
+        tenant: &Tenant,
+        row: &Row,
+        planned: &Planned<E>,
+    ) -> AppResult<Status> {
+        retrying(|| self.create_one::<E>(job, tenant, row, planned)).await
     }
 
     /// One row's create, alone: the same write as `POST`.
@@ -578,10 +600,11 @@ impl<S: Sender> Worker<S> {
     }
 
     /// What a refused write tells the report: a unique value held by an earlier row of the
-    /// file or by an existing record (skipped), or the problem (failed). Storage failures are
-    /// not a row's: they fail the chunk, which SQS retries.
+    /// file or by an existing record (skipped), or the problem (failed). Storage failures and
+    /// contention (a lost optimistic lock: `AppError::is_transient`) are not a row's: they are
+    /// retried ([`retrying`]), then fail the chunk, which SQS redelivers.
     async fn refusal<E: Entity>(&self, job: &Job, org: OrgId, data: &E, err: AppError) -> AppResult<Status> {
-        if err.status() >= 500 {
+        if err.status() >= 500 || err.is_transient() {
             return Err(err);
         }
         if let AppError::Conflict { code: "UNIQUE_CONFLICT", errors, .. } = &err
@@ -639,14 +662,23 @@ fn plan<E: Entity>(
 
 /// Consecutive rows cut into groups of at most `size`, a group also ending before a row that
 /// names a record another row of the group names (one transaction may not touch an item twice,
-/// and a reference is a condition on the record named).
+/// and a reference is a condition on the record named) or the same provider (an appointment
+/// bumps its provider's schedule lock, which one transaction cannot do twice).
 fn groups<E: Entity>(steps: &[(Row, Result<Planned<E>, Status>)], size: usize) -> Vec<std::ops::Range<usize>> {
     let mut out = Vec::new();
     let mut start = 0;
     let mut named: Vec<(&'static str, Uuid)> = Vec::new();
     for (index, (_, step)) in steps.iter().enumerate() {
         let references: Vec<(&'static str, Uuid)> = match step {
-            Ok(planned) => planned.data.references().iter().map(|r| (r.kind, r.id)).collect(),
+            Ok(planned) => {
+                let provider = planned
+                    .object
+                    .get("assigned_provider")
+                    .and_then(Value::as_str)
+                    .and_then(|p| Uuid::parse_str(p).ok())
+                    .map(|p| ("SCHEDULE", p));
+                planned.data.references().iter().map(|r| (r.kind, r.id)).chain(provider).collect()
+            }
             Err(_) => Vec::new(),
         };
         if index > start && (index - start >= size.max(1) || references.iter().any(|r| named.contains(r))) {
@@ -660,6 +692,34 @@ fn groups<E: Entity>(steps: &[(Row, Result<Planned<E>, Status>)], size: usize) -
         out.push(start..steps.len());
     }
     out
+}
+
+/// Attempts after the first that a row's write gets when it meets contention or storage
+/// trouble, before its chunk is given up (and redelivered by SQS).
+const TRANSIENT_RETRIES: u32 = 4;
+
+/// `attempt` until it succeeds, fails for good, or still meets a transient error
+/// (`AppError::is_transient`: a lost optimistic lock, a conflicting transaction, storage
+/// unavailable) after [`TRANSIENT_RETRIES`] retries, each after a jittered backoff (about 50,
+/// 100, 200, 400 ms), so two writers that collided do not collide again.
+async fn retrying<T, F, Fut>(mut attempt: F) -> AppResult<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = AppResult<T>>,
+{
+    let mut retries = 0;
+    loop {
+        match attempt().await {
+            Err(err) if err.is_transient() && retries < TRANSIENT_RETRIES => {
+                retries += 1;
+                let base = 25u64 << retries;
+                let jitter = (Uuid::new_v4().as_u128() % u128::from(base)) as u64;
+                tracing::debug!(error = %err, retries, "a row's write met contention; retried");
+                tokio::time::sleep(Duration::from_millis(base / 2 + jitter)).await;
+            }
+            other => return other,
+        }
+    }
 }
 
 fn duplicate_of(first: u64, field: &str) -> Status {
