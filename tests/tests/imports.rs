@@ -104,6 +104,35 @@ impl Harness {
         Answer { status, headers, body }
     }
 
+    /// `POST /api/business/imports/{id}/start` with the chunk messages sent to `queue`.
+    async fn start_with<S: Sender + 'static>(&self, id: &str, token: &str, queue: Arc<S>) -> Answer {
+        let path = format!("{IMPORTS}/{id}/start");
+        let headers = vec![("authorization".to_string(), format!("Bearer {token}").into_bytes())];
+        let (_, event) = hub_tests::event("POST", &path, &headers, b"");
+        let request = lambda_http::request::from_str(&event.to_string()).unwrap();
+        let bulk = Arc::clone(&self.bulk);
+        let start = |s, t, r| hub_imports::start(s, t, r, bulk.clone(), queue.clone());
+        let response = Box::pin(hub_shared::http::handle(&self.app.services, "imports-start", &start, request)).await;
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let body = match response.body() {
+            lambda_http::Body::Text(t) => serde_json::from_str(t).unwrap(),
+            _ => Value::Null,
+        };
+        Answer { status, headers, body }
+    }
+
+    /// Declares and uploads an import of `bytes`; its id.
+    async fn declare(&self, token: &str, declaration: Value, bytes: &[u8]) -> String {
+        let mut declaration = declaration;
+        declaration["size"] = json!(bytes.len());
+        declaration["sha256"] = json!(sha_hex(bytes));
+        let created = self.send("POST", IMPORTS, token, Some(declaration)).await;
+        assert_eq!(created.status, 201, "{}", created.body);
+        hub_tests::upload(&created.body, bytes).await;
+        created.body["id"].as_str().unwrap().to_string()
+    }
+
     /// Declares, uploads and starts an import of `bytes`; the job as `start` answered it.
     async fn begin(&self, token: &str, declaration: Value, bytes: &[u8]) -> Value {
         let mut declaration = declaration;
@@ -974,4 +1003,30 @@ async fn appointments_of_one_provider_are_written_in_file_order_and_contention_i
     assert_eq!(report[&5][1], "created", "{:?}", report[&5]);
     assert_eq!(report[&45][1], "failed", "{:?}", report[&45]);
     assert!(report.values().all(|line| !line[3].contains("retry")), "{report:?}");
+}
+
+/// `start` saves the job `validating`, then sends the first chunk's message: when the send
+/// fails, a retried `start` sends it (instead of `NOT_PENDING` for an import nothing would run).
+#[tokio::test]
+async fn a_start_whose_first_message_could_not_be_sent_is_retried_and_the_import_runs() {
+    let h = Harness::start().await;
+    let admin = h.app.token(&Who::admin(Uuid::new_v4()));
+    let id = h.declare(&admin, contacts_declaration(), b"first_name,last_name\nAda,Lovelace\n").await;
+    // A queue that existed and is gone: moto's SQS refuses the send.
+    let sdk = hub_tests::moto_sdk_config();
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let name = format!("imports-gone-{}", Uuid::new_v4().simple());
+    let url = sqs.create_queue().queue_name(name).send().await.unwrap().queue_url.unwrap();
+    sqs.delete_queue().queue_url(&url).send().await.unwrap();
+    let failed = h.start_with(&id, &admin, Arc::new(Queue::new(&sdk, url))).await;
+    assert_eq!(failed.status, 503, "{}", failed.body);
+    assert_eq!(h.job(&admin, &id).await["state"], "validating");
+    assert!(h.queue.pop().is_none());
+    // The retry sends it; once sent, a start is `NOT_PENDING` again.
+    let retried = h.start_with(&id, &admin, Arc::clone(&h.queue)).await;
+    assert_eq!((retried.status, retried.body["state"].as_str()), (202, Some("validating")), "{}", retried.body);
+    h.send("POST", &format!("{IMPORTS}/{id}/start"), &admin, None).await.problem(409, "NOT_PENDING");
+    h.drain().await;
+    let job = h.job(&admin, &id).await;
+    assert_eq!((job["state"].as_str(), job["counts"]["created"].as_u64()), (Some("done"), Some(1)), "{job}");
 }

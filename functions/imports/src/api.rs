@@ -13,6 +13,7 @@ use hub_shared::auth::{Permission, Tenant};
 use hub_shared::domain::Timestamp;
 use hub_shared::error::{AppError, AppResult};
 use hub_shared::http::{ApiRequest, Reply, Services};
+use hub_shared::store::StoredImport;
 use std::sync::Arc;
 use uuid::Uuid;
 
@@ -24,11 +25,12 @@ fn audited(reply: Reply, id: Uuid) -> Reply {
     reply.with_access(Access::new(Action::Import, KIND, vec![id.to_string()]))
 }
 
-/// The job `{id}` of the caller's organization, with the revision it was read at, or 404.
-async fn current(services: &Services, tenant: &Tenant, request: &ApiRequest) -> AppResult<(Job, u64)> {
+/// The job `{id}` of the caller's organization, as stored (its revision, the last chunk whose
+/// message was sent), or 404.
+async fn current(services: &Services, tenant: &Tenant, request: &ApiRequest) -> AppResult<(Job, StoredImport)> {
     let id = request.path_id(NAME)?;
     let stored = services.store.get_import(tenant.org, id).await?.ok_or(AppError::NotFound { resource: NAME })?;
-    Ok((Job::from_text(&stored.job)?, stored.revision))
+    Ok((Job::from_text(&stored.job)?, stored))
 }
 
 async fn upload_url(bulk: &Bulk, job: &Job) -> AppResult<serde_json::Value> {
@@ -63,6 +65,12 @@ pub async fn create(services: Arc<Services>, tenant: Tenant, request: ApiRequest
 /// `UPLOAD_NOT_FOUND` or `UPLOAD_MISMATCH` otherwise, as a document's `complete`: the import's
 /// state, not the request, is what is wrong; the job stays pending); the job becomes
 /// `validating` and its first chunk is queued. 409 `NOT_PENDING` once started.
+///
+/// The job is saved `validating` before the first message is sent: a send that fails (503)
+/// leaves it `validating` at chunk 0 with no message recorded as sent, and a retried `start`
+/// sends it then (202 again) instead of answering `NOT_PENDING` for an import nothing will ever
+/// run. A message sent twice (the first send went through, its record did not) is harmless: the
+/// worker commits a chunk once.
 pub async fn start<S: Sender>(
     services: Arc<Services>,
     tenant: Tenant,
@@ -71,10 +79,16 @@ pub async fn start<S: Sender>(
     queue: Arc<S>,
 ) -> AppResult<Reply> {
     tenant.require(Permission::Administer)?;
-    let (mut job, revision) = current(&services, &tenant, &request).await?;
+    let (mut job, stored) = current(&services, &tenant, &request).await?;
+    if job.state == State::Validating && job.next_chunk == 0 && stored.sent_chunk.is_none() {
+        send_first(&services, &tenant, &job, &*queue).await?;
+        let reply = Reply::ok(job.to_json()).with_status(http::StatusCode::ACCEPTED);
+        return Ok(audited(reply, job.id));
+    }
     if job.state != State::Pending {
         return Err(not_pending(&job));
     }
+    let revision = stored.revision;
     let stored = bulk.stored(&job.source_key()).await?.ok_or_else(|| {
         AppError::conflict(
             "UPLOAD_NOT_FOUND",
@@ -89,11 +103,16 @@ pub async fn start<S: Sender>(
     if !services.store.save_import(tenant.org, job.id, &job.to_text()?, revision).await? {
         return Err(not_pending(&job));
     }
-    let first = ChunkMessage { org: job.organization_id, import: job.id, chunk: 0, offset: 0, row: 0 };
-    queue.send(&first).await?;
-    services.store.mark_import_sent(tenant.org, job.id, 0).await?;
+    send_first(&services, &tenant, &job, &*queue).await?;
     let reply = Reply::ok(job.to_json()).with_status(http::StatusCode::ACCEPTED);
     Ok(audited(reply, job.id))
+}
+
+/// Queues the first chunk and records that it was sent.
+async fn send_first<S: Sender>(services: &Services, tenant: &Tenant, job: &Job, queue: &S) -> AppResult<()> {
+    let first = ChunkMessage { org: job.organization_id, import: job.id, chunk: 0, offset: 0, row: 0 };
+    queue.send(&first).await?;
+    services.store.mark_import_sent(tenant.org, job.id, 0).await
 }
 
 fn not_pending(job: &Job) -> AppError {
