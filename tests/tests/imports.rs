@@ -40,6 +40,7 @@ struct Harness {
     bulk: Arc<Bulk>,
     queue: Arc<Memory>,
     worker: Worker<Memory>,
+    bucket: String,
 }
 
 impl Harness {
@@ -54,11 +55,11 @@ impl Harness {
             .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::from("eu-west-3"))
             .build();
         app.s3().create_bucket().bucket(&bucket).create_bucket_configuration(location).send().await.unwrap();
-        let bulk = Arc::new(Bulk::new(&hub_tests::moto_sdk_config(), bucket));
+        let bulk = Arc::new(Bulk::new(&hub_tests::moto_sdk_config(), bucket.clone()));
         let queue = Arc::new(Memory::default());
         let worker =
             Worker { store: app.services.store.clone(), bulk: (*bulk).clone(), sender: (*queue).clone(), limits };
-        Self { app, bulk, queue, worker }
+        Self { app, bulk, queue, worker, bucket }
     }
 
     async fn send(&self, method: &str, path: &str, token: &str, body: Option<Value>) -> Answer {
@@ -1029,4 +1030,46 @@ async fn a_start_whose_first_message_could_not_be_sent_is_retried_and_the_import
     h.drain().await;
     let job = h.job(&admin, &id).await;
     assert_eq!((job["state"].as_str(), job["counts"]["created"].as_u64()), (Some("done"), Some(1)), "{job}");
+}
+
+/// A chunk that fails on its last allowed receive goes to the dead-letter queue: its import is
+/// marked failed first, with a reason. An import whose worker died without a word reads as
+/// failed once it made no progress for hours.
+#[tokio::test]
+async fn an_import_whose_chunk_keeps_failing_or_that_stalls_ends_failed() {
+    let h = Harness::start().await;
+    let org = Uuid::new_v4();
+    let admin = h.app.token(&Who::admin(org));
+    let started = h.begin(&admin, contacts_declaration(), b"first_name,last_name\nAda,Lovelace\n").await;
+    let id = started["id"].as_str().unwrap().to_string();
+    let message = h.queue.pop().unwrap();
+    // The file is gone: the chunk cannot be read, whatever the retries.
+    let source = format!("org/{org}/imports/{id}/source");
+    h.app.s3().delete_object().bucket(&h.bucket).key(&source).send().await.unwrap();
+    let event = |receives: u64| {
+        json!({"Records": [{"messageId": "m-1", "body": serde_json::to_string(&message).unwrap(),
+            "attributes": {"ApproximateReceiveCount": receives.to_string()}}]})
+    };
+    let retried = json!({"batchItemFailures": [{"itemIdentifier": "m-1"}]});
+    assert_eq!(Box::pin(hub_imports::worker::handle_batch(&h.worker, &event(1))).await, retried);
+    assert_eq!(h.job(&admin, &id).await["state"], "validating", "retried: not failed yet");
+    assert_eq!(Box::pin(hub_imports::worker::handle_batch(&h.worker, &event(5))).await, retried);
+    let job = h.job(&admin, &id).await;
+    assert_eq!(job["state"], "failed", "{job}");
+    assert!(job["reason"].as_str().unwrap().contains("abandoned"), "{job}");
+
+    // Stalled: started, then nothing for 4 hours.
+    let started = h.begin(&admin, contacts_declaration(), b"first_name,last_name\nAda,Lovelace\n").await;
+    let id: Uuid = started["id"].as_str().unwrap().parse().unwrap();
+    assert_eq!(h.job(&admin, &id.to_string()).await["state"], "validating");
+    let store = &h.app.services.store;
+    let stored = store.get_import(hub_shared::auth::OrgId::new(org), id).await.unwrap().unwrap();
+    let mut job: Value = serde_json::from_str(&stored.job).unwrap();
+    let hours_ago = chrono::Utc::now() - chrono::Duration::hours(4);
+    job["updated_at"] = json!(hours_ago.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string());
+    let org_id = hub_shared::auth::OrgId::new(org);
+    assert!(store.save_import(org_id, id, &job.to_string(), stored.revision).await.unwrap());
+    let job = h.job(&admin, &id.to_string()).await;
+    assert_eq!(job["state"], "failed", "{job}");
+    assert!(job["reason"].as_str().unwrap().contains("stopped making progress"), "{job}");
 }

@@ -127,6 +127,7 @@ pub async fn get(services: Arc<Services>, tenant: Tenant, request: ApiRequest, b
     tenant.require(Permission::Administer)?;
     request.only_parameters(&[])?;
     let (job, _) = current(&services, &tenant, &request).await?;
+    let job = job.effective(Timestamp::now());
     let mut answer = job.to_json();
     if job.state == State::Done {
         let name = format!("import-{}-report.csv", job.id);

@@ -17,6 +17,15 @@ pub const MAX_SIZE: u64 = 50 * 1024 * 1024;
 /// when the file holds more.
 pub const MAX_ROWS: u64 = 250_000;
 
+/// An import started and not finished that made no progress for this long reads as failed
+/// ([`Job::effective`]): its worker's last receive can die without marking it (a timeout), and
+/// then nothing else will. Five receives (the queue's `maxReceiveCount`) of at most one
+/// visibility timeout (12 minutes, the worker's 2 minutes' timeout six times) fit well inside.
+pub const STALE_AFTER_SECS: i64 = 3 * 3600;
+
+/// The reason a stale import reads with.
+pub const STALLED: &str = "the import stopped making progress and was abandoned; declare a new one for the rest";
+
 /// What an import writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -332,6 +341,17 @@ impl Job {
             }),
             _ => Err(AppError::validation(errors)),
         }
+    }
+
+    /// The job as a reader is told it at `now`: a started, unfinished import that made no
+    /// progress for [`STALE_AFTER_SECS`] is failed.
+    pub fn effective(&self, now: Timestamp) -> Self {
+        let idle = now.as_datetime() - self.updated_at.as_datetime();
+        let started = matches!(self.state, State::Validating | State::Running);
+        if !started || idle.num_seconds() <= STALE_AFTER_SECS {
+            return self.clone();
+        }
+        Self { state: State::Failed, reason: Some(STALLED.to_string()), ..self.clone() }
     }
 
     pub fn org(&self) -> OrgId {

@@ -131,6 +131,23 @@ impl<S: Sender> Worker<S> {
         self.chunk(job, stored.revision).await
     }
 
+    /// Marks the import of a chunk that kept failing as failed ([`ABANDONED`]), unless it ended
+    /// or moved on meanwhile (a save lost to another writer is read again).
+    pub async fn abandon(&self, message: &ChunkMessage) -> AppResult<()> {
+        let org = OrgId::new(message.org);
+        for _ in 0..3 {
+            let Some(stored) = self.store.get_import(org, message.import).await? else { return Ok(()) };
+            let job = Job::from_text(&stored.job)?;
+            if !matches!(job.state, State::Validating | State::Running) || job.next_chunk != message.chunk {
+                return Ok(());
+            }
+            if self.fail(job, stored.revision, ABANDONED.to_string()).await? != Outcome::Stale {
+                return Ok(());
+            }
+        }
+        Err(AppError::unavailable("the import kept changing while it was being marked failed"))
+    }
+
     async fn send_next(&self, job: &Job) -> AppResult<()> {
         let message = ChunkMessage {
             org: job.organization_id,
@@ -735,20 +752,43 @@ pub fn problem(err: &AppError) -> String {
     errors.iter().map(|e| format!("`{}` {}", e.field, e.message)).collect::<Vec<_>>().join("; ")
 }
 
+/// The queue's `maxReceiveCount` (template.yaml, `ImportQueue`'s RedrivePolicy): a chunk that
+/// fails on this receive goes to the dead-letter queue, so its import is marked failed first.
+pub const MAX_RECEIVES: u64 = 5;
+
+/// The reason a chunk that kept failing gives its import.
+pub const ABANDONED: &str = "a chunk failed repeatedly and was abandoned (see the report for the rows before it); \
+                             declare a new import for the rest";
+
 /// The worker Lambda's answer for an SQS batch: the messages that failed are reported, so
-/// SQS retries only them (ReportBatchItemFailures).
+/// SQS retries only them (ReportBatchItemFailures). A message failing on its last allowed
+/// receive ([`MAX_RECEIVES`]) first marks its import failed, since nothing else would: it still
+/// goes to the dead-letter queue, for whoever looks into it.
 pub async fn handle_batch<S: Sender>(worker: &Worker<S>, event: &Value) -> Value {
     let mut failures = Vec::new();
     for record in event.get("Records").and_then(Value::as_array).into_iter().flatten() {
         let id = record.get("messageId").and_then(Value::as_str).unwrap_or_default().to_string();
+        let receives = record
+            .pointer("/attributes/ApproximateReceiveCount")
+            .and_then(Value::as_str)
+            .and_then(|c| c.parse::<u64>().ok())
+            .unwrap_or(1);
         let message =
             record.get("body").and_then(Value::as_str).and_then(|body| serde_json::from_str::<ChunkMessage>(body).ok());
-        let result = match message {
-            Some(message) => Box::pin(worker.handle(&message)).await,
+        let result = match &message {
+            Some(message) => Box::pin(worker.handle(message)).await,
             None => Err(AppError::internal("a chunk message that does not parse")),
         };
         if let Err(err) = result {
-            tracing::error!(error = %err, message = id, "chunk not processed: SQS will retry it");
+            match &message {
+                Some(message) if receives >= MAX_RECEIVES => {
+                    tracing::error!(error = %err, message = id, receives, "chunk failed for good: its import fails");
+                    if let Err(err) = Box::pin(worker.abandon(message)).await {
+                        tracing::error!(error = %err, "the abandoned import could not be marked failed");
+                    }
+                }
+                _ => tracing::error!(error = %err, message = id, receives, "chunk not processed: SQS will retry it"),
+            }
             failures.push(serde_json::json!({ "itemIdentifier": id }));
         }
     }
