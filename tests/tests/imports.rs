@@ -166,7 +166,7 @@ impl Harness {
         let started = self.begin(token, declaration, bytes).await;
         self.drain().await;
         let job = self.job(token, started["id"].as_str().unwrap()).await;
-        let report = if job["state"] == "done" { report(&job).await } else { BTreeMap::new() };
+        let report = if job["report"].is_object() { report(&job).await } else { BTreeMap::new() };
         (job, report)
     }
 
@@ -1072,4 +1072,35 @@ async fn an_import_whose_chunk_keeps_failing_or_that_stalls_ends_failed() {
     let job = h.job(&admin, &id.to_string()).await;
     assert_eq!(job["state"], "failed", "{job}");
     assert!(job["reason"].as_str().unwrap().contains("stopped making progress"), "{job}");
+}
+
+/// A failed import reports the rows it wrote before failing, as a done one does.
+#[tokio::test]
+async fn a_failed_import_has_the_report_of_the_rows_written_before() {
+    let h = Harness::with_limits(Limits { rows_per_chunk: 2, ..Limits::default() }).await;
+    let org = Uuid::new_v4();
+    let admin = h.app.token(&Who::admin(org));
+    // Failed at validation: a report of no row.
+    let (job, nothing) =
+        h.run(&admin, contacts_declaration(), b"first_name,last_name,shoe_size\nAda,Lovelace,38\n").await;
+    assert_eq!(job["state"], "failed", "{job}");
+    assert!(job["report"]["url"].is_string(), "{job}");
+    assert!(nothing.is_empty(), "{nothing:?}");
+    // Failed after its first chunk: rows 2 and 3 reported.
+    let bytes = b"first_name,last_name\nA,B\nC,D\nE,F\nG,H\n";
+    let started = h.begin(&admin, contacts_declaration(), bytes).await;
+    let id = started["id"].as_str().unwrap().to_string();
+    let first = h.queue.pop().unwrap();
+    assert!(matches!(Box::pin(h.worker.handle(&first)).await.unwrap(), Outcome::Chunk { rows: 2, .. }));
+    let second = h.queue.pop().unwrap();
+    let source = format!("org/{org}/imports/{id}/source");
+    h.app.s3().delete_object().bucket(&h.bucket).key(&source).send().await.unwrap();
+    let event = json!({"Records": [{"messageId": "m-2", "body": serde_json::to_string(&second).unwrap(),
+        "attributes": {"ApproximateReceiveCount": "5"}}]});
+    Box::pin(hub_imports::worker::handle_batch(&h.worker, &event)).await;
+    let job = h.job(&admin, &id).await;
+    assert_eq!(job["state"], "failed", "{job}");
+    let report = report(&job).await;
+    assert_eq!(report.keys().copied().collect::<Vec<_>>(), [2, 3], "{report:?}");
+    assert!(report.values().all(|line| line[1] == "created"), "{report:?}");
 }

@@ -121,15 +121,18 @@ fn not_pending(job: &Job) -> AppError {
 }
 
 /// `GET /api/business/imports/{id}`: state, counts and progress; `report` (a presigned GET of
-/// the row report, 2 minutes) once done. (No fresh upload URL while pending: this function may
+/// the row report, 2 minutes) once done or failed. (No fresh upload URL while pending: this function may
 /// only read the bucket; an expired upload URL means declaring again.)
 pub async fn get(services: Arc<Services>, tenant: Tenant, request: ApiRequest, bulk: Arc<Bulk>) -> AppResult<Reply> {
     tenant.require(Permission::Administer)?;
     request.only_parameters(&[])?;
     let (job, _) = current(&services, &tenant, &request).await?;
+    // A failed import's report holds the rows its committed chunks wrote; one read as failed
+    // because it stalled (`effective`) has none assembled.
+    let reported = matches!(job.state, State::Done | State::Failed);
     let job = job.effective(Timestamp::now());
     let mut answer = job.to_json();
-    if job.state == State::Done {
+    if reported {
         let name = format!("import-{}-report.csv", job.id);
         answer["report"] = bulk.download_url(&job.report_key(), &name).await?.to_json();
     }

@@ -160,9 +160,12 @@ impl<S: Sender> Worker<S> {
         self.store.mark_import_sent(job.org(), job.id, job.next_chunk).await
     }
 
-    /// Ends the import as failed, with the reason, unless someone else moved it on.
+    /// Ends the import as failed, with the reason, unless someone else moved it on. The
+    /// committed chunks' parts are assembled into the report first: the rows written before
+    /// the failure are reported, as for a done import.
     async fn fail(&self, mut job: Job, revision: u64, reason: String) -> AppResult<Outcome> {
         tracing::info!(import = %job.id, reason, "import failed");
+        self.assemble(&job).await?;
         job.state = State::Failed;
         job.reason = Some(reason.clone());
         job.finished_at = Some(Timestamp::now());
@@ -173,13 +176,22 @@ impl<S: Sender> Worker<S> {
 
     /// Every part, in order, into `report.csv`; then the job is done.
     async fn finish(&self, mut job: Job, revision: u64) -> AppResult<Outcome> {
-        let parts: Vec<String> = (0..job.next_chunk).map(|chunk| job.part_key(chunk)).collect();
-        self.bulk.concatenate(&job.report_key(), &parts).await?;
+        self.assemble(&job).await?;
         job.state = State::Done;
         job.finished_at = Some(Timestamp::now());
         job.updated_at = Timestamp::now();
         let saved = self.store.save_import(job.org(), job.id, &job.to_text()?, revision).await?;
         Ok(if saved { Outcome::Finished } else { Outcome::Stale })
+    }
+
+    /// The committed chunks' parts, in order, into `report.csv` (just its header when no chunk
+    /// committed).
+    async fn assemble(&self, job: &Job) -> AppResult<()> {
+        let parts: Vec<String> = (0..job.next_chunk).map(|chunk| job.part_key(chunk)).collect();
+        if parts.is_empty() {
+            return self.bulk.put(&job.report_key(), REPORT_HEADER.as_bytes().to_vec()).await;
+        }
+        self.bulk.concatenate(&job.report_key(), &parts).await
     }
 
     /// Bytes from `offset` and whether they reach the end of the file, from a window of `len`.
