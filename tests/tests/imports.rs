@@ -1104,3 +1104,35 @@ async fn a_failed_import_has_the_report_of_the_rows_written_before() {
     assert_eq!(report.keys().copied().collect::<Vec<_>>(), [2, 3], "{report:?}");
     assert!(report.values().all(|line| line[1] == "created"), "{report:?}");
 }
+
+/// Two deliveries of one chunk at once: one commits all its rows; the other, cut short (fewer
+/// rows), writes its part and then loses the commit. Its part never replaces the committed one.
+#[tokio::test]
+async fn a_losing_duplicate_cut_short_never_replaces_the_committed_part_of_the_report() {
+    let h = Harness::with_limits(Limits { rows_per_chunk: 200, ..Limits::default() }).await;
+    let admin = h.app.token(&Who::admin(Uuid::new_v4()));
+    let mut file = String::from("first_name,last_name\n");
+    for i in 0..300 {
+        file.push_str(&format!("P{i},Dup\n"));
+    }
+    let started = h.begin(&admin, contacts_declaration(), file.as_bytes()).await;
+    let message = h.queue.pop().unwrap();
+    // The duplicate: 100 rows, one at a time (too many for one transaction), so it is slower.
+    let short = Worker {
+        store: h.app.services.store.clone(),
+        bulk: (*h.bulk).clone(),
+        sender: (*h.queue).clone(),
+        limits: Limits { rows_per_chunk: 100, rows_per_transaction: 1000, budget: Duration::ZERO, ..Limits::default() },
+    };
+    let (winner, loser) = tokio::join!(Box::pin(h.worker.handle(&message)), Box::pin(short.handle(&message)));
+    assert_eq!(
+        (winner.unwrap(), loser.unwrap()),
+        (Outcome::Chunk { chunk: 0, rows: 200 }, Outcome::Stale),
+        "the full delivery commits first"
+    );
+    h.drain().await;
+    let job = h.job(&admin, started["id"].as_str().unwrap()).await;
+    assert_eq!(job["counts"]["created"], 300, "{job}");
+    let report = report(&job).await;
+    assert_eq!(report.keys().copied().collect::<Vec<_>>(), (2..302).collect::<Vec<u64>>());
+}

@@ -162,6 +162,11 @@ pub struct Job {
     pub next_row: u64,
     /// The CSV header's fields in column order, stored by the first chunk.
     pub header: Option<Vec<String>>,
+    /// Where each committed chunk ended (byte offset), in order: with the chunk's number, the
+    /// key of its report part ([`Job::part_key`]). A job begun before this field names its first
+    /// `next_chunk - part_ends.len()` parts by number only.
+    #[serde(default)]
+    pub part_ends: Vec<u64>,
     /// The admin who declared it: the worker writes as them (`created_by`, `updated_by`).
     pub created_by: Uuid,
     pub roles: Vec<String>,
@@ -332,6 +337,7 @@ impl Job {
                 next_offset: 0,
                 next_row: 0,
                 header: None,
+                part_ends: Vec::new(),
                 created_by: tenant.user.user_id.as_uuid(),
                 roles: tenant.user.roles.clone(),
                 created_at: now,
@@ -378,9 +384,20 @@ impl Job {
         format!("{}report.csv", prefix(self.org(), self.id))
     }
 
-    /// One chunk's part of the report, concatenated into `report.csv` at the end.
-    pub fn part_key(&self, chunk: u64) -> String {
-        format!("{}report/{chunk:06}.csv", prefix(self.org(), self.id))
+    /// One chunk's part of the report, concatenated into `report.csv` at the end: named by the
+    /// chunk and where it ended, so an attempt that covered other rows (a duplicate delivery cut
+    /// short by its time budget, which then loses the commit) writes another object and never
+    /// replaces the committed attempt's part.
+    pub fn part_key(&self, chunk: u64, end: u64) -> String {
+        format!("{}report/{chunk:06}-{end}.csv", prefix(self.org(), self.id))
+    }
+
+    /// The committed chunks' parts, in order.
+    pub fn part_keys(&self) -> Vec<String> {
+        let legacy = self.next_chunk.saturating_sub(self.part_ends.len() as u64);
+        let before = (0..legacy).map(|chunk| format!("{}report/{chunk:06}.csv", prefix(self.org(), self.id)));
+        let after = self.part_ends.iter().enumerate().map(|(i, end)| self.part_key(legacy + i as u64, *end));
+        before.chain(after).collect()
     }
 
     pub fn to_text(&self) -> AppResult<String> {

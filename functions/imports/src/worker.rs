@@ -13,7 +13,10 @@
 //! A crash anywhere before the commit is retried by SQS from the same offset: rows already
 //! written are recognised (a created row's id is derived from the import and the row; an
 //! updated row left a marker in its own transaction), so no row is written twice and the
-//! retried chunk's report part is the same. A crash between the commit and the send is
+//! retried chunk's report part is the same. A part is named by its chunk and where it ended,
+//! and the job commits where each chunk ended: a duplicate that covered fewer rows and lost the
+//! commit wrote another object, never the committed one, and the report is assembled from the
+//! committed parts only. A crash between the commit and the send is
 //! healed by the redelivered message, which sends the next one if the job says it was not.
 
 use crate::bulk::Bulk;
@@ -187,7 +190,7 @@ impl<S: Sender> Worker<S> {
     /// The committed chunks' parts, in order, into `report.csv` (just its header when no chunk
     /// committed).
     async fn assemble(&self, job: &Job) -> AppResult<()> {
-        let parts: Vec<String> = (0..job.next_chunk).map(|chunk| job.part_key(chunk)).collect();
+        let parts = job.part_keys();
         if parts.is_empty() {
             return self.bulk.put(&job.report_key(), REPORT_HEADER.as_bytes().to_vec()).await;
         }
@@ -325,11 +328,13 @@ impl<S: Sender> Worker<S> {
             }
             writer.flush().map_err(AppError::internal)?;
         }
-        self.bulk.put(&job.part_key(chunk), part).await?;
+        let end = offset + consumed as u64;
+        self.bulk.put(&job.part_key(chunk, end), part).await?;
+        job.part_ends.push(end);
 
         job.counts.add(&counts);
         job.next_chunk += 1;
-        job.next_offset = offset + consumed as u64;
+        job.next_offset = end;
         job.next_row = next_row;
         job.updated_at = Timestamp::now();
         if job.started_at.is_none() {
