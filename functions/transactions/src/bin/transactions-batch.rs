@@ -1,7 +1,7 @@
 //! Lambda `transactions-batch`: see `hub_shared::ops::batch`.
 
-use hub_transactions::Transaction;
 use hub_shared::{http, ops};
+use hub_transactions::Transaction;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
