@@ -1136,3 +1136,34 @@ async fn a_losing_duplicate_cut_short_never_replaces_the_committed_part_of_the_r
     let report = report(&job).await;
     assert_eq!(report.keys().copied().collect::<Vec<_>>(), (2..302).collect::<Vec<u64>>());
 }
+
+/// A dry run's scratch claims hold no personal data: their keys name a hash of the value.
+#[tokio::test]
+async fn a_dry_runs_scratch_claims_keep_no_email_or_record_number_in_their_keys() {
+    let h = Harness::start().await;
+    let org = Uuid::new_v4();
+    let admin = h.app.token(&Who::admin(org));
+    let file = "first_name,last_name,email,medical_record_number\nAda,Lovelace,ada@exemple.fr,MRN-77\nAda,Again,ada@exemple.fr,MRN-78\n";
+    let mut declaration = contacts_declaration();
+    declaration["dry_run"] = json!(true);
+    let (job, report) = h.run(&admin, declaration, file.as_bytes()).await;
+    assert_eq!(job["counts"]["skipped"], 1, "{job}");
+    assert!(report[&3][3].contains("duplicate of row 2"), "{:?}", report[&3]);
+    let items = h
+        .app
+        .client
+        .query()
+        .table_name(&h.app.table)
+        .key_condition_expression("pk = :pk")
+        .expression_attribute_values(":pk", aws_sdk_dynamodb::types::AttributeValue::S(format!("ORG#{org}")))
+        .send()
+        .await
+        .unwrap();
+    let keys: Vec<String> = items.items().iter().filter_map(|i| i.get("sk")?.as_s().ok().cloned()).collect();
+    let scratch: Vec<&String> = keys.iter().filter(|k| k.contains("#SCRATCH#")).collect();
+    assert!(!scratch.is_empty(), "{keys:?}");
+    for key in scratch {
+        let lower = key.to_lowercase();
+        assert!(!lower.contains("ada@exemple.fr") && !lower.contains("mrn-7"), "{key}");
+    }
+}
