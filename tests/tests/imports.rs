@@ -500,6 +500,38 @@ async fn upserts_update_the_matching_contact_once_and_create_the_others() {
 }
 
 #[tokio::test]
+async fn an_upsert_matching_a_record_an_earlier_chunk_updated_is_a_duplicate_of_that_row() {
+    // Two rows a chunk: the third data row is in the second chunk, which `plan` does not see
+    // with the first.
+    let h = Harness::with_limits(Limits { rows_per_chunk: 2, ..Limits::default() }).await;
+    let org = Uuid::new_v4();
+    let admin = h.app.token(&Who::admin(org));
+    let known = h
+        .send(
+            "POST",
+            "/api/business/contacts",
+            &admin,
+            Some(json!({"first_name": "Old", "last_name": "Name", "email": "known@exemple.fr"})),
+        )
+        .await;
+    let known_id = known.body["id"].as_str().unwrap().to_string();
+    let file = "first_name,last_name,email\nNew,Name,known@exemple.fr\nFresh,Face,fresh@exemple.fr\nAgain,Name,KNOWN@exemple.fr\n";
+    let mut declaration = contacts_declaration();
+    declaration["mode"] = json!("upsert_by_email");
+    let mut dry = declaration.clone();
+    dry["dry_run"] = json!(true);
+    let (_, dry_report) = h.run(&admin, dry, file.as_bytes()).await;
+    let (job, report) = h.run(&admin, declaration, file.as_bytes()).await;
+    assert_eq!(job["counts"], json!({"read": 3, "created": 1, "updated": 1, "skipped": 1, "failed": 0}), "{job}");
+    assert_eq!(report[&2][1..3], ["updated".to_string(), known_id.clone()]);
+    assert_eq!(report[&4][1], "skipped");
+    assert!(report[&4][3].contains("duplicate of row 2"), "{:?}", report[&4]);
+    assert_eq!(dry_report[&4][1..], report[&4][1..], "the dry run said the same");
+    let updated = h.send("GET", &format!("/api/business/contacts/{known_id}"), &admin, None).await.body;
+    assert_eq!((updated["first_name"].as_str(), updated["version"].as_u64()), (Some("New"), Some(2)), "updated once");
+}
+
+#[tokio::test]
 async fn ndjson_imports_appointments_and_transactions_that_name_existing_contacts() {
     let h = Harness::start().await;
     let org = Uuid::new_v4();

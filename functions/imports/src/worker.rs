@@ -452,6 +452,15 @@ impl<S: Sender> Worker<S> {
                         return Ok(Some(duplicate_of(first, key.field)));
                     }
                     if let Some(current) = self.store.get::<E>(org, owner).await?.filter(|r| !r.meta.is_deleted) {
+                        // An earlier row of another chunk may have matched this record already
+                        // (`plan` sees one chunk): the first row of the file to match it claims
+                        // it, as a dry run's claim does, and a later one is its duplicate. A
+                        // retried row finds its own claim.
+                        if !job.dry_run
+                            && let Some(first) = self.store.claim_scratch::<E>(job.org(), job.id, key, row.row).await?
+                        {
+                            return Ok(Some(duplicate_of(first, key.field)));
+                        }
                         return self.update(job, tenant, row, planned, &current, columns).await.map(Some);
                     }
                 }
