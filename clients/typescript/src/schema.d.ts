@@ -1732,7 +1732,7 @@ export interface components {
             mime_type?: string | null;
             /** @description Set by the server: accepted back and ignored. */
             readonly organization_id?: unknown;
-            /** @description A UUID; `""` or null when unset. Must name a live document the caller may see. */
+            /** @description A UUID; `""` or null when unset. Must name a live document the caller may see. Fixed once created: a version stays a version of its document. */
             parent_document_id?: string | null;
             /**
              * @default internal
@@ -1816,7 +1816,7 @@ export interface components {
             mime_type?: string | null;
             /** @description Set by the server: accepted back and ignored. */
             readonly organization_id?: unknown;
-            /** @description A UUID; `""` or null when unset. Must name a live document the caller may see. */
+            /** @description A UUID; `""` or null when unset. Must name a live document the caller may see. Fixed once created: a version stays a version of its document. */
             parent_document_id?: string | null;
             /**
              * @default internal
@@ -5189,7 +5189,7 @@ export interface operations {
                     mime_type?: string | null;
                     /** @description Set by the server: accepted back and ignored. */
                     readonly organization_id?: unknown;
-                    /** @description A UUID; `""` or null when unset. Must name a live document the caller may see. */
+                    /** @description A UUID; `""` or null when unset. Must name a live document the caller may see. Fixed once created: a version stays a version of its document. */
                     parent_document_id?: string | null;
                     /**
                      * @default internal

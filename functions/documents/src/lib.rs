@@ -309,6 +309,7 @@ impl Entity for Document {
         f.note("related_contact_id", "not_found", "Must name a live contact of the organization.");
         f.note("related_appointment_id", "not_found", "Must name a live appointment of the organization.");
         f.note("parent_document_id", "not_found", "Must name a live document the caller may see.");
+        f.note("parent_document_id", "immutable", "Fixed once created: a version stays a version of its document.");
         document.tags.sort();
         document
     }
