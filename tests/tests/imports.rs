@@ -1064,6 +1064,23 @@ async fn a_start_whose_first_message_could_not_be_sent_is_retried_and_the_import
     assert_eq!((job["state"].as_str(), job["counts"]["created"].as_u64()), (Some("done"), Some(1)), "{job}");
 }
 
+/// Starting an import is recorded in the audit trail before its first chunk is queued: when the
+/// trail cannot take the record, nothing is queued (503), so no import runs unrecorded.
+#[tokio::test]
+async fn a_start_the_audit_trail_cannot_record_queues_nothing() {
+    let h = Harness::start().await;
+    let org = Uuid::new_v4();
+    let admin = h.app.token(&Who::admin(org));
+    let id = h.declare(&admin, contacts_declaration(), b"first_name,last_name\nAda,Lovelace\n").await;
+    h.app.client.delete_table().table_name(&h.app.audit_table).send().await.unwrap();
+    let refused = h.send("POST", &format!("{IMPORTS}/{id}/start"), &admin, None).await;
+    refused.problem(503, "SERVICE_UNAVAILABLE");
+    assert!(h.queue.pop().is_none(), "nothing queued without its record");
+    let stored =
+        h.app.services.store.get_import(hub_shared::auth::OrgId::new(org), id.parse().unwrap()).await.unwrap().unwrap();
+    assert_eq!(stored.sent_chunk, None);
+}
+
 /// A chunk that fails on its last allowed receive goes to the dead-letter queue: its import is
 /// marked failed first, with a reason. An import whose worker died without a word reads as
 /// failed once it made no progress for hours.

@@ -7,8 +7,9 @@
 //! audit trail those roles read already does.
 //!
 //! Audit: starting an export and every issue of its download URLs are `export` accesses (high
-//! risk) naming the export, recorded by the adapter before the answer leaves (503 instead when
-//! the trail cannot take them). A GET of an unfinished export serves no data and records
+//! risk) naming the export: the start recorded before it is queued (`record_access_first`), the
+//! URLs by the adapter before the answer leaves (503 instead when the trail cannot take them,
+//! and then the export is not started, or the URLs not given). A GET of an unfinished export serves no data and records
 //! nothing. URLs are signed afresh on each GET and live 2 minutes (`DOWNLOAD_URL_TTL`, as a
 //! document's): a link pasted somewhere is dead almost at once, and getting a new one leaves a
 //! new access record.
@@ -21,7 +22,7 @@ use hub_shared::audit::{Access, Action};
 use hub_shared::auth::{Permission, Tenant};
 use hub_shared::domain::Timestamp;
 use hub_shared::error::{AppError, AppResult};
-use hub_shared::http::{ApiRequest, Reply, Services};
+use hub_shared::http::{ApiRequest, Reply, Services, record_access_first};
 use serde_json::{Value, json};
 use std::sync::Arc;
 
@@ -49,17 +50,22 @@ pub async fn create(
     let jobs = jobs(&services);
     let job = Job::new(tenant.org, tenant.user.user_id.as_uuid());
     jobs.create(&job).await?;
-    if let Err(err) = queue.send(tenant.org, job.id).await {
+    // Recorded before it is queued: no export runs without its record in the audit trail.
+    let access = Access::new(Action::Export, RESOURCE_TYPE, vec![job.id.to_string()]);
+    let started = match record_access_first(&services, &tenant, &request, &access, http::StatusCode::ACCEPTED).await {
+        Ok(()) => queue.send(tenant.org, job.id).await,
+        Err(err) => Err(err),
+    };
+    if let Err(err) = started {
         // Never left pending with no message to run it (it would block the next export).
-        if let Err(cause) = jobs.fail(tenant.org, job.id, "the export could not be queued; start a new one").await {
-            tracing::error!(error = %cause, "an unqueued export could not be marked failed");
+        if let Err(cause) = jobs.fail(tenant.org, job.id, "the export could not be started; start a new one").await {
+            tracing::error!(error = %cause, "an unstarted export could not be marked failed");
         }
         return Err(err);
     }
     Ok(Reply::ok(view(&job, Timestamp::now(), None))
         .with_status(http::StatusCode::ACCEPTED)
-        .with_header(http::header::LOCATION, &format!("{PATH}/{}", job.id))
-        .with_access(Access::new(Action::Export, RESOURCE_TYPE, vec![job.id.to_string()])))
+        .with_header(http::header::LOCATION, &format!("{PATH}/{}", job.id)))
 }
 
 /// `GET /api/business/exports/{id}`: the export's state, and when it is done (and its files

@@ -1,7 +1,8 @@
 //! The import endpoints, admins only: declare (with an upload URL), start (the upload checked
 //! against the declaration, then the first chunk queued), and read the state (with the report's
 //! download URL once done). Declaring and starting are recorded in the audit trail as `import`
-//! (high risk) by the HTTP adapter, through `Reply::with_access`.
+//! (high risk): declaring by the HTTP adapter, through `Reply::with_access`; starting before its
+//! first chunk is queued (`record_access_first`), so no import runs without its record.
 
 use crate::bulk::Bulk;
 use crate::job::{Job, State};
@@ -12,7 +13,7 @@ use hub_shared::audit::{Access, Action};
 use hub_shared::auth::{Permission, Tenant};
 use hub_shared::domain::Timestamp;
 use hub_shared::error::{AppError, AppResult};
-use hub_shared::http::{ApiRequest, Reply, Services};
+use hub_shared::http::{ApiRequest, Reply, Services, record_access_first};
 use hub_shared::store::StoredImport;
 use std::sync::Arc;
 use uuid::Uuid;
@@ -81,9 +82,8 @@ pub async fn start<S: Sender>(
     tenant.require(Permission::Administer)?;
     let (mut job, stored) = current(&services, &tenant, &request).await?;
     if job.state == State::Validating && job.next_chunk == 0 && stored.sent_chunk.is_none() {
-        send_first(&services, &tenant, &job, &*queue).await?;
-        let reply = Reply::ok(job.to_json()).with_status(http::StatusCode::ACCEPTED);
-        return Ok(audited(reply, job.id));
+        send_first(&services, &tenant, &request, &job, &*queue).await?;
+        return Ok(Reply::ok(job.to_json()).with_status(http::StatusCode::ACCEPTED));
     }
     if job.state != State::Pending {
         return Err(not_pending(&job));
@@ -103,13 +103,22 @@ pub async fn start<S: Sender>(
     if !services.store.save_import(tenant.org, job.id, &job.to_text()?, revision).await? {
         return Err(not_pending(&job));
     }
-    send_first(&services, &tenant, &job, &*queue).await?;
-    let reply = Reply::ok(job.to_json()).with_status(http::StatusCode::ACCEPTED);
-    Ok(audited(reply, job.id))
+    send_first(&services, &tenant, &request, &job, &*queue).await?;
+    Ok(Reply::ok(job.to_json()).with_status(http::StatusCode::ACCEPTED))
 }
 
-/// Queues the first chunk and records that it was sent.
-async fn send_first<S: Sender>(services: &Services, tenant: &Tenant, job: &Job, queue: &S) -> AppResult<()> {
+/// Records the start in the audit trail, then queues the first chunk and records that it was
+/// sent. Without the record nothing is queued (503): the job stays `validating` with nothing
+/// sent, and a retried start records and queues it.
+async fn send_first<S: Sender>(
+    services: &Services,
+    tenant: &Tenant,
+    request: &ApiRequest,
+    job: &Job,
+    queue: &S,
+) -> AppResult<()> {
+    let access = Access::new(Action::Import, KIND, vec![job.id.to_string()]);
+    record_access_first(services, tenant, request, &access, http::StatusCode::ACCEPTED).await?;
     let first = ChunkMessage { org: job.organization_id, import: job.id, chunk: 0, offset: 0, row: 0 };
     queue.send(&first).await?;
     services.store.mark_import_sent(tenant.org, job.id, 0).await

@@ -15,4 +15,4 @@ pub use cors::EXPOSED_HEADERS;
 pub use problem::{problem_body, problem_response};
 pub use reply::{Denied, Reply};
 pub use request::{ApiRequest, Expected, body_version, parse_if_match};
-pub use runtime::{Services, handle, handle_public, run_business, run_public};
+pub use runtime::{Services, handle, handle_public, record_access_first, run_business, run_public};

@@ -104,14 +104,7 @@ where
             return preflight(origin.as_ref());
         }
         let request_id = request.request_id.clone();
-        let facts = RequestFacts {
-            method: request.method.clone(),
-            path: request.path.clone(),
-            id: request.path_params.get("id").and_then(|raw| uuid::Uuid::parse_str(raw).ok()),
-            request_id: request.request_id.clone(),
-            source_ip: request.source_ip.clone(),
-            user_agent: request.user_agent.clone(),
-        };
+        let facts = facts_of(&request);
         let header = request.header("authorization").map(str::to_owned);
         let (result, caller) = match services.auth.authenticate(header.as_deref()).await.map_err(AppError::from) {
             Err(err) => (Err(err), Caller::ANONYMOUS),
@@ -133,6 +126,35 @@ where
     }
     .instrument(span)
     .await
+}
+
+/// What the audit trail keeps of a request.
+fn facts_of(request: &ApiRequest) -> RequestFacts {
+    RequestFacts {
+        method: request.method.clone(),
+        path: request.path.clone(),
+        id: request.path_params.get("id").and_then(|raw| uuid::Uuid::parse_str(raw).ok()),
+        request_id: request.request_id.clone(),
+        source_ip: request.source_ip.clone(),
+        user_agent: request.user_agent.clone(),
+    }
+}
+
+/// Records `access` now, before the handler does what it describes, for an action that cannot
+/// be called back once started (an export or an import queued): the adapter records a
+/// `Reply::with_access` only once the handler is done, and an action already under way would
+/// then run without its record when the audit table is unreachable. Here that is a 503 and the
+/// handler stops. `status` is the answer the handler is about to give.
+pub async fn record_access_first(
+    services: &Services,
+    tenant: &Tenant,
+    request: &ApiRequest,
+    access: &crate::audit::Access,
+    status: StatusCode,
+) -> AppResult<()> {
+    let org = tenant.org.as_uuid();
+    let caller = Caller { user: Some(tenant.user.user_id.as_uuid()), org: Some(org) };
+    access::record_success(&services.audit, org, caller, &facts_of(request), access, status.as_u16()).await
 }
 
 /// The audit side of an answer: a reply that serves personal data is recorded first (and
