@@ -562,3 +562,60 @@ pub fn client_failing_requests_mentioning(
     let interceptor = FailRequestsMentioning { marker: marker.into(), armed: Arc::clone(armed) };
     Client::from_conf(client.config().to_builder().interceptor(interceptor).build())
 }
+
+/// A local stack of its own (`infra/hub up`'s engine: moto, `cargo lambda watch`, the relays,
+/// the gateways) and an HTTP client on its API, for the end-to-end tests that go through the
+/// real path. Their harnesses deref to it.
+pub struct StackApi {
+    pub stack: hub_infra::spawn::LocalStack,
+    pub http: reqwest::Client,
+}
+
+impl StackApi {
+    pub async fn start() -> Self {
+        let stack = tokio::task::spawn_blocking(|| {
+            hub_infra::spawn::LocalStack::start(hub_infra::spawn::StackOptions::default())
+        })
+        .await
+        .unwrap_or_else(|e| panic!("the local stack's start panicked: {e}"))
+        .unwrap_or_else(|e| panic!("the local stack did not start: {e}"));
+        Self { stack, http: reqwest::Client::new() }
+    }
+
+    /// A token the stack accepts: a new user of `org` with `roles`, for 15 minutes.
+    pub fn token(&self, org: Uuid, roles: &[&str]) -> String {
+        let now = chrono::Utc::now().timestamp();
+        let claims = json!({
+            "sub": Uuid::new_v4().to_string(), "organization_id": org.to_string(), "roles": roles,
+            "iss": self.stack.var("JWT_ISSUER"), "aud": self.stack.var("JWT_AUDIENCE"), "iat": now, "exp": now + 900,
+        });
+        let key = jsonwebtoken::EncodingKey::from_secret(self.stack.var("JWT_HS256_SECRET").as_bytes());
+        jsonwebtoken::encode(&jsonwebtoken::Header::default(), &claims, &key)
+            .unwrap_or_else(|e| panic!("signing a token: {e}"))
+    }
+
+    /// A request to the stack's API: the status and the body (JSON, or the text as a string).
+    pub async fn call(&self, method: &str, path: &str, token: &str, body: Option<Value>) -> (u16, Value) {
+        let (status, body, _) = self.call_with_headers(method, path, token, body).await;
+        (status, body)
+    }
+
+    /// [`StackApi::call`], with the response's headers.
+    pub async fn call_with_headers(
+        &self,
+        method: &str,
+        path: &str,
+        token: &str,
+        body: Option<Value>,
+    ) -> (u16, Value, reqwest::header::HeaderMap) {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap_or_else(|e| panic!("{method}: {e}"));
+        let mut request = self.http.request(method, format!("{}{path}", self.stack.api_url())).bearer_auth(token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap_or_else(|e| panic!("{path}: {e}"));
+        let (status, headers) = (response.status().as_u16(), response.headers().clone());
+        let text = response.text().await.unwrap_or_else(|e| panic!("{path}: {e}"));
+        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)), headers)
+    }
+}

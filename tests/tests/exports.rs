@@ -15,10 +15,10 @@
 
 use hub_exports::job::Jobs;
 use hub_exports::{Limits, Outcome, Queue, State, Worker};
-use hub_infra::spawn::{LocalStack, StackOptions};
 use hub_shared::auth::{OrgId, Tenant, UserContext, UserId};
 use hub_shared::config::StoreConfig;
 use hub_shared::store::{Entity, Store};
+use hub_tests::StackApi;
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
@@ -50,50 +50,23 @@ fn query_param<'a>(url: &'a str, name: &str) -> Option<&'a str> {
     url.split_once('?')?.1.split('&').find_map(|pair| pair.strip_prefix(&format!("{name}=")))
 }
 
-struct Harness {
-    stack: LocalStack,
-    http: reqwest::Client,
+/// The stack and its API client ([`hub_tests::StackApi`]), with this file's own steps.
+struct Harness(StackApi);
+
+impl std::ops::Deref for Harness {
+    type Target = StackApi;
+    fn deref(&self) -> &StackApi {
+        &self.0
+    }
 }
 
 impl Harness {
     async fn start() -> Self {
-        let stack = tokio::task::spawn_blocking(|| LocalStack::start(StackOptions::default()))
-            .await
-            .unwrap()
-            .unwrap_or_else(|e| panic!("the local stack did not start: {e}"));
-        Self { stack, http: reqwest::Client::new() }
-    }
-
-    fn token(&self, org: Uuid, roles: &[&str]) -> String {
-        let now = chrono::Utc::now().timestamp();
-        let claims = json!({
-            "sub": Uuid::new_v4().to_string(), "organization_id": org.to_string(), "roles": roles,
-            "iss": self.stack.var("JWT_ISSUER"), "aud": self.stack.var("JWT_AUDIENCE"), "iat": now, "exp": now + 900,
-        });
-        let key = jsonwebtoken::EncodingKey::from_secret(self.stack.var("JWT_HS256_SECRET").as_bytes());
-        jsonwebtoken::encode(&jsonwebtoken::Header::default(), &claims, &key).unwrap()
-    }
-
-    async fn call(
-        &self,
-        method: &str,
-        path: &str,
-        token: &str,
-        body: Option<Value>,
-    ) -> (u16, Value, reqwest::header::HeaderMap) {
-        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
-        let mut request = self.http.request(method, format!("{}{path}", self.stack.api_url())).bearer_auth(token);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.unwrap();
-        let (status, headers) = (response.status().as_u16(), response.headers().clone());
-        let text = response.text().await.unwrap();
-        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)), headers)
+        Self(StackApi::start().await)
     }
 
     async fn create(&self, token: &str, path: &str, body: Value) -> Value {
-        let (status, created, _) = self.call("POST", path, token, Some(body)).await;
+        let (status, created, _) = self.call_with_headers("POST", path, token, Some(body)).await;
         assert_eq!(status, 201, "{path}: {created}");
         created
     }
@@ -129,7 +102,12 @@ impl Harness {
         let deleted = self.create(&token, "/api/business/appointments", cancelled).await;
         add("appointments", &deleted);
         let (status, _, _) = self
-            .call("DELETE", &format!("/api/business/appointments/{}", deleted["id"].as_str().unwrap()), &token, None)
+            .call_with_headers(
+                "DELETE",
+                &format!("/api/business/appointments/{}", deleted["id"].as_str().unwrap()),
+                &token,
+                None,
+            )
             .await;
         assert_eq!(status, 200);
         add(
@@ -162,7 +140,7 @@ impl Harness {
         }
         assert!(put.send().await.unwrap().status().is_success());
         let (status, completed, _) = self
-            .call(
+            .call_with_headers(
                 "POST",
                 &format!("/api/business/documents/{}/complete", document["id"].as_str().unwrap()),
                 &token,
@@ -177,7 +155,12 @@ impl Harness {
                 .await,
         );
         let (status, body, _) = self
-            .call("POST", &format!("/api/business/contacts/{}/anonymize", erased["id"].as_str().unwrap()), &token, None)
+            .call_with_headers(
+                "POST",
+                &format!("/api/business/contacts/{}/anonymize", erased["id"].as_str().unwrap()),
+                &token,
+                None,
+            )
             .await;
         assert_eq!(status, 200, "{body}");
         ids
@@ -186,7 +169,8 @@ impl Harness {
     async fn wait_done(&self, token: &str, id: &str) -> Value {
         let deadline = tokio::time::Instant::now() + DONE_WITHIN;
         loop {
-            let (status, export, _) = self.call("GET", &format!("/api/business/exports/{id}"), token, None).await;
+            let (status, export, _) =
+                self.call_with_headers("GET", &format!("/api/business/exports/{id}"), token, None).await;
             assert_eq!(status, 200, "{export}");
             match export["state"].as_str() {
                 Some("done") => return export,
@@ -208,20 +192,21 @@ async fn an_export_holds_every_record_of_the_organization_once_and_nothing_of_an
 
     // Members are refused; viewers too; the body is checked.
     for roles in [&["member"][..], &["viewer"][..]] {
-        let (status, body, _) = h.call("POST", "/api/business/exports", &h.token(org, roles), None).await;
+        let (status, body, _) = h.call_with_headers("POST", "/api/business/exports", &h.token(org, roles), None).await;
         assert_eq!((status, body["code"].as_str()), (403, Some("FORBIDDEN")), "{roles:?}: {body}");
     }
     let admin = h.token(org, &["admin"]);
-    let (status, _, _) = h.call("POST", "/api/business/exports", &admin, Some(json!({"entities": ["contacts"]}))).await;
+    let (status, _, _) =
+        h.call_with_headers("POST", "/api/business/exports", &admin, Some(json!({"entities": ["contacts"]}))).await;
     assert_eq!(status, 400);
 
-    let (status, created, headers) = h.call("POST", "/api/business/exports", &admin, None).await;
+    let (status, created, headers) = h.call_with_headers("POST", "/api/business/exports", &admin, None).await;
     assert_eq!(status, 202, "{created}");
     let id = created["id"].as_str().unwrap().to_string();
     assert_eq!(headers["location"].to_str().unwrap(), format!("/api/business/exports/{id}"));
     assert!(matches!(created["state"].as_str(), Some("pending")), "{created}");
     // One at a time per organization; another organization is not held up.
-    let (status, busy, _) = h.call("POST", "/api/business/exports", &admin, None).await;
+    let (status, busy, _) = h.call_with_headers("POST", "/api/business/exports", &admin, None).await;
     assert_eq!((status, busy["code"].as_str()), (409, Some("EXPORT_IN_PROGRESS")), "{busy}");
 
     // An auditor follows it; another organization cannot see it.
@@ -233,9 +218,11 @@ async fn an_export_holds_every_record_of_the_organization_once_and_nothing_of_an
     let relay_log = h.stack.state_dir().join("logs/relay-exports-worker-ExportQueue.log");
     let relay_log = std::fs::read_to_string(&relay_log).unwrap();
     assert_eq!(relay_log.matches("sqs-relay: batch of").count(), 1, "{relay_log}");
-    let (status, _, _) = h.call("GET", &format!("/api/business/exports/{id}"), &h.token(other, &["admin"]), None).await;
+    let (status, _, _) =
+        h.call_with_headers("GET", &format!("/api/business/exports/{id}"), &h.token(other, &["admin"]), None).await;
     assert_eq!(status, 404);
-    let (status, _, _) = h.call("GET", &format!("/api/business/exports/{id}"), &h.token(org, &["member"]), None).await;
+    let (status, _, _) =
+        h.call_with_headers("GET", &format!("/api/business/exports/{id}"), &h.token(org, &["member"]), None).await;
     assert_eq!(status, 403);
 
     // The files: NDJSON, every record of the organization exactly once, none of the other's.
@@ -302,11 +289,11 @@ async fn an_export_holds_every_record_of_the_organization_once_and_nothing_of_an
 
     // URLs are signed afresh on every GET.
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    let (_, again, _) = h.call("GET", &format!("/api/business/exports/{id}"), &admin, None).await;
+    let (_, again, _) = h.call_with_headers("GET", &format!("/api/business/exports/{id}"), &admin, None).await;
     assert_ne!(again["files"][0]["download"]["url"], export["files"][0]["download"]["url"]);
 
     // Once done, a new export may start.
-    let (status, body, _) = h.call("POST", "/api/business/exports", &admin, None).await;
+    let (status, body, _) = h.call_with_headers("POST", "/api/business/exports", &admin, None).await;
     assert_eq!(status, 202, "{body}");
 }
 

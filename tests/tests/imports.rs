@@ -778,9 +778,13 @@ async fn chunk_messages_travel_through_a_real_sqs_queue() {
 
 /// The local stack, for the end-to-end test: the API, `ImportQueue` relayed to `imports-worker`
 /// under `cargo lambda watch` by `sqs-relay`, moto's DynamoDB, S3 and SQS.
-struct Stack {
-    stack: hub_infra::spawn::LocalStack,
-    http: reqwest::Client,
+struct Stack(hub_tests::StackApi);
+
+impl std::ops::Deref for Stack {
+    type Target = hub_tests::StackApi;
+    fn deref(&self) -> &hub_tests::StackApi {
+        &self.0
+    }
 }
 
 /// How long an import of a few hundred rows may take through the stack: the relay polls every
@@ -789,35 +793,7 @@ const STACK_DONE_WITHIN: Duration = Duration::from_secs(180);
 
 impl Stack {
     async fn start() -> Self {
-        let stack = tokio::task::spawn_blocking(|| {
-            hub_infra::spawn::LocalStack::start(hub_infra::spawn::StackOptions::default())
-        })
-        .await
-        .unwrap()
-        .unwrap_or_else(|e| panic!("the local stack did not start: {e}"));
-        Self { stack, http: reqwest::Client::new() }
-    }
-
-    fn token(&self, org: Uuid, roles: &[&str]) -> String {
-        let now = chrono::Utc::now().timestamp();
-        let claims = json!({
-            "sub": Uuid::new_v4().to_string(), "organization_id": org.to_string(), "roles": roles,
-            "iss": self.stack.var("JWT_ISSUER"), "aud": self.stack.var("JWT_AUDIENCE"), "iat": now, "exp": now + 900,
-        });
-        let key = jsonwebtoken::EncodingKey::from_secret(self.stack.var("JWT_HS256_SECRET").as_bytes());
-        jsonwebtoken::encode(&jsonwebtoken::Header::default(), &claims, &key).unwrap()
-    }
-
-    async fn call(&self, method: &str, path: &str, token: &str, body: Option<Value>) -> (u16, Value) {
-        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
-        let mut request = self.http.request(method, format!("{}{path}", self.stack.api_url())).bearer_auth(token);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.unwrap();
-        let status = response.status().as_u16();
-        let text = response.text().await.unwrap();
-        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+        Self(hub_tests::StackApi::start().await)
     }
 
     /// Declares (201, `pending`), uploads, starts (202, `validating`); the import's id.

@@ -9,10 +9,10 @@
 #![allow(clippy::unwrap_used)]
 
 use futures_util::{SinkExt, StreamExt};
-use hub_infra::spawn::{LocalStack, StackOptions};
 use hub_realtime::event::Reader;
 use hub_realtime::{Poster, RealtimeTable};
 use hub_shared::auth::OrgId;
+use hub_tests::StackApi;
 use serde_json::{Value, json};
 use std::time::Duration;
 use tokio::net::TcpStream;
@@ -26,40 +26,19 @@ const EVENT_WITHIN: Duration = Duration::from_secs(20);
 /// How long a connection that must hear nothing is watched.
 const QUIET_FOR: Duration = Duration::from_millis(2500);
 
-struct Harness {
-    stack: LocalStack,
-    http: reqwest::Client,
+/// The stack and its API client ([`hub_tests::StackApi`]), with this file's own steps.
+struct Harness(StackApi);
+
+impl std::ops::Deref for Harness {
+    type Target = StackApi;
+    fn deref(&self) -> &StackApi {
+        &self.0
+    }
 }
 
 impl Harness {
     async fn start() -> Self {
-        let stack = tokio::task::spawn_blocking(|| LocalStack::start(StackOptions::default()))
-            .await
-            .unwrap()
-            .unwrap_or_else(|e| panic!("the local stack did not start: {e}"));
-        Self { stack, http: reqwest::Client::new() }
-    }
-
-    fn token(&self, org: Uuid, roles: &[&str]) -> String {
-        let now = chrono::Utc::now().timestamp();
-        let claims = json!({
-            "sub": Uuid::new_v4().to_string(), "organization_id": org.to_string(), "roles": roles,
-            "iss": self.stack.var("JWT_ISSUER"), "aud": self.stack.var("JWT_AUDIENCE"), "iat": now, "exp": now + 900,
-        });
-        let key = jsonwebtoken::EncodingKey::from_secret(self.stack.var("JWT_HS256_SECRET").as_bytes());
-        jsonwebtoken::encode(&jsonwebtoken::Header::default(), &claims, &key).unwrap()
-    }
-
-    async fn call(&self, method: &str, path: &str, token: &str, body: Option<Value>) -> (u16, Value) {
-        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
-        let mut request = self.http.request(method, format!("{}{path}", self.stack.api_url())).bearer_auth(token);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.unwrap();
-        let status = response.status().as_u16();
-        let text = response.text().await.unwrap();
-        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+        Self(StackApi::start().await)
     }
 
     async fn ticket(&self, token: &str) -> String {
