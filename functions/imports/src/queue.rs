@@ -34,10 +34,7 @@ pub struct Queue {
 
 impl Queue {
     pub fn new(sdk: &aws_types::SdkConfig, url: impl Into<String>) -> Self {
-        let client = aws_sdk_sqs::Client::from_conf(
-            aws_sdk_sqs::config::Builder::from(sdk).interceptor(hub_shared::aws::Quiet).build(),
-        );
-        Self { client, url: url.into() }
+        Self { client: hub_shared::aws::sqs(sdk), url: url.into() }
     }
 
     pub fn from_env() -> Result<Self, lambda_http::Error> {

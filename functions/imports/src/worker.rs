@@ -486,11 +486,7 @@ impl<S: Sender> Worker<S> {
         rows: &[(&Row, &Planned<E>)],
     ) -> AppResult<Vec<Status>> {
         if rows.len() <= 1 {
-            let mut statuses = Vec::with_capacity(rows.len());
-            for (row, planned) in rows {
-                statuses.push(self.create_alone::<E>(job, tenant, row, planned).await?);
-            }
-            return Ok(statuses);
+            return self.create_each::<E>(job, tenant, rows).await;
         }
         let mut prepared = Vec::with_capacity(rows.len());
         for (index, (row, planned)) in rows.iter().enumerate() {
@@ -507,13 +503,23 @@ impl<S: Sender> Worker<S> {
             }
             Err(failure) => {
                 tracing::debug!(?failure, rows = rows.len(), "a group written row by row");
-                let mut statuses = Vec::with_capacity(rows.len());
-                for (row, planned) in rows {
-                    statuses.push(self.create_alone::<E>(job, tenant, row, planned).await?);
-                }
-                Ok(statuses)
+                self.create_each::<E>(job, tenant, rows).await
             }
         }
+    }
+
+    /// Each row alone, in file order.
+    async fn create_each<E: Entity>(
+        &self,
+        job: &Job,
+        tenant: &Tenant,
+        rows: &[(&Row, &Planned<E>)],
+    ) -> AppResult<Vec<Status>> {
+        let mut statuses = Vec::with_capacity(rows.len());
+        for (row, planned) in rows {
+            statuses.push(self.create_alone::<E>(job, tenant, row, planned).await?);
+        }
+        Ok(statuses)
     }
 
     /// The rows before `at` together, row `at` alone, the rows after it together: file order.
