@@ -115,7 +115,7 @@ trap stop_moto EXIT INT TERM
 # The TLS front (infra/src/tls.rs) is built apart from the measured binaries, so that its crates
 # and features never reach them.
 tls_front_bin() {
-  cargo build --quiet -p hub-infra --bin tls-front >&2
+  cargo build --quiet --bin tls-front >&2
   echo "$ROOT/target/debug/tls-front"
 }
 
@@ -273,11 +273,13 @@ PY
 
 import() {
   # As soak: the stack's debug functions (what `infra/hub up` runs), and the driver built alike.
+  # Drivers are chosen by `--bin` alone: `-p` would resolve features for one package and build
+  # the whole dependency graph a second time in target/debug.
   cargo build --workspace --bins --quiet
   local sizes=() rows
   for rows in ${IMPORT_ROWS:-10000 50000}; do sizes+=(--rows "$rows"); done
   { machine; echo
-    MOTO_SERIAL_PROFILE="$OUT/import-moto" cargo run --quiet -p hub-soak --bin import -- "${sizes[@]}"
+    MOTO_SERIAL_PROFILE="$OUT/import-moto" cargo run --quiet --bin import -- "${sizes[@]}"
   } | tee "$OUT/import.md"
 }
 
@@ -285,7 +287,7 @@ soak() {
   # The stack runs the debug functions, as `infra/hub up` does; the driver is built alike.
   cargo build --workspace --bins --quiet
   { machine; echo
-    cargo run --quiet -p hub-soak -- --writes "${SOAK_WRITES:-20000}" --every "${SOAK_EVERY:-2000}" \
+    cargo run --quiet --bin hub-soak -- --writes "${SOAK_WRITES:-20000}" --every "${SOAK_EVERY:-2000}" \
       --concurrency "${SOAK_CONCURRENCY:-4}"; } | tee "$OUT/soak.md"
 }
 
@@ -297,7 +299,7 @@ realtime() {
     -p hub-realtime -p hub-bench --bin realtime-fanout --bin lambda-bench
   { machine; echo
     for rate in ${REALTIME_RATES:-0 10}; do
-      cargo run --quiet -p hub-soak --bin realtime -- --changes "${REALTIME_CHANGES:-1000}" \
+      cargo run --quiet --bin realtime -- --changes "${REALTIME_CHANGES:-1000}" \
         --connections "${REALTIME_CONNECTIONS:-50}" --concurrency "${REALTIME_CONCURRENCY:-4}" --rate "$rate" \
         --idle "${REALTIME_IDLE:-500}" --callgrind "$X86"
     done; } | tee "$OUT/realtime.md"

@@ -19,7 +19,7 @@ fn the_committed_document_is_the_generated_one() {
     assert!(
         committed == generated,
         "{COMMITTED} differs from the document the code generates; regenerate it with\n  \
-         HUB_UPDATE_OPENAPI=1 cargo test -p hub-tests --test openapi\nand commit it (the TypeScript client is generated from it)."
+         HUB_UPDATE_OPENAPI=1 cargo test --workspace --test openapi\nand commit it (the TypeScript client is generated from it)."
     );
 }
 

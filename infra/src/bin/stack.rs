@@ -389,8 +389,11 @@ async fn run(options: Options) -> Result<ExitCode, BoxError> {
         Ok(()) => 'ready: {
             // `log`: the log's name, relay-<log>.log.
             let relay = |bin: &str, function: &Function, log: String, args: Vec<String>| {
+                // `--bin` alone, never `-p hub-infra`: cargo resolves features for the packages
+                // it selects, and hub-infra alone enables fewer than the workspace, so `-p` would
+                // compile the whole dependency graph a second time (~1.3 GB, minutes of CPU).
                 let spec = Spec::new(format!("{bin} -> {}", function.binary), &cargo)
-                    .args(["run", "--quiet", "-p", "hub-infra", "--bin", bin, "--"])
+                    .args(["run", "--quiet", "--bin", bin, "--"])
                     .args(["--endpoint", moto.endpoint()])
                     .args(args)
                     .args(["--invoke-url".to_string(), hub_infra::relay::invoke_url(watch_port, &function.binary)])
