@@ -314,6 +314,8 @@ pub struct PolicyStatement {
     pub actions: Vec<String>,
     /// Unresolved (`!GetAtt Table.Arn`, `!Sub ...`).
     pub resources: Vec<Value>,
+    /// The statement's `Condition` block as written, if any.
+    pub condition: Option<Value>,
 }
 
 /// A `DynamoDB` event: the function reads the stream of `table`.
@@ -909,6 +911,7 @@ fn parse_function(
                                 Some(Value::Sequence(list)) => list.clone(),
                                 Some(single) => vec![single.clone()],
                             },
+                            condition: statement.get("Condition").cloned(),
                         });
                     }
                 } else {

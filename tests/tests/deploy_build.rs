@@ -119,6 +119,7 @@ fn the_layout_is_what_sam_build_makes() {
         for (a, b) in copy.policy_statements.iter().zip(&function.policy_statements) {
             assert_eq!((&a.effect, &a.actions), (&b.effect, &b.actions), "{id}");
             assert!(same(&a.resources, &b.resources), "{id}: {:?} against {:?}", a.resources, b.resources);
+            assert_eq!(a.condition, b.condition, "{id}");
         }
         assert_eq!(copy.named_policies, function.named_policies, "{id}");
         assert_eq!(copy.stream_sources, function.stream_sources, "{id}");

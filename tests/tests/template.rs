@@ -128,6 +128,67 @@ fn every_business_function_may_append_access_records() {
     assert!(checked > 0);
 }
 
+/// The actions that read or write items by key: what `dynamodb:LeadingKeys` can limit.
+const ITEM_ACTIONS: &[&str] = &[
+    "dynamodb:GetItem",
+    "dynamodb:BatchGetItem",
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+    "dynamodb:DeleteItem",
+    "dynamodb:BatchWriteItem",
+    "dynamodb:ConditionCheckItem",
+    "dynamodb:Query",
+];
+
+/// Every key of the tables starts with its family (`ORG#<org>` for records, indexes, markers,
+/// jobs and audit records; `KEY#<subject>` for the audit trail's erasure keys), so every grant
+/// of item actions on a table names the families it may touch. A function whose code built a
+/// key outside them (a bug, or an injected key) is refused by IAM, not only by our key
+/// builders. The audit trail's indexes are keyed `ORG#<org>#...` too, so a Query granted on
+/// them is limited by the same condition. Only a whole-table `Scan` (the on-demand maintenance
+/// jobs) has no leading key.
+#[test]
+fn every_item_grant_on_a_table_is_limited_to_its_key_families() {
+    let template = template();
+    let mut checked = 0;
+    for function in template.functions.values() {
+        let id = &function.logical_id;
+        for statement in function.policy_statements.iter().filter(|s| s.effect == "Allow") {
+            let on_base_table = statement
+                .resources
+                .iter()
+                .any(|r| get_att(r).is_some_and(|(t, attr)| attr == "Arn" && template.tables.contains_key(&t)));
+            let item_actions = statement.actions.iter().any(|a| ITEM_ACTIONS.contains(&a.as_str()));
+            let scans = statement.actions.iter().any(|a| a == "dynamodb:Scan");
+            if !on_base_table || !item_actions || scans {
+                continue;
+            }
+            checked += 1;
+            let patterns: Vec<&str> = statement
+                .condition
+                .as_ref()
+                .and_then(|c| c.get("ForAllValues:StringLike"))
+                .and_then(|c| c.get("dynamodb:LeadingKeys"))
+                .and_then(|k| k.as_sequence())
+                .map(|k| k.iter().filter_map(|p| p.as_str()).collect())
+                .unwrap_or_default();
+            assert!(
+                !patterns.is_empty(),
+                "{id}: {:?} on {:?} without a ForAllValues:StringLike dynamodb:LeadingKeys condition",
+                statement.actions,
+                statement.resources
+            );
+            for pattern in patterns {
+                assert!(
+                    ["ORG#*", "KEY#*"].contains(&pattern),
+                    "{id}: leading key pattern {pattern} is not a key family"
+                );
+            }
+        }
+    }
+    assert!(checked > 100, "only {checked} item grants found: is the rule still meaningful?");
+}
+
 /// Functions that serve no record and need no caller: health, the OpenAPI document, its docs page.
 const PUBLIC: &[&str] = &["health", "openapi-json", "docs", "fallback"];
 
