@@ -65,6 +65,8 @@ pub struct LocalStack {
     process: Supervised,
     state_dir: PathBuf,
     vars: BTreeMap<String, String>,
+    /// The state directory is a fresh one under the temp dir, this stack's own.
+    temporary: bool,
 }
 
 impl LocalStack {
@@ -80,6 +82,7 @@ impl LocalStack {
                 binary.display()
             )));
         }
+        let temporary = options.state_dir.is_none();
         let state_dir = options
             .state_dir
             .unwrap_or_else(|| std::env::temp_dir().join(format!("hub-stack-{}", uuid::Uuid::new_v4())));
@@ -111,7 +114,7 @@ impl LocalStack {
         let deadline = Instant::now() + options.ready_timeout + Duration::from_secs(30);
         loop {
             if let Ok(Some(vars)) = envfile::read(&stack_env) {
-                return Ok(Self { process, state_dir, vars });
+                return Ok(Self { process, state_dir, vars, temporary });
             }
             if let Ok(Some(status)) = process.try_wait() {
                 return Err(SpawnError(format!(
@@ -160,6 +163,18 @@ impl LocalStack {
     /// Stops the stack and waits for it to have stopped everything.
     pub fn stop(mut self) -> Result<(), SpawnError> {
         self.process.stop(Duration::from_secs(20)).map_err(|e| SpawnError(format!("cannot stop the stack: {e}")))
+    }
+}
+
+impl Drop for LocalStack {
+    /// A temporary state directory (moto's data and logs, the functions' logs: megabytes per
+    /// stack, a few hundred stacks per test run) goes with its stack, unless the stack is
+    /// dropped by a failing test's panic: its logs are then what explains the failure.
+    fn drop(&mut self) {
+        if self.temporary && !thread::panicking() {
+            let _ = self.process.stop(Duration::from_secs(20));
+            let _ = std::fs::remove_dir_all(&self.state_dir);
+        }
     }
 }
 

@@ -67,6 +67,8 @@ fn the_stack_serves_the_api_and_stops_everything_it_started() {
         .collect();
     assert!(leftovers.is_empty(), "left running: {leftovers:#?}");
     assert!(!Path::new(&state_dir.join("stack.env")).exists(), "stack.env outlived the stack");
+    // Its state directory was a temporary one: it goes with the stack (a test run starts hundreds).
+    assert!(!state_dir.exists(), "the temporary state directory {} outlived the stack", state_dir.display());
     assert!(hub_infra::http::get_status(api, "/api/health", Duration::from_secs(2)).is_err());
     assert!(hub_infra::http::get_status(ws, "/live", Duration::from_secs(2)).is_err());
 }
