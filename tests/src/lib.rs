@@ -267,6 +267,8 @@ pub struct TestApp {
     pub audit_table: String,
     /// This app's analytics counters, in a table created from template.yaml's `AnalyticsTable`.
     pub analytics: Arc<hub_analytics::AnalyticsTable>,
+    /// The DynamoDB requests of this app's functions, while recording.
+    pub requests: RequestLog,
     secret: String,
     handlers: HashMap<&'static str, Handler>,
 }
@@ -277,7 +279,11 @@ impl TestApp {
         if let Ok(level) = std::env::var("HUB_TEST_LOG") {
             hub_shared::telemetry::init_with_level("tests", &level);
         }
-        let client = dynamodb_client();
+        let requests = RequestLog::default();
+        let client = {
+            let plain = dynamodb_client();
+            Client::from_conf(plain.config().to_builder().interceptor(requests.clone()).build())
+        };
         let table = format!("hub-test-{}", Uuid::new_v4().simple());
         let template = hub_infra::template::Template::load(workspace_root().join("template.yaml"))
             .unwrap_or_else(|e| panic!("template.yaml: {e}"));
@@ -330,7 +336,7 @@ impl TestApp {
             store: Store::new(client.clone(), &StoreConfig::from_env(&env).unwrap_or_else(|e| panic!("{e}"))),
             audit: hub_shared::audit::AuditWriter::new(client.clone(), &audit_table),
         };
-        Self { services: Arc::new(services), client, table, bucket, audit_table, analytics, secret, handlers }
+        Self { services: Arc::new(services), client, table, bucket, audit_table, analytics, requests, secret, handlers }
     }
 
     /// A valid HS256 token for `who`, expiring in an hour.
@@ -523,6 +529,50 @@ pub async fn upload(created: &Value, bytes: &[u8]) {
 /// A contact body with the required fields and a few more.
 pub fn contact(first: &str, last: &str) -> Value {
     json!({"first_name": first, "last_name": last})
+}
+
+/// The DynamoDB requests a client sends while recording, each as its operation (`GetItem`) and
+/// its body: how a test counts what an endpoint costs, through the real SDK and the emulator.
+#[derive(Debug, Clone, Default)]
+pub struct RequestLog {
+    recording: Arc<std::sync::atomic::AtomicBool>,
+    seen: Arc<std::sync::Mutex<Vec<(String, String)>>>,
+}
+
+impl RequestLog {
+    /// Starts recording, forgetting what was recorded before.
+    pub fn start(&self) {
+        self.seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clear();
+        self.recording.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Stops recording; the requests recorded since [`RequestLog::start`].
+    pub fn stop(&self) -> Vec<(String, String)> {
+        self.recording.store(false, std::sync::atomic::Ordering::SeqCst);
+        std::mem::take(&mut *self.seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner))
+    }
+}
+
+impl aws_sdk_dynamodb::config::Intercept for RequestLog {
+    fn name(&self) -> &'static str {
+        "RequestLog"
+    }
+
+    fn read_before_transmit(
+        &self,
+        context: &aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef<'_>,
+        _components: &aws_sdk_dynamodb::config::RuntimeComponents,
+        _cfg: &mut aws_sdk_dynamodb::config::ConfigBag,
+    ) -> Result<(), aws_sdk_dynamodb::error::BoxError> {
+        if self.recording.load(std::sync::atomic::Ordering::SeqCst) {
+            let request = context.request();
+            // `X-Amz-Target: DynamoDB_20120810.GetItem`.
+            let operation = request.headers().get("x-amz-target").and_then(|t| t.rsplit('.').next()).unwrap_or("");
+            let body = String::from_utf8_lossy(request.body().bytes().unwrap_or_default()).into_owned();
+            self.seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push((operation.to_string(), body));
+        }
+        Ok(())
+    }
 }
 
 /// Fails every request to DynamoDB whose body mentions `marker` (an event id, a record id),

@@ -541,6 +541,59 @@ async fn a_keyed_batch_cut_off_mid_way_is_finished_by_its_retry_without_a_duplic
     assert_eq!(again.body, retry.body);
 }
 
+/// A new key has no earlier attempt, so its operations are decided without reading a marker
+/// each; a retry that takes a dead attempt's claim over reads every one, and applies nothing
+/// twice (the test above shows what it does with them mid-way).
+#[tokio::test]
+async fn a_new_keys_batch_reads_no_marker_and_a_taken_over_one_reads_each() {
+    let app = TestApp::spawn().await;
+    let org = Uuid::new_v4();
+    let who = Who::admin(org);
+    let admin = app.token(&who);
+    let mut existing = Vec::new();
+    for i in 0..5 {
+        existing.push(create(&app, &admin, "/api/business/contacts", contact("Zoé", &format!("Lefèvre{i}"))).await);
+    }
+    let operations: Vec<Value> =
+        existing.iter().map(|c| json!({"op": "patch", "id": c["id"], "body": {"job_title": "Sage-femme"}})).collect();
+    let body = json!({"operations": operations});
+    let count = |log: &[(String, String)], operation: &str| {
+        log.iter().filter(|(op, body)| op == operation && body.contains("IDEMPOTENCY#")).count()
+    };
+
+    app.requests.start();
+    let first = batch_with_key(&app, "contacts", &admin, "new-key", &body).await;
+    let log = app.requests.stop();
+    assert_eq!(statuses(&first), vec![200; 5], "{}", first.body);
+    let sent: Vec<&str> = log.iter().map(|(op, _)| op.as_str()).collect();
+    assert_eq!(count(&log, "GetItem"), 0, "a new key's batch read markers: {sent:?}");
+    assert_eq!(count(&log, "TransactWriteItems"), 5, "each patch leaves its marker");
+
+    // The attempt "died" after its operations (its claim left running, a minute old).
+    app.client
+        .update_item()
+        .table_name(&app.table)
+        .key("pk", aws_sdk_dynamodb::types::AttributeValue::S(format!("ORG#{org}")))
+        .key("sk", aws_sdk_dynamodb::types::AttributeValue::S(format!("IDEMPOTENCY#{}#new-key", who.user)))
+        .update_expression("SET #state = :running, claimed_at = claimed_at - :minute REMOVE outcome")
+        .expression_attribute_names("#state", "state")
+        .expression_attribute_values(":running", aws_sdk_dynamodb::types::AttributeValue::S("running".into()))
+        .expression_attribute_values(":minute", aws_sdk_dynamodb::types::AttributeValue::N("120".into()))
+        .send()
+        .await
+        .unwrap();
+    app.requests.start();
+    let retry = batch_with_key(&app, "contacts", &admin, "new-key", &body).await;
+    let log = app.requests.stop();
+    assert_eq!(statuses(&retry), vec![200; 5], "{}", retry.body);
+    assert_eq!(count(&log, "GetItem"), 5, "the retry reads each operation's marker");
+    assert_eq!(count(&log, "TransactWriteItems"), 0, "the retry applies nothing again");
+    for (c, result) in existing.iter().zip(retry.body["results"].as_array().unwrap()) {
+        assert_eq!(result["record"]["version"], 2, "patched once: {result}");
+        assert_eq!(result["record"]["id"], c["id"]);
+    }
+}
+
 /// Every live contact of the caller's organization, following the cursor.
 async fn count_all_contacts(app: &TestApp, token: &str) -> usize {
     let mut count = 0;

@@ -19,7 +19,9 @@ use crate::auth::Tenant;
 use crate::domain::Timestamp;
 use crate::error::{AppError, AppResult, FieldError};
 use crate::http::{ApiRequest, Denied, Expected, Reply, Services, body_version, problem_response};
-use crate::store::{BatchFailure, BatchKey, Created, Entity, IdempotencyKey, MAX_TRANSACTION_ITEMS, Prepared, Record};
+use crate::store::{
+    BatchClaim, BatchFailure, BatchKey, Created, Entity, IdempotencyKey, MAX_TRANSACTION_ITEMS, Prepared, Record,
+};
 use http::Method;
 use serde_json::{Map, Value, json};
 use std::sync::Arc;
@@ -47,16 +49,23 @@ pub async fn batch<E: Entity>(
     let (atomic, raw) = envelope(&body)?;
     let key = request.idempotency_key()?;
     let ops = operations(raw, allowed)?;
+    // Whether an earlier attempt of this sequential batch may have applied some operations.
+    let mut resuming = false;
     if let Some(key) = &key {
         let state = if atomic {
             services.store.batch_key(&tenant, key).await?
-        } else if services.store.claim_batch_key(&tenant, key).await? {
-            BatchKey::Free
         } else {
-            match services.store.batch_key(&tenant, key).await? {
-                // Expired or stale between the claim and the read: another request took it.
-                BatchKey::Free => BatchKey::InProgress,
-                other => other,
+            match services.store.claim_batch_key(&tenant, key).await? {
+                BatchClaim::New => BatchKey::Free,
+                BatchClaim::TakenOver => {
+                    resuming = true;
+                    BatchKey::Free
+                }
+                BatchClaim::Held => match services.store.batch_key(&tenant, key).await? {
+                    // Expired or stale between the claim and the read: another request took it.
+                    BatchKey::Free => BatchKey::InProgress,
+                    other => other,
+                },
             }
         };
         match state {
@@ -79,7 +88,7 @@ pub async fn batch<E: Entity>(
     if atomic {
         atomic_batch::<E>(&services, &tenant, &request, ops, key.as_ref()).await
     } else {
-        sequential::<E>(&services, &tenant, &request, ops, key.as_ref()).await
+        sequential::<E>(&services, &tenant, &request, ops, key.as_ref(), resuming).await
     }
 }
 
@@ -297,13 +306,15 @@ fn status_of(op: &Op) -> u16 {
     if matches!(op, Op::Create { .. }) { 201 } else { 200 }
 }
 
-/// Operations one by one, each failing alone.
+/// Operations one by one, each failing alone. `resuming`: this request took the key over from
+/// an earlier attempt, whose operations' markers must be read before anything is decided.
 async fn sequential<E: Entity>(
     services: &Services,
     tenant: &Tenant,
     request: &ApiRequest,
     ops: Vec<Op>,
     key: Option<&IdempotencyKey>,
+    resuming: bool,
 ) -> AppResult<Reply> {
     let mut outcomes = Vec::with_capacity(ops.len());
     for (index, op) in ops.into_iter().enumerate() {
@@ -314,10 +325,11 @@ async fn sequential<E: Entity>(
         });
         // An operation an earlier attempt of this batch applied is answered from its marker:
         // deciding it again would refuse it (a deleted record is gone, an appointment overlaps
-        // itself) or apply it twice (a patch without a version).
+        // itself) or apply it twice (a patch without a version). A new key has no earlier
+        // attempt, and its batch no read per operation.
         let earlier = match &derived {
-            Some(key) => services.store.written_under::<E>(tenant, key).await,
-            None => Ok(None),
+            Some(key) if resuming => services.store.written_under::<E>(tenant, key).await,
+            _ => Ok(None),
         };
         let written = match earlier {
             Ok(Some(record)) => Ok(Created { record, replayed: true }),

@@ -15,6 +15,6 @@ mod repo;
 
 pub use entity::{ANONYMIZED, Entity, IndexEntry, ListSpec, Lock, Meta, Record, Reference, SortRange, Unique};
 pub use repo::{
-    BatchFailure, BatchKey, BulkOutcome, Created, Due, IdempotencyKey, MAX_TRANSACTION_ITEMS, Page, Prepared, Staged,
-    Store, StoredImport,
+    BatchClaim, BatchFailure, BatchKey, BulkOutcome, Created, Due, IdempotencyKey, MAX_TRANSACTION_ITEMS, Page,
+    Prepared, Staged, Store, StoredImport,
 };

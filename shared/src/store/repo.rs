@@ -17,7 +17,7 @@ use uuid::Uuid;
 mod batch;
 mod import;
 mod maintenance;
-pub use batch::{BatchFailure, BatchKey, MAX_TRANSACTION_ITEMS, Prepared, Staged};
+pub use batch::{BatchClaim, BatchFailure, BatchKey, MAX_TRANSACTION_ITEMS, Prepared, Staged};
 pub use import::StoredImport;
 pub use maintenance::Due;
 

@@ -14,7 +14,7 @@ use crate::store::attr::{Item, get_n, get_s, n, s};
 use crate::store::entity::{Entity, Lock, Record, Unique};
 use crate::store::keys::{self, ITEM_IDEMPOTENCY};
 use crate::store::repo::IdempotencyKey;
-use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use std::collections::HashMap;
 use uuid::Uuid;
 
@@ -71,6 +71,18 @@ pub enum BatchFailure {
     Replay,
     /// The transaction as a whole failed (contention, storage).
     Whole(AppError),
+}
+
+/// What claiming a sequential batch's `Idempotency-Key` found ([`Store::claim_batch_key`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BatchClaim {
+    /// The key had no item: no attempt of this batch ran before, so none left a marker.
+    New,
+    /// An expired key, or the stale claim of an attempt that died, now this request's: that
+    /// attempt's operations may have left markers.
+    TakenOver,
+    /// Another request holds the key (running, or done): read it with [`Store::batch_key`].
+    Held,
 }
 
 /// What a batch's `Idempotency-Key` item says.
@@ -234,10 +246,10 @@ impl Store {
         }
     }
 
-    /// Claims a batch's key before its operations run one by one: `false` when another request
-    /// holds it (running, or done: read it with [`Store::batch_key`]). A claim left by a dead
-    /// function can be taken over once stale.
-    pub async fn claim_batch_key(&self, tenant: &Tenant, key: &IdempotencyKey) -> AppResult<bool> {
+    /// Claims a batch's key before its operations run one by one. A claim left by a dead
+    /// function can be taken over once stale; the item it replaces (`ALL_OLD`) tells a new key
+    /// from a taken-over one.
+    pub async fn claim_batch_key(&self, tenant: &Tenant, key: &IdempotencyKey) -> AppResult<BatchClaim> {
         let now = Timestamp::now().as_datetime().timestamp();
         let mut item = batch_key_item(tenant, key, now);
         item.insert("state".into(), s("running"));
@@ -255,11 +267,15 @@ impl Store {
             .expression_attribute_values(":running", s("running"))
             .expression_attribute_values(":stale", n(now - STALE_CLAIM_SECS))
             .expression_attribute_values(":hash", s(&key.request_hash))
+            .return_values(ReturnValue::AllOld)
             .send()
             .await;
         match result {
-            Ok(_) => Ok(true),
-            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(false),
+            Ok(out) if out.attributes().is_some_and(|old| !old.is_empty()) => Ok(BatchClaim::TakenOver),
+            Ok(_) => Ok(BatchClaim::New),
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
+                Ok(BatchClaim::Held)
+            }
             Err(err) => Err(storage_error(err)),
         }
     }
