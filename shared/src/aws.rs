@@ -29,10 +29,14 @@ use aws_smithy_runtime_api::client::interceptors::{Intercept, disable_intercepto
 use std::sync::Arc;
 
 mod https;
+mod queue;
+mod requests;
 use aws_smithy_types::config_bag::ConfigBag;
 use aws_types::SdkConfig;
 use aws_types::region::Region;
 pub use https::{Https, Roots};
+pub use queue::Queue;
+pub use requests::{RequestLog, Sent};
 
 /// The roots the AWS client trusts by default: Amazon Root CA 1 to 4 and Starfield Services Root
 /// Certificate Authority - G2 (see the file's header, and the tests below).

@@ -240,6 +240,25 @@ pub struct Answer {
 }
 
 impl Answer {
+    /// A function's response as a test reads it: JSON bodies parsed, a text answer (a CSV
+    /// export, a page, a script) kept as one JSON string.
+    pub fn from_response(response: &lambda_http::Response<lambda_http::Body>) -> Self {
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let is_text = headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|t| t.starts_with("text/") || t.starts_with("application/javascript"));
+        let body = match response.body() {
+            // A text answer (a CSV export) is kept as one JSON string.
+            lambda_http::Body::Text(t) if is_text => Value::String(t.clone()),
+            lambda_http::Body::Text(t) => serde_json::from_str(t).unwrap_or_else(|e| panic!("response body: {e}: {t}")),
+            lambda_http::Body::Binary(b) => serde_json::from_slice(b).unwrap_or_else(|e| panic!("response body: {e}")),
+            _ => Value::Null,
+        };
+        Answer { status, headers, body }
+    }
+
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
@@ -268,7 +287,7 @@ pub struct TestApp {
     /// This app's analytics counters, in a table created from template.yaml's `AnalyticsTable`.
     pub analytics: Arc<hub_analytics::AnalyticsTable>,
     /// The DynamoDB requests of this app's functions, while recording.
-    pub requests: RequestLog,
+    pub requests: hub_shared::aws::RequestLog,
     secret: String,
     handlers: HashMap<&'static str, Handler>,
 }
@@ -279,7 +298,7 @@ impl TestApp {
         if let Ok(level) = std::env::var("HUB_TEST_LOG") {
             hub_shared::telemetry::init_with_level("tests", &level);
         }
-        let requests = RequestLog::default();
+        let requests = hub_shared::aws::RequestLog::default();
         let client = {
             let plain = dynamodb_client();
             Client::from_conf(plain.config().to_builder().interceptor(requests.clone()).build())
@@ -483,21 +502,14 @@ impl TestApp {
                 Box::pin(hub_shared::http::handle(&self.services, function, handler.as_ref(), request)).await
             }
         };
-        let status = response.status().as_u16();
-        let headers = response.headers().clone();
-        // A text answer (a CSV export, a page, a script) is kept as one JSON string.
-        let is_text = headers
-            .get("content-type")
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|t| t.starts_with("text/") || t.starts_with("application/javascript"));
-        let body = match response.body() {
-            // A text answer (a CSV export) is kept as one JSON string.
-            lambda_http::Body::Text(t) if is_text => Value::String(t.clone()),
-            lambda_http::Body::Text(t) => serde_json::from_str(t).unwrap_or_else(|e| panic!("response body: {e}: {t}")),
-            lambda_http::Body::Binary(b) => serde_json::from_slice(b).unwrap_or_else(|e| panic!("response body: {e}")),
-            _ => Value::Null,
-        };
-        Answer { status, headers, body }
+        Answer::from_response(&response)
+    }
+
+    /// `POST path` with `body`, which must answer 201: the created record.
+    pub async fn create(&self, token: &str, path: &str, body: Value) -> Value {
+        let answer = self.send("POST", path, Some(token), Some(body)).await;
+        assert_eq!(answer.status, 201, "{path}: {}", answer.body);
+        answer.body
     }
 }
 
@@ -529,50 +541,6 @@ pub async fn upload(created: &Value, bytes: &[u8]) {
 /// A contact body with the required fields and a few more.
 pub fn contact(first: &str, last: &str) -> Value {
     json!({"first_name": first, "last_name": last})
-}
-
-/// The DynamoDB requests a client sends while recording, each as its operation (`GetItem`) and
-/// its body: how a test counts what an endpoint costs, through the real SDK and the emulator.
-#[derive(Debug, Clone, Default)]
-pub struct RequestLog {
-    recording: Arc<std::sync::atomic::AtomicBool>,
-    seen: Arc<std::sync::Mutex<Vec<(String, String)>>>,
-}
-
-impl RequestLog {
-    /// Starts recording, forgetting what was recorded before.
-    pub fn start(&self) {
-        self.seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clear();
-        self.recording.store(true, std::sync::atomic::Ordering::SeqCst);
-    }
-
-    /// Stops recording; the requests recorded since [`RequestLog::start`].
-    pub fn stop(&self) -> Vec<(String, String)> {
-        self.recording.store(false, std::sync::atomic::Ordering::SeqCst);
-        std::mem::take(&mut *self.seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner))
-    }
-}
-
-impl aws_sdk_dynamodb::config::Intercept for RequestLog {
-    fn name(&self) -> &'static str {
-        "RequestLog"
-    }
-
-    fn read_before_transmit(
-        &self,
-        context: &aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef<'_>,
-        _components: &aws_sdk_dynamodb::config::RuntimeComponents,
-        _cfg: &mut aws_sdk_dynamodb::config::ConfigBag,
-    ) -> Result<(), aws_sdk_dynamodb::error::BoxError> {
-        if self.recording.load(std::sync::atomic::Ordering::SeqCst) {
-            let request = context.request();
-            // `X-Amz-Target: DynamoDB_20120810.GetItem`.
-            let operation = request.headers().get("x-amz-target").and_then(|t| t.rsplit('.').next()).unwrap_or("");
-            let body = String::from_utf8_lossy(request.body().bytes().unwrap_or_default()).into_owned();
-            self.seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push((operation.to_string(), body));
-        }
-        Ok(())
-    }
 }
 
 /// Fails every request to DynamoDB whose body mentions `marker` (an event id, a record id),
@@ -648,6 +616,13 @@ impl StackApi {
     pub async fn call(&self, method: &str, path: &str, token: &str, body: Option<Value>) -> (u16, Value) {
         let (status, body, _) = self.call_with_headers(method, path, token, body).await;
         (status, body)
+    }
+
+    /// `POST path` with `body`, which must answer 201: the created record.
+    pub async fn create(&self, token: &str, path: &str, body: Value) -> Value {
+        let (status, created) = self.call("POST", path, token, Some(body)).await;
+        assert_eq!(status, 201, "{path}: {created}");
+        created
     }
 
     /// [`StackApi::call`], with the response's headers.

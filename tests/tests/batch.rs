@@ -12,12 +12,6 @@ use serde_json::{Value, json};
 use std::collections::HashMap;
 use uuid::Uuid;
 
-async fn create(app: &TestApp, token: &str, path: &str, body: Value) -> Value {
-    let answer = app.send("POST", path, Some(token), Some(body)).await;
-    assert_eq!(answer.status, 201, "{}", answer.body);
-    answer.body
-}
-
 async fn batch(app: &TestApp, entity: &str, token: &str, body: Value) -> hub_tests::Answer {
     app.send("POST", &format!("/api/business/{entity}/batch"), Some(token), Some(body)).await
 }
@@ -68,14 +62,14 @@ async fn each_operation_is_answered_on_its_own_in_order() {
     let admin = app.token(&Who::admin(org));
     let member = app.token(&Who::member(org));
     let other_org = app.token(&Who::admin(Uuid::new_v4()));
-    let kept = create(&app, &admin, "/api/business/contacts", contact("Zoé", "Lefèvre")).await;
-    let deleted = create(&app, &admin, "/api/business/contacts", contact("Anaïs", "Dubois")).await;
+    let kept = app.create(&admin, "/api/business/contacts", contact("Zoé", "Lefèvre")).await;
+    let deleted = app.create(&admin, "/api/business/contacts", contact("Anaïs", "Dubois")).await;
     let deleted_id = deleted["id"].as_str().unwrap();
     assert_eq!(
         app.send("DELETE", &format!("/api/business/contacts/{deleted_id}"), Some(&admin), None).await.status,
         200
     );
-    let foreign = create(&app, &other_org, "/api/business/contacts", contact("Hélène", "Martin")).await;
+    let foreign = app.create(&other_org, "/api/business/contacts", contact("Hélène", "Martin")).await;
     let kept_id = kept["id"].as_str().unwrap();
 
     let answer = batch(
@@ -196,7 +190,7 @@ async fn an_atomic_batch_writes_everything_or_nothing() {
     let app = TestApp::spawn().await;
     let org = Uuid::new_v4();
     let admin = app.token(&Who::admin(org));
-    let kept = create(&app, &admin, "/api/business/contacts", contact("Zoé", "Lefèvre")).await;
+    let kept = app.create(&admin, "/api/business/contacts", contact("Zoé", "Lefèvre")).await;
     let kept_id = kept["id"].as_str().unwrap();
     let operations = |version: u64| {
         json!([
@@ -213,13 +207,13 @@ async fn an_atomic_batch_writes_everything_or_nothing() {
 
     // A condition that fails only inside the transaction: the e-mail is taken after the batch
     // was checked... here, before it, by a record the batch's check does not read.
-    let taken = create(
-        &app,
-        &admin,
-        "/api/business/contacts",
-        json!({"first_name": "A", "last_name": "B", "email": "elodie@exemple.fr"}),
-    )
-    .await;
+    let taken = app
+        .create(
+            &admin,
+            "/api/business/contacts",
+            json!({"first_name": "A", "last_name": "B", "email": "elodie@exemple.fr"}),
+        )
+        .await;
     let failed = batch(&app, "contacts", &admin, json!({"atomic": true, "operations": operations(1)})).await;
     let (index, problem) = atomic_failure(&failed);
     assert_eq!((index, problem["code"].as_str().unwrap()), (0, "UNIQUE_CONFLICT"));
@@ -260,7 +254,7 @@ async fn an_atomic_batch_refuses_what_one_transaction_cannot_hold() {
     let (index, problem) = atomic_failure(&same);
     assert_eq!((index, problem["code"].as_str().unwrap()), (1, "UNIQUE_CONFLICT"));
     // Two writes of one record.
-    let kept = create(&app, &admin, "/api/business/contacts", contact("Zoé", "Lefèvre")).await;
+    let kept = app.create(&admin, "/api/business/contacts", contact("Zoé", "Lefèvre")).await;
     let twice = batch(
         &app,
         "contacts",
@@ -314,7 +308,7 @@ async fn a_retried_batch_is_a_replay() {
     let app = TestApp::spawn().await;
     let org = Uuid::new_v4();
     let admin = app.token(&Who::admin(org));
-    let kept = create(&app, &admin, "/api/business/contacts", contact("Zoé", "Lefèvre")).await;
+    let kept = app.create(&admin, "/api/business/contacts", contact("Zoé", "Lefèvre")).await;
     for atomic in [false, true] {
         let body = json!({"atomic": atomic, "operations": [
             {"op": "create", "body": contact("Élise", &format!("Roux{atomic}"))},
@@ -363,7 +357,7 @@ async fn appointments_of_one_schedule_are_checked_against_each_other() {
     let app = TestApp::spawn().await;
     let org = Uuid::new_v4();
     let admin = app.token(&Who::admin(org));
-    let patient = create(&app, &admin, "/api/business/contacts", contact("Zoé", "Lefèvre")).await;
+    let patient = app.create(&admin, "/api/business/contacts", contact("Zoé", "Lefèvre")).await;
     let provider = Uuid::new_v4().to_string();
     let slot = |start: &str, end: &str| {
         json!({"op": "create", "body": {
@@ -398,7 +392,7 @@ async fn appointments_of_one_schedule_are_checked_against_each_other() {
     let (index, problem) = atomic_failure(&answer);
     assert_eq!((index, problem["code"].as_str().unwrap()), (1, "NOT_ATOMIC"));
     // A reference to a contact the batch deletes is refused; to a live one, accepted.
-    let other = create(&app, &admin, "/api/business/contacts", contact("Marc", "Noël")).await;
+    let other = app.create(&admin, "/api/business/contacts", contact("Marc", "Noël")).await;
     let answer =
         batch(&app, "contacts", &admin, json!({"atomic": true, "operations": [{"op": "delete", "id": other["id"]}]}))
             .await;
@@ -409,7 +403,7 @@ async fn appointments_of_one_schedule_are_checked_against_each_other() {
     let (index, problem) = atomic_failure(&answer);
     assert_eq!((index, problem["code"].as_str().unwrap()), (0, "RELATED_NOT_FOUND"));
     // Versions: one the body and the operation disagree on is refused as by the single endpoint.
-    let kept = create(&app, &admin, "/api/business/contacts", contact("Léa", "Petit")).await;
+    let kept = app.create(&admin, "/api/business/contacts", contact("Léa", "Petit")).await;
     let answer = batch(
         &app,
         "contacts",
@@ -446,7 +440,7 @@ async fn every_write_of_a_batch_is_audited_once_and_nothing_else() {
     // organization: e-mails and record numbers are unique per organization).
     let elsewhere = app.token(&Who::admin(Uuid::new_v4()));
     for (body, result) in bodies.iter().zip(results) {
-        let single = create(&app, &elsewhere, "/api/business/contacts", body.clone()).await;
+        let single = app.create(&elsewhere, "/api/business/contacts", body.clone()).await;
         let mut from_batch = result["record"].as_object().unwrap().clone();
         let mut alone = single.as_object().unwrap().clone();
         // Stamped by the server: who, where and when (consent is dated when it is given).
@@ -483,7 +477,7 @@ async fn a_keyed_batch_cut_off_mid_way_is_finished_by_its_retry_without_a_duplic
     // delete (a second attempt would be a 404), then 25 to create.
     let mut existing = Vec::new();
     for i in 0..15 {
-        existing.push(create(&app, &admin, "/api/business/contacts", contact("Déjà", &format!("Là{i}"))).await);
+        existing.push(app.create(&admin, "/api/business/contacts", contact("Déjà", &format!("Là{i}"))).await);
     }
     let mut operations: Vec<Value> = existing[..10]
         .iter()
@@ -552,20 +546,20 @@ async fn a_new_keys_batch_reads_no_marker_and_a_taken_over_one_reads_each() {
     let admin = app.token(&who);
     let mut existing = Vec::new();
     for i in 0..5 {
-        existing.push(create(&app, &admin, "/api/business/contacts", contact("Zoé", &format!("Lefèvre{i}"))).await);
+        existing.push(app.create(&admin, "/api/business/contacts", contact("Zoé", &format!("Lefèvre{i}"))).await);
     }
     let operations: Vec<Value> =
         existing.iter().map(|c| json!({"op": "patch", "id": c["id"], "body": {"job_title": "Sage-femme"}})).collect();
     let body = json!({"operations": operations});
-    let count = |log: &[(String, String)], operation: &str| {
-        log.iter().filter(|(op, body)| op == operation && body.contains("IDEMPOTENCY#")).count()
+    let count = |log: &[hub_shared::aws::Sent], operation: &str| {
+        log.iter().filter(|r| r.operation == operation && r.body.contains("IDEMPOTENCY#")).count()
     };
 
     app.requests.start();
     let first = batch_with_key(&app, "contacts", &admin, "new-key", &body).await;
     let log = app.requests.stop();
     assert_eq!(statuses(&first), vec![200; 5], "{}", first.body);
-    let sent: Vec<&str> = log.iter().map(|(op, _)| op.as_str()).collect();
+    let sent: Vec<&str> = log.iter().map(|r| r.operation.as_str()).collect();
     assert_eq!(count(&log, "GetItem"), 0, "a new key's batch read markers: {sent:?}");
     assert_eq!(count(&log, "TransactWriteItems"), 5, "each patch leaves its marker");
 
@@ -617,7 +611,7 @@ async fn each_entity_keeps_its_own_rules_in_a_batch() {
     let app = TestApp::spawn().await;
     let org = Uuid::new_v4();
     let admin = app.token(&Who::admin(org));
-    let payer = create(&app, &admin, "/api/business/contacts", contact("Pay", "Eur")).await;
+    let payer = app.create(&admin, "/api/business/contacts", contact("Pay", "Eur")).await;
     let tx = |id: &str, status: &str| {
         json!({"op": "create", "body": {
             "contact_id": payer["id"], "transaction_id": id, "transaction_type": "payment",
@@ -647,7 +641,7 @@ async fn each_entity_keeps_its_own_rules_in_a_batch() {
     assert_eq!(answer.body["results"][1]["problem"]["code"], "TRANSACTION_LOCKED");
     // A reference to another organization's contact is not found, as on the single endpoint.
     let foreign =
-        create(&app, &app.token(&Who::admin(Uuid::new_v4())), "/api/business/contacts", contact("Autre", "Org")).await;
+        app.create(&app.token(&Who::admin(Uuid::new_v4())), "/api/business/contacts", contact("Autre", "Org")).await;
     let mut theirs = tx("PAY-3", "pending");
     theirs["body"]["contact_id"] = foreign["id"].clone();
     let answer = batch(&app, "transactions", &admin, json!({"operations": [theirs]})).await;

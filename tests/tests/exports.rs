@@ -65,12 +65,6 @@ impl Harness {
         Self(StackApi::start().await)
     }
 
-    async fn create(&self, token: &str, path: &str, body: Value) -> Value {
-        let (status, created, _) = self.call_with_headers("POST", path, token, Some(body)).await;
-        assert_eq!(status, 201, "{path}: {created}");
-        created
-    }
-
     /// A practice with a record of every entity: accents, a document with its file, a deleted
     /// appointment, an erased contact. Returns each record's id by entity file name.
     async fn practice(&self, org: Uuid) -> BTreeMap<&'static str, BTreeSet<String>> {

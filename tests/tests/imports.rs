@@ -96,13 +96,7 @@ impl Harness {
             }
             other => panic!("not an import binary: {other}"),
         };
-        let status = response.status().as_u16();
-        let headers = response.headers().clone();
-        let body = match response.body() {
-            lambda_http::Body::Text(t) => serde_json::from_str(t).unwrap(),
-            _ => Value::Null,
-        };
-        Answer { status, headers, body }
+        Answer::from_response(&response)
     }
 
     /// `POST /api/business/imports/{id}/start` with the chunk messages sent to `queue`.
@@ -114,13 +108,7 @@ impl Harness {
         let bulk = Arc::clone(&self.bulk);
         let start = |s, t, r| hub_imports::start(s, t, r, bulk.clone(), queue.clone());
         let response = Box::pin(hub_shared::http::handle(&self.app.services, "imports-start", &start, request)).await;
-        let status = response.status().as_u16();
-        let headers = response.headers().clone();
-        let body = match response.body() {
-            lambda_http::Body::Text(t) => serde_json::from_str(t).unwrap(),
-            _ => Value::Null,
-        };
-        Answer { status, headers, body }
+        Answer::from_response(&response)
     }
 
     /// Declares and uploads an import of `bytes`; its id.
@@ -378,15 +366,14 @@ async fn ten_thousand_rows_import_every_good_row_once_and_report_every_bad_one_w
     let org = Uuid::new_v4();
     let admin = h.app.token(&Who::admin(org));
     let existing = h
-        .send(
-            "POST",
-            "/api/business/contacts",
+        .app
+        .create(
             &admin,
-            Some(json!({"first_name": "Déjà", "last_name": "Là", "medical_record_number": "EXIST-1"})),
+            "/api/business/contacts",
+            json!({"first_name": "Déjà", "last_name": "Là", "medical_record_number": "EXIST-1"}),
         )
         .await;
-    assert_eq!(existing.status, 201);
-    let existing_id = existing.body["id"].as_str().unwrap().to_string();
+    let existing_id = existing["id"].as_str().unwrap().to_string();
     let (bytes, bad) = big_file("EXIST-1");
     let started = Instant::now();
     let (job, report) = h.run(&admin, contacts_declaration(), &bytes).await;
@@ -507,14 +494,14 @@ async fn an_upsert_matching_a_record_an_earlier_chunk_updated_is_a_duplicate_of_
     let org = Uuid::new_v4();
     let admin = h.app.token(&Who::admin(org));
     let known = h
-        .send(
-            "POST",
-            "/api/business/contacts",
+        .app
+        .create(
             &admin,
-            Some(json!({"first_name": "Old", "last_name": "Name", "email": "known@exemple.fr"})),
+            "/api/business/contacts",
+            json!({"first_name": "Old", "last_name": "Name", "email": "known@exemple.fr"}),
         )
         .await;
-    let known_id = known.body["id"].as_str().unwrap().to_string();
+    let known_id = known["id"].as_str().unwrap().to_string();
     let file = "first_name,last_name,email\nNew,Name,known@exemple.fr\nFresh,Face,fresh@exemple.fr\nAgain,Name,KNOWN@exemple.fr\n";
     let mut declaration = contacts_declaration();
     declaration["mode"] = json!("upsert_by_email");
@@ -537,8 +524,7 @@ async fn ndjson_imports_appointments_and_transactions_that_name_existing_contact
     let org = Uuid::new_v4();
     let admin = h.app.token(&Who::admin(org));
     let contact =
-        h.send("POST", "/api/business/contacts", &admin, Some(hub_tests::contact("Ana", "Ïbañez"))).await.body["id"]
-            .clone();
+        h.app.create(&admin, "/api/business/contacts", hub_tests::contact("Ana", "Ïbañez")).await["id"].clone();
     let missing = Uuid::new_v4();
     let lines = [
         json!({"contact_id": contact, "title": "Consultation", "start_datetime": "2030-03-02T09:30:00+01:00", "end_datetime": "2030-03-02T10:00:00+01:00"}).to_string(),
@@ -565,15 +551,14 @@ async fn a_dry_run_reports_every_row_and_writes_no_record() {
     let h = Harness::start().await;
     let org = Uuid::new_v4();
     let admin = h.app.token(&Who::admin(org));
-    let existing = h
-        .send(
-            "POST",
-            "/api/business/contacts",
+    // Its e-mail is taken by the file's third row.
+    h.app
+        .create(
             &admin,
-            Some(json!({"first_name": "A", "last_name": "B", "email": "taken@exemple.fr"})),
+            "/api/business/contacts",
+            json!({"first_name": "A", "last_name": "B", "email": "taken@exemple.fr"}),
         )
         .await;
-    assert_eq!(existing.status, 201);
     h.app.run_audit_stream().await;
     let before = h.app.stream_records().await.len();
     let file = "first_name,last_name,email\nAda,Lovelace,ada@exemple.fr\nAda,Again,ada@exemple.fr\nTaken,Value,taken@exemple.fr\nBad,Mail,nope\n";
@@ -902,15 +887,13 @@ async fn an_import_runs_end_to_end_through_the_local_stack_queue_relay_and_worke
     let h = Stack::start().await;
     let org = Uuid::new_v4();
     let admin = h.token(org, &["admin"]);
-    let (status, existing) = h
-        .call(
-            "POST",
-            "/api/business/contacts",
+    let existing = h
+        .create(
             &admin,
-            Some(json!({"first_name": "Déjà", "last_name": "Là", "medical_record_number": "EXIST-S"})),
+            "/api/business/contacts",
+            json!({"first_name": "Déjà", "last_name": "Là", "medical_record_number": "EXIST-S"}),
         )
         .await;
-    assert_eq!(status, 201, "{existing}");
     let existing_id = existing["id"].as_str().unwrap().to_string();
 
     // A CSV of contacts: the good rows created once, each bad one reported with its reason.
@@ -988,8 +971,7 @@ async fn appointments_of_one_provider_are_written_in_file_order_and_contention_i
     let org = Uuid::new_v4();
     let admin = h.app.token(&Who::admin(org));
     let contact =
-        h.send("POST", "/api/business/contacts", &admin, Some(hub_tests::contact("Ana", "Ïbañez"))).await.body["id"]
-            .clone();
+        h.app.create(&admin, "/api/business/contacts", hub_tests::contact("Ana", "Ïbañez")).await["id"].clone();
     let provider = Uuid::new_v4();
     let slot = |i: u64| {
         let start =

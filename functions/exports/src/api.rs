@@ -16,7 +16,7 @@
 
 use crate::job::{Job, Jobs, State};
 use crate::records::ENTITIES;
-use crate::worker::{NDJSON, Queue};
+use crate::worker::{NDJSON, Queue, enqueue};
 use hub_documents::Files;
 use hub_shared::audit::{Access, Action};
 use hub_shared::auth::{Permission, Tenant};
@@ -53,7 +53,7 @@ pub async fn create(
     // Recorded before it is queued: no export runs without its record in the audit trail.
     let access = Access::new(Action::Export, RESOURCE_TYPE, vec![job.id.to_string()]);
     let started = match record_access_first(&services, &tenant, &request, &access, http::StatusCode::ACCEPTED).await {
-        Ok(()) => queue.send(tenant.org, job.id).await,
+        Ok(()) => enqueue(&queue, tenant.org, job.id).await,
         Err(err) => Err(err),
     };
     if let Err(err) = started {

@@ -95,31 +95,15 @@ impl Default for Limits {
     }
 }
 
-/// Sends an export's messages (the create handler's first, the worker's continuations).
-#[derive(Debug, Clone)]
-pub struct Queue {
-    client: aws_sdk_sqs::Client,
-    url: String,
-}
+/// The queue of export messages (the create handler's first, the worker's continuations).
+pub use hub_shared::aws::Queue;
+pub const QUEUE_VAR: &str = "HUB_EXPORT_QUEUE_URL";
 
-impl Queue {
-    pub fn new(sdk: &aws_types::SdkConfig, url: impl Into<String>) -> Self {
-        Self { client: hub_shared::aws::sqs(sdk), url: url.into() }
-    }
-
-    pub fn from_env(env: &Env, sdk: &aws_types::SdkConfig) -> Result<Self, ConfigError> {
-        Ok(Self::new(sdk, env.required("HUB_EXPORT_QUEUE_URL")?))
-    }
-
-    #[tracing::instrument(name = "exports.enqueue", skip_all)]
-    pub async fn send(&self, org: OrgId, id: Uuid) -> AppResult<()> {
-        let body = json!(Message { organization_id: org.as_uuid(), export_id: id }).to_string();
-        self.client.send_message().queue_url(&self.url).message_body(body).send().await.map_err(|e| {
-            tracing::warn!(error = %aws_sdk_sqs::error::DisplayErrorContext(&e), "export not queued");
-            AppError::unavailable("the export could not be queued; retry shortly")
-        })?;
-        Ok(())
-    }
+/// Queues one step of export `id`.
+#[tracing::instrument(name = "exports.enqueue", skip_all)]
+pub async fn enqueue(queue: &Queue, org: OrgId, id: Uuid) -> AppResult<()> {
+    let message = Message { organization_id: org.as_uuid(), export_id: id };
+    queue.send_json(&message, "the export could not be queued; retry shortly").await
 }
 
 /// What one message did.
@@ -157,7 +141,7 @@ impl Worker {
             table,
             s3: hub_documents::files::s3_client(sdk),
             bucket: env.required(crate::BUCKET_VAR)?.to_string(),
-            queue: Queue::from_env(env, sdk)?,
+            queue: Queue::from_env(env, QUEUE_VAR, sdk)?,
             documents_bucket: env.get(hub_documents::files::BUCKET_VAR).map(str::to_owned),
             limits: Limits::default(),
         })
@@ -224,7 +208,7 @@ impl Worker {
             }
             if started.elapsed() >= budget {
                 self.jobs.commit(&mut held, true).await?;
-                self.queue.send(org, id).await?;
+                enqueue(&self.queue, org, id).await?;
                 return Ok(Outcome::Continued);
             }
         }

@@ -15,7 +15,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let worker = Arc::new(Worker {
         store: Store::from_env(&env, &sdk)?,
         bulk: Bulk::from_env()?,
-        sender: Queue::from_env()?,
+        sender: Queue::from_env(&env, hub_imports::queue::QUEUE_VAR, &sdk)?,
         limits: Limits::default(),
     });
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {

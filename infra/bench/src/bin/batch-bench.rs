@@ -9,16 +9,11 @@
 //! HUB_TABLE, HUB_AUDIT_TABLE, HUB_CURSOR_SECRET, JWT_HS256_SECRET, JWT_ISSUER, JWT_AUDIENCE).
 //! Options: `--operations N` (100), `--atomic N` (contacts per atomic batch, 11: what one transaction holds).
 
-use aws_smithy_runtime_api::box_error::BoxError;
-use aws_smithy_runtime_api::client::interceptors::Intercept;
-use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef;
-use aws_smithy_runtime_api::client::orchestrator::Metadata;
-use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
-use aws_smithy_types::config_bag::ConfigBag;
 use hub_bench::BenchError;
 use hub_bench::events::{Caller, HttpEvent};
 use hub_shared::audit::AuditWriter;
 use hub_shared::auth::Authenticator;
+use hub_shared::aws::RequestLog;
 use hub_shared::config::{AuthConfig, Env, HttpConfig, StoreConfig};
 use hub_shared::http::{ApiRequest, Reply, Services};
 use hub_shared::store::Store;
@@ -26,47 +21,17 @@ use hub_shared::{AppResult, ops};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::process::ExitCode;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Instant;
 
-/// Requests sent, by DynamoDB operation name.
-#[derive(Debug, Default, Clone)]
-struct Counter(Arc<Mutex<BTreeMap<String, usize>>>);
-
-impl Counter {
-    fn take(&self) -> BTreeMap<String, usize> {
-        self.0.lock().map(|mut m| std::mem::take(&mut *m)).unwrap_or_default()
-    }
-}
-
-impl Intercept for Counter {
-    fn name(&self) -> &'static str {
-        "BenchRequestCounter"
-    }
-
-    // Once per attempt actually sent, retries included.
-    fn read_before_transmit(
-        &self,
-        _context: &BeforeTransmitInterceptorContextRef<'_>,
-        _components: &RuntimeComponents,
-        cfg: &mut ConfigBag,
-    ) -> Result<(), BoxError> {
-        let name = cfg.load::<Metadata>().map_or("?", |m| m.name()).to_string();
-        if let Ok(mut map) = self.0.lock() {
-            *map.entry(name).or_default() += 1;
-        }
-        Ok(())
-    }
-}
-
-fn services(counter: &Counter) -> Result<Services, BenchError> {
+fn services(requests: &RequestLog) -> Result<Services, BenchError> {
     let env = Env::from_process();
     let err = |e: &dyn std::fmt::Display| BenchError::new(e.to_string());
     let sdk = hub_shared::aws::sdk_config_from(&env).map_err(|e| err(&e))?;
     let client = aws_sdk_dynamodb::Client::from_conf(
         aws_sdk_dynamodb::config::Builder::from(&sdk)
             .interceptor(hub_shared::aws::Quiet)
-            .interceptor(counter.clone())
+            .interceptor(requests.clone())
             .build(),
     );
     let audit_table = env.required("HUB_AUDIT_TABLE").map_err(|e| err(&e))?.to_string();
@@ -144,15 +109,15 @@ fn option(args: &[String], flag: &str, default: usize) -> Result<usize, BenchErr
 }
 
 async fn bench(operations: usize, atomic: usize) -> Result<(), BenchError> {
-    let counter = Counter::default();
-    let services = Arc::new(services(&counter)?);
+    let requests = RequestLog::default();
+    let services = Arc::new(services(&requests)?);
     let caller = Caller::from_env()?;
     let create: Handler = Box::new(|s, t, r| Box::pin(ops::create::<hub_contacts::Contact>(s, t, r)));
     let batch: Handler = Box::new(|s, t, r| Box::pin(ops::batch::<hub_contacts::Contact>(s, t, r, ops::BATCH_ALL)));
 
     // One warm-up request: the first one pays the client's connection and the token's check.
     invoke(&services, "contacts-create", &create, &HttpEvent::create_contact(&caller)).await?;
-    counter.take();
+    requests.start();
     let mut rows = Vec::new();
     for (mode, n) in
         [("single creates", operations), ("batch", operations), ("atomic batch", atomic), ("single creates", atomic)]
@@ -172,7 +137,7 @@ async fn bench(operations: usize, atomic: usize) -> Result<(), BenchError> {
         rows.push(Row {
             mode: mode.to_string(),
             contacts: n,
-            requests: counter.take(),
+            requests: RequestLog::by_operation(&requests.take()),
             millis: started.elapsed().as_secs_f64() * 1000.0,
         });
     }
