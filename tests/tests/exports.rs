@@ -289,6 +289,32 @@ async fn an_export_holds_every_record_of_the_organization_once_and_nothing_of_an
     // Once done, a new export may start.
     let (status, body, _) = h.call_with_headers("POST", "/api/business/exports", &admin, None).await;
     assert_eq!(status, 202, "{body}");
+
+    // The trail: every start, every download listing and every refusal is a high-risk
+    // `export` of the organization (the other organization's 404 stays in its own trail).
+    let (status, trail) = h.call("GET", "/api/audit/logs?action=export&page_size=100", &auditor, None).await;
+    assert_eq!(status, 200, "{trail}");
+    let records = trail["items"].as_array().unwrap();
+    for record in records {
+        assert_eq!(
+            (&record["action"], &record["resource_type"], &record["risk"], &record["organization_id"]),
+            (&json!("export"), &json!("EXPORT"), &json!("high"), &json!(org.to_string())),
+            "{record}"
+        );
+    }
+    let with = |outcome: &str, status: u64| -> Vec<&Value> {
+        records.iter().filter(|r| r["outcome"] == outcome && r["status"] == status).collect()
+    };
+    let starts = with("success", 202);
+    assert_eq!(starts.len(), 2, "the two exports started: {trail}");
+    assert!(starts.iter().any(|r| r["resource_id"] == id.as_str()), "the start names its export: {trail}");
+    assert!(starts.iter().all(|r| r["actor_id"] == starts[0]["actor_id"]), "both by the admin: {trail}");
+    let listings = with("success", 200);
+    assert!(listings.len() >= 2, "the auditor's and the admin's download URLs: {trail}");
+    assert!(listings.iter().all(|r| r["resource_id"] == id.as_str()), "{trail}");
+    let refused = with("failure", 403);
+    assert_eq!(refused.len(), 3, "the member's and the viewer's starts, the member's read: {trail}");
+    assert_eq!(records.len(), starts.len() + listings.len() + refused.len(), "nothing else: {trail}");
 }
 
 /// The in-process world of the resume test: an emulator of its own whose S3 takes parts of
